@@ -1,0 +1,91 @@
+"""SS2D kernels behind one dispatch point.
+
+`ss2d_scan` is what the model calls. The pure-PyTorch path (reference.py) serves the CPU
+and is the ground truth; a GPU backend registers itself with `register_backend` and
+`backend="auto"` takes it for CUDA tensors.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from sr_core.kernels.reference import cross_merge, cross_scan, linear_scan, selective_scan
+from sr_core.kernels.reference import ss2d_scan as _ss2d_scan_torch
+
+__all__ = [
+    "available_backends",
+    "cross_merge",
+    "cross_scan",
+    "linear_scan",
+    "register_backend",
+    "selective_scan",
+    "ss2d_scan",
+]
+
+_BACKENDS: dict[str, Callable[..., torch.Tensor]] = {"torch": _ss2d_scan_torch}
+_GPU_BACKEND = "triton"
+
+
+def register_backend(name: str, fn: Callable[..., torch.Tensor]) -> None:
+    """Make an SS2D implementation selectable by name (same signature as `ss2d_scan`)."""
+    _BACKENDS[name] = fn
+
+
+def available_backends() -> list[str]:
+    """Names of the SS2D implementations that can run in this process."""
+    _load_gpu_backend()
+    return sorted(_BACKENDS)
+
+
+def _load_gpu_backend() -> None:
+    if _GPU_BACKEND in _BACKENDS:
+        return
+    try:
+        from sr_core.kernels import triton_ss2d  # noqa: F401  (registers itself)
+    except ImportError:
+        pass
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """The backend that `backend` means for tensors on `device`."""
+    if backend == "auto":
+        if device.type == "cuda":
+            _load_gpu_backend()
+            if _GPU_BACKEND in _BACKENDS:
+                return _GPU_BACKEND
+        return "torch"
+    if backend not in _BACKENDS:
+        _load_gpu_backend()
+    if backend not in _BACKENDS:
+        raise ValueError(f"unknown SS2D backend {backend!r}; available: {', '.join(available_backends())}")
+    return backend
+
+
+def ss2d_scan(
+    x: torch.Tensor,
+    x_proj_weight: torch.Tensor,
+    dt_projs_weight: torch.Tensor,
+    dt_projs_bias: torch.Tensor,
+    A_logs: torch.Tensor,
+    Ds: torch.Tensor,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """SS2D core (cross-scan, projections, selective scan, cross-merge) on the chosen backend.
+
+    Args:
+        x: (B, D, H, W) features after the depthwise conv and SiLU.
+        x_proj_weight: (4, R + 2N, D).
+        dt_projs_weight: (4, D, R).
+        dt_projs_bias: (4, D).
+        A_logs: (4*D, N).
+        Ds: (4*D,).
+        backend: "auto" (the GPU kernels for CUDA tensors, PyTorch otherwise), "torch", or
+            a registered backend name such as "triton".
+
+    Returns:
+        (B, H, W, D) merged output, channels last.
+    """
+    fn = _BACKENDS[resolve_backend(backend, x.device)]
+    return fn(x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds)

@@ -1,0 +1,193 @@
+"""The SR head: CAM branch, foreground prediction map (FPM) generator, fusion and losses.
+
+METHOD.md §2-3. The head sits on any backbone that offers `forward_loc(images)` (features at
+the seam, channels-first), `stage4`, `norm`, `loc_channels` and `out_channels`. Every module of
+the method is a switch in `SRHeadConfig`, so the ablations are configurations, not forks:
+
+    full SR                      defaults
+    no non-linear modulation     modulation=False
+    no FPM fusion (M_A alone)    fusion=False
+    BAS background suppression   control="background"
+    plain CAM                    fpm=False (no FPM branch, no FPM losses)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from sr_core.models.layers import minmax
+
+CONTROL_MODES = ("foreground", "background", "none")
+
+
+@dataclass
+class SRHeadConfig:
+    """Switches, weights and margins of the SR head (defaults from METHOD.md)."""
+
+    head_channels: int = 1024
+    fpm: bool = True  # False: plain CAM, no FPM branch and no FPM losses
+    modulation: bool = True  # non-linear modulation (Gaussian / Student-t reshaping)
+    fusion: bool = True  # fuse M_A + M_B + M_D; False keeps the first map alone
+    control: str = "foreground"  # "foreground" (SR), "background" (BAS) or "none"
+    topk: int = 4  # classes averaged into the FPM at test time
+    student_t_nu: float = 5.0
+    fpm_ce_weight: float = 0.5
+    control_weight: float = 1.5
+    control_margin: float = 0.5
+    area_weight: float = 1.2
+
+    def __post_init__(self) -> None:
+        if self.control not in CONTROL_MODES:
+            raise ValueError(f"control must be one of {CONTROL_MODES}, got {self.control!r}")
+
+
+class CamHead(nn.Module):
+    """conv3x3 -> ReLU -> conv3x3 -> ReLU -> conv1x1 -> ReLU: the class activation maps F."""
+
+    def __init__(self, in_channels: int, hidden: int, num_classes: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, hidden, 3, padding=1)
+        self.conv2 = nn.Conv2d(hidden, hidden, 3, padding=1)
+        self.cls = nn.Conv2d(hidden, num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x))
+        return F.relu(self.cls(x))
+
+
+class FPMGenerator(nn.Module):
+    """Attention seed M_A, modulated maps M_B and M_D, and their fusion into per-class maps."""
+
+    def __init__(self, channels: int, num_classes: int, cfg: SRHeadConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.conv_a = nn.Conv2d(channels, num_classes, 3, padding=1)
+        if cfg.fusion:
+            self.conv_b = nn.Conv2d(channels, num_classes, 3, padding=1)
+            self.conv_d = nn.Conv2d(channels, num_classes, 3, padding=1)
+
+    def forward(self, x_loc: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
+        """Per-class foreground maps M_all (N, C, h, w) in [0, 1].
+
+        Args:
+            x_loc: (N, ch, h, w) normalised features at the seam.
+            class_weights: (N, C) averaging weights over the p_label classes (rows sum to 1).
+        """
+        m_a = torch.sigmoid(self.conv_a(x_loc))
+        if not self.cfg.fusion:
+            return minmax(m_a, (2, 3))
+        if self.cfg.modulation:
+            att = minmax(_weighted_mean(m_a.detach(), class_weights), (1, 2, 3))
+            g, t = self._reshaping_curves(att)
+            m_b = torch.sigmoid(self.conv_b(x_loc * g))
+            m_d = torch.sigmoid(self.conv_d(x_loc * t))
+        else:
+            m_b = torch.sigmoid(self.conv_b(x_loc))
+            m_d = torch.sigmoid(self.conv_d(x_loc))
+        return minmax(m_a + m_b + m_d, (2, 3))
+
+    def _reshaping_curves(self, att: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gaussian (peaks at mid activations) and Student-t (high where weak) curves of att."""
+        mu = att.mean()
+        sigma = att.std(unbiased=False).clamp_min(1e-3)
+        g = torch.exp(-0.5 * ((att - mu) / sigma) ** 2)
+        nu = self.cfg.student_t_nu
+        t = (1.0 + att**2 / nu) ** (-(nu + 1.0) / 2.0)  # the pdf up to its constant factor
+        return minmax(g, (1, 2, 3)), minmax(t, (1, 2, 3))
+
+
+def _weighted_mean(maps: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
+    """(N, C, h, w) x (N, C) -> (N, 1, h, w)."""
+    return torch.einsum("nchw,nc->nhw", maps, class_weights.to(maps.dtype)).unsqueeze(1)
+
+
+def _frozen(module: nn.Module, *args: torch.Tensor) -> torch.Tensor:
+    """Run `module` with detached parameters: gradients reach the inputs, never the weights."""
+    params = {name: p.detach() for name, p in module.named_parameters()}
+    return functional_call(module, params, args)
+
+
+class SRModel(nn.Module):
+    """A backbone with the SR head.
+
+    forward(images, labels=None) returns a dict:
+        logits      (N, C) class scores (GAP of the CAMs)
+        class_maps  (N, C, h, w) per-class foreground maps in [0, 1]
+        fpm         (N, 1, h, w) the foreground map over the p_label classes (training
+                    labels if given, else the top-k predicted classes)
+        losses      only with labels: the unweighted terms ce, ce_fpm, control (the hinge,
+                    or the BAS ratio), area, and their weighted sum total
+    """
+
+    def __init__(self, backbone: nn.Module, num_classes: int, head: SRHeadConfig):
+        super().__init__()
+        self.num_classes = num_classes
+        self.head_cfg = head
+        self.backbone = backbone
+        self.cam = CamHead(backbone.out_channels, head.head_channels, num_classes)
+        self.fpm_generator = FPMGenerator(backbone.loc_channels, num_classes, head) if head.fpm else None
+        self.config: dict = {}  # filled by the registry: everything needed to rebuild this model
+
+    def _cam_path(self, feat: torch.Tensor) -> torch.Tensor:
+        return self.cam(self.backbone.norm(self.backbone.stage4(feat)))
+
+    def _frozen_cam_path(self, feat: torch.Tensor) -> torch.Tensor:
+        bb = self.backbone
+        return _frozen(self.cam, _frozen(bb.norm, _frozen(bb.stage4, feat)))
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> dict:
+        feat = self.backbone.forward_loc(images)
+        cams = self._cam_path(feat)
+        logits = cams.mean(dim=(2, 3))
+        if labels is not None:
+            weights = F.one_hot(labels, self.num_classes).to(logits.dtype)
+        else:
+            k = min(self.head_cfg.topk, self.num_classes)
+            top = logits.detach().topk(k, dim=1).indices
+            weights = torch.zeros_like(logits).scatter_(1, top, 1.0 / k)
+
+        if self.fpm_generator is None:
+            class_maps = minmax(cams.float(), (2, 3))
+            fpm = _weighted_mean(class_maps, weights)
+            out = {"logits": logits, "class_maps": class_maps, "fpm": fpm}
+            if labels is not None:
+                ce = F.cross_entropy(logits.float(), labels)
+                zero = ce.new_zeros(())
+                out["losses"] = {"ce": ce, "ce_fpm": zero, "control": zero, "area": zero, "total": ce}
+            return out
+
+        x_loc = self.backbone.norm(feat)
+        class_maps = self.fpm_generator(x_loc, weights)
+        fpm = _weighted_mean(class_maps, weights)
+        out = {"logits": logits, "class_maps": class_maps, "fpm": fpm}
+        if labels is not None:
+            out["losses"] = self._losses(logits, cams, x_loc, fpm, labels)
+        return out
+
+    def _losses(self, logits, cams, x_loc, fpm, labels) -> dict:
+        cfg = self.head_cfg
+        ce = F.cross_entropy(logits.float(), labels)
+        score_2 = (cams * fpm.to(cams.dtype)).mean(dim=(2, 3))
+        ce_fpm = F.cross_entropy(score_2.float(), labels)
+        area = fpm.float().mean()
+        if cfg.control == "none":
+            control = ce.new_zeros(())
+        else:
+            mask = F.relu(2.0 * fpm - 1.0) if cfg.control == "foreground" else 1.0 - fpm
+            masked = self._frozen_cam_path(x_loc.detach() * mask.to(x_loc.dtype)).mean(dim=(2, 3))
+            s_mask = masked.float().gather(1, labels[:, None]).squeeze(1)
+            s_full = logits.detach().float().gather(1, labels[:, None]).squeeze(1)
+            ratio = s_mask / (s_full + 1e-6)
+            if cfg.control == "foreground":
+                control = F.relu(cfg.control_margin - ratio).mean()
+            else:
+                control = ratio.mean()
+        total = ce + cfg.fpm_ce_weight * ce_fpm + cfg.control_weight * control + cfg.area_weight * area
+        return {"ce": ce, "ce_fpm": ce_fpm, "control": control, "area": area, "total": total}
+

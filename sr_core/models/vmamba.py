@@ -1,0 +1,183 @@
+"""VMamba (VSSM) backbone: SS2D blocks, v2 patch embedding, v3 downsampling.
+
+Follows the VMamba "tiny 0220" design (METHOD.md §1): channels-last inside the stages,
+d_state 1, ssm_ratio 2, dt_rank = ceil(width / 16), forward type v2 (LayerNorm on the scan
+output, gated by SiLU(z)). The scan itself lives in sr_core.kernels behind one dispatch point.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sr_core.kernels import ss2d_scan
+from sr_core.models.layers import DropPath, LayerNorm2d
+
+
+@dataclass
+class VMambaConfig:
+    """Hyper-parameters of a VMamba backbone."""
+
+    dims: list[int] = field(default_factory=lambda: [96, 192, 384, 768])
+    depths: list[int] = field(default_factory=lambda: [2, 2, 4, 2])
+    d_state: int = 1
+    ssm_ratio: float = 2.0
+    dt_rank: int | None = None  # None: ceil(width / 16)
+    mlp_ratio: float = 4.0
+    drop_path_rate: float = 0.2
+    ssm_backend: str = "auto"  # "auto", "torch" or "triton"
+
+
+class SS2D(nn.Module):
+    """2-D selective scan: in_proj -> dwconv -> 4-direction scan -> LayerNorm * SiLU(z) -> out_proj."""
+
+    def __init__(self, dim: int, d_state: int, ssm_ratio: float, dt_rank: int | None, backend: str):
+        super().__init__()
+        d_inner = int(ssm_ratio * dim)
+        rank = dt_rank or math.ceil(dim / 16)
+        k = 4
+        self.backend = backend
+        self.in_proj = nn.Linear(dim, 2 * d_inner, bias=False)
+        self.conv2d = nn.Conv2d(d_inner, d_inner, 3, padding=1, groups=d_inner, bias=False)
+        self.x_proj_weight = nn.Parameter(torch.empty(k, rank + 2 * d_state, d_inner))
+        self.dt_projs_weight = nn.Parameter(torch.empty(k, d_inner, rank))
+        self.dt_projs_bias = nn.Parameter(torch.empty(k, d_inner))
+        self.A_logs = nn.Parameter(torch.empty(k * d_inner, d_state))
+        self.Ds = nn.Parameter(torch.empty(k * d_inner))
+        self.out_norm = nn.LayerNorm(d_inner)
+        self.out_proj = nn.Linear(d_inner, dim, bias=False)
+        self.reset_ssm_parameters()
+
+    @torch.no_grad()
+    def reset_ssm_parameters(self, dt_min: float = 1e-3, dt_max: float = 0.1) -> None:
+        """Mamba's initialisation: dt log-uniform in [dt_min, dt_max], A = -(1..N), D = 1."""
+        k, d_inner, rank = self.dt_projs_weight.shape
+        nn.init.uniform_(self.x_proj_weight, -(d_inner**-0.5), d_inner**-0.5)
+        nn.init.uniform_(self.dt_projs_weight, -(rank**-0.5), rank**-0.5)
+        dt = torch.exp(torch.rand(k, d_inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+        dt = dt.clamp(min=1e-4)
+        self.dt_projs_bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # inverse softplus
+        n = self.A_logs.shape[1]
+        self.A_logs.copy_(torch.log(torch.arange(1, n + 1, dtype=torch.float32)).expand(k * d_inner, n))
+        self.Ds.fill_(1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, H, W, C) -> (B, H, W, C)."""
+        x, z = self.in_proj(x).chunk(2, dim=-1)
+        x = F.silu(self.conv2d(x.permute(0, 3, 1, 2)))
+        y = ss2d_scan(
+            x, self.x_proj_weight, self.dt_projs_weight, self.dt_projs_bias, self.A_logs, self.Ds, backend=self.backend
+        )
+        y = self.out_norm(y)
+        return self.out_proj(y * F.silu(z))
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, ratio: float):
+        super().__init__()
+        hidden = int(dim * ratio)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class VSSBlock(nn.Module):
+    """x + DropPath(SS2D(LN(x))), then x + DropPath(MLP(LN(x))); channels-last."""
+
+    def __init__(self, dim: int, cfg: VMambaConfig, drop_path: float):
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        self.op = SS2D(dim, cfg.d_state, cfg.ssm_ratio, cfg.dt_rank, cfg.ssm_backend)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, cfg.mlp_ratio)
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path(self.op(self.norm(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class PatchEmbed(nn.Module):
+    """v2 stem: two stride-2 3x3 convs (total stride 4) with LayerNorms; returns channels-last."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, dim // 2, 3, stride=2, padding=1)
+        self.norm1 = LayerNorm2d(dim // 2)
+        self.conv2 = nn.Conv2d(dim // 2, dim, 3, stride=2, padding=1)
+        self.norm2 = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.gelu(self.norm1(self.conv1(x)))
+        return self.norm2(self.conv2(x).permute(0, 2, 3, 1))
+
+
+class Downsample(nn.Module):
+    """v3 downsample: 3x3 stride-2 conv + LayerNorm; channels-last in and out."""
+
+    def __init__(self, dim: int, out_dim: int):
+        super().__init__()
+        self.conv = nn.Conv2d(dim, out_dim, 3, stride=2, padding=1)
+        self.norm = nn.LayerNorm(out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1))
+
+
+class ChannelsFirst(nn.Module):
+    """Runs channels-last blocks on a channels-first (N, C, H, W) map."""
+
+    def __init__(self, blocks: nn.Sequential):
+        super().__init__()
+        self.blocks = blocks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class VMamba(nn.Module):
+    """VMamba split at the SR seam.
+
+    `forward_loc` runs the stem and stages 1-3 with their downsamples (stride 32, dims[-1]
+    channels); `stage4` and `norm` are separate so the SR head can run them on masked features.
+    All three take and return channels-first maps.
+    """
+
+    def __init__(self, cfg: VMambaConfig):
+        super().__init__()
+        dims, depths = list(cfg.dims), list(cfg.depths)
+        if len(dims) != 4 or len(depths) != 4:
+            raise ValueError("VMamba needs four stage dims and depths")
+        rates = torch.linspace(0, cfg.drop_path_rate, sum(depths)).tolist()
+        self.patch_embed = PatchEmbed(dims[0])
+        stages, start = [], 0
+        for i in range(3):
+            blocks = [VSSBlock(dims[i], cfg, rates[start + j]) for j in range(depths[i])]
+            start += depths[i]
+            stages.append(nn.Sequential(*blocks, Downsample(dims[i], dims[i + 1])))
+        self.stages = nn.Sequential(*stages)
+        self.stage4 = ChannelsFirst(nn.Sequential(*[VSSBlock(dims[3], cfg, rates[start + j]) for j in range(depths[3])]))
+        self.norm = LayerNorm2d(dims[3])
+        self.loc_channels = dims[3]
+        self.out_channels = dims[3]
+        self.apply(_init_weights)
+
+    def forward_loc(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.patch_embed(x)).permute(0, 3, 1, 2)
+
+
+def _init_weights(m: nn.Module) -> None:
+    if isinstance(m, nn.Linear):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)

@@ -1,0 +1,1 @@
+"""sr_viewer: the desktop viewer for SR foreground maps and boxes."""
