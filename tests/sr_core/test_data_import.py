@@ -25,21 +25,8 @@ def _patients(shared_data):
 
 
 @pytest.fixture(scope="module")
-def imported(shared_data, tmp_path_factory):
-    """Official-format inputs (Data_Entry = both labels.csv, boxes = nih-val's CSV) imported at 64 px."""
-    base = tmp_path_factory.mktemp("nih")
-    inputs = base / "official"
-    inputs.mkdir()
-    (inputs / "Data_Entry_2017_train.csv").symlink_to(shared_data / "nih-train" / "labels.csv")
-    (inputs / "Data_Entry_2017_val.csv").symlink_to(shared_data / "nih-val" / "labels.csv")
-    (inputs / "BBox_List_2017_val.csv").symlink_to(shared_data / "nih-val" / "BBox_List_2017_val.csv")
-    out = base / "root"
-    status = main([
-        "import-nih", "--entries", str(inputs), "--boxes", str(inputs / "BBox_List_2017*.csv"),
-        "--images", str(shared_data / "nih-train" / "images"), str(shared_data / "nih-val" / "images"),
-        "--out", str(out), "--size", "64", "--val-fraction", "0.2", "--seed", "6",
-    ])
-    return status, out
+def imported(nih_import_64):
+    return nih_import_64
 
 
 def _split_patients_on_disk(root, patients):

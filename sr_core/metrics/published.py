@@ -1,0 +1,84 @@
+"""Published reference numbers and a side-by-side table with ours."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from sr_core.metrics.localization import threshold_key
+
+WANG2017_LABEL = "Wang et al. 2017 (ResNet-50, trained on all of ChestX-ray8)"
+_WANG2017_FINDINGS = (
+    "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration",
+    "Mass", "Nodule", "Pneumonia", "Pneumothorax",
+)  # fmt: skip
+# Localization accuracy on the 880 NIH box images, as quoted in METHOD.md §6.
+WANG2017_TABLE: dict[str, dict[str, float]] = {
+    setting: dict(zip(_WANG2017_FINDINGS, row))
+    for setting, row in {
+        "T(IoBB)0.1": (0.728, 0.993, 0.712, 0.789, 0.435, 0.165, 0.750, 0.459),
+        "T(IoU)0.1": (0.689, 0.938, 0.660, 0.707, 0.400, 0.139, 0.633, 0.378),
+        "T(IoU)0.3": (0.244, 0.459, 0.301, 0.276, 0.153, 0.038, 0.167, 0.133),
+        "T(IoU)0.5": (0.050, 0.178, 0.111, 0.065, 0.012, 0.013, 0.033, 0.031),
+    }.items()
+}
+
+
+_SETTING = re.compile(r"T\((IoU|IoBB)\)\s*([0-9.]+)")
+
+
+def format_comparison_table(report: dict, published: dict = WANG2017_TABLE, label: str = WANG2017_LABEL) -> str:
+    """Our GT-known accuracy beside a published table, one row per finding.
+
+    Args:
+        report: localization_report output.
+        published: {"T(IoU)0.1" | "T(IoBB)0.1" ...: {finding: accuracy}}.
+        label: who the published numbers are from.
+
+    Returns:
+        A fixed-width text table; "-" where a side has no number.
+    """
+    settings = list(published)
+    scored = [f for kind in report["gt_known"].values() for block in kind.values() for f in block["per_class"]]
+    findings = list(dict.fromkeys([f for row in published.values() for f in row] + scored))
+    counts = report.get("counts", {})
+
+    def ours(setting: str, finding: str | None = None, field: str = "class_mean") -> float | None:
+        match = _SETTING.fullmatch(setting)
+        if not match:
+            return None
+        block = report["gt_known"].get(match[1].lower(), {}).get(threshold_key(float(match[2])))
+        if block is None:
+            return None
+        return block[field] if finding is None else block["per_class"].get(finding)
+
+    def cell(value: float | None) -> str:
+        return f"{value:6.3f}" if value is not None else f"{'-':>6}"
+
+    width = max(len(f) for f in findings + ["image mean"])
+    lines = [
+        f"GT-known localization accuracy: ours vs {label}",
+        f"{'':{width}}  {'n':>5}  " + "  ".join(f"{s:^14}" for s in settings),
+        f"{'finding':{width}}  {'':>5}  " + "  ".join(f"{'ours':>6}  {'theirs':>6}" for _ in settings),
+    ]
+    for finding in findings:
+        count = counts.get(finding)
+        lines.append(
+            f"{finding:{width}}  {count if count is not None else '-':>5}  "
+            + "  ".join(f"{cell(ours(s, finding))}  {cell(published[s].get(finding))}" for s in settings)
+        )
+    for name, field in (("class mean", "class_mean"), ("image mean", "image_mean")):
+        theirs = [
+            float(np.mean(list(published[s].values()))) if field == "class_mean" and published[s] else None
+            for s in settings
+        ]
+        lines.append(
+            f"{name:{width}}  {report.get('n_records', '-'):>5}  "
+            + "  ".join(f"{cell(ours(s, None, field))}  {cell(t)}" for s, t in zip(settings, theirs))
+        )
+    lines.append(
+        f"(class mean: ours over the {len(set(scored))} findings we scored, "
+        f"theirs over the findings they list)"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,146 @@
+"""Metrics that sweep the map threshold: MaxBoxAccV2 and GT-known accuracy curves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sr_core.boxes import sweep_boxes
+from sr_core.metrics.localization import check_thresholds, threshold_key
+from sr_core.metrics.overlap import Box, as_boxes, iou_matrix
+
+MAXBOXACC_IOU_LEVELS = (0.3, 0.5, 0.7)
+
+
+@dataclass(frozen=True)
+class FpmRecord:
+    """One (image, finding) with its foreground map, for metrics that sweep the threshold.
+
+    Attributes:
+        image: image identifier.
+        finding: the record's finding.
+        fpm: (h, w) map in [0, 1], normalised per image (upsample_fpm); a modest size such as
+            256x256 keeps sweeps fast.
+        gt_boxes: ground-truth boxes in image pixels; at least one.
+        image_size: (H, W) of the image the boxes live in; None when the fpm is at image size.
+            Predicted boxes are scaled from the fpm grid to image pixels.
+    """
+
+    image: str
+    finding: str
+    fpm: np.ndarray
+    gt_boxes: Sequence[Box]
+    image_size: tuple[int, int] | None = None
+
+
+def _sweep_thresholds(thresholds: Sequence[float] | np.ndarray | None, step: float) -> np.ndarray:
+    """The map thresholds: given ones (1-D, finite, non-empty) or np.arange(0, 1, step)."""
+    if thresholds is None:
+        if not 0.0 < step <= 1.0:
+            raise ValueError(f"threshold step must be in (0, 1], got {step!r}")
+        return np.arange(0.0, 1.0, step)
+    values = np.asarray(thresholds, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0 or not np.isfinite(values).all():
+        raise ValueError(f"thresholds must be a non-empty 1-D list of numbers, got {thresholds!r}")
+    return values
+
+
+def _best_iou_sweep(records: Sequence[FpmRecord], thresholds: np.ndarray, mode: str) -> np.ndarray:
+    """(R, T) best IoU between any predicted box at each threshold and any GT box (0: no box)."""
+    if not records:
+        raise ValueError("need at least one record")
+    best = np.zeros((len(records), len(thresholds)))
+    for k, record in enumerate(records):
+        gts = as_boxes(record.gt_boxes, f"gt_boxes of {record.image}")
+        if len(gts) == 0:
+            raise ValueError(f"{record.image} ({record.finding}) has no ground-truth box")
+        per_threshold = sweep_boxes(record.fpm, thresholds, mode)
+        counts = np.array([len(b) for b in per_threshold])
+        if counts.sum() == 0:
+            continue
+        preds = np.concatenate(per_threshold).astype(np.float64)
+        if record.image_size is not None:
+            h, w = np.shape(record.fpm)
+            preds *= np.array([record.image_size[1] / w, record.image_size[0] / h] * 2)
+        # One IoU matrix for every box at every threshold, then the max per threshold.
+        per_box = iou_matrix(preds, gts).max(axis=1)
+        np.maximum.at(best[k], np.repeat(np.arange(len(thresholds)), counts), per_box)
+    return best
+
+
+def max_box_acc_v2(
+    records: Sequence[FpmRecord],
+    thresholds: Sequence[float] | np.ndarray | None = None,
+    step: float = 0.01,
+    iou_levels: Sequence[float] = MAXBOXACC_IOU_LEVELS,
+) -> dict:
+    """MaxBoxAccV2 (Choe et al., CVPR 2020, "Evaluating weakly supervised object localization
+    methods right").
+
+    At every map threshold every connected component gives a box; a record is correct when
+    any of them reaches IoU >= delta with any GT box (the paper's ``>=`` and "multiple boxes"
+    setting). For each delta the accuracy is maximised over the thresholds; the score is the
+    mean over the deltas. The paper boxes every contour, holes included; we box each
+    connected component (sr_core.boxes), so a hole's own box is not a candidate.
+
+    Args:
+        records: maps and GT boxes.
+        thresholds: map thresholds; default ``np.arange(0, 1, step)``.
+        step: threshold spacing when thresholds is None (0.01 as in the paper).
+        iou_levels: the deltas.
+
+    Returns:
+        ``{"0.3": acc, "0.5": acc, "0.7": acc, "mean": x, "best_threshold": {"0.3": t, ...}}``,
+        best_threshold being the first threshold reaching each maximum.
+    """
+    thresholds = _sweep_thresholds(thresholds, step)
+    levels = check_thresholds(iou_levels, "iou_levels")
+    best = _best_iou_sweep(records, thresholds, "all")
+    report: dict = {"best_threshold": {}}
+    for delta in levels:
+        accuracy = (best >= delta).mean(axis=0)
+        at = int(np.argmax(accuracy))
+        report[threshold_key(delta)] = float(accuracy[at])
+        report["best_threshold"][threshold_key(delta)] = float(thresholds[at])
+    report["mean"] = float(np.mean([report[threshold_key(d)] for d in levels]))
+    return report
+
+
+def gt_known_curve(
+    records: Sequence[FpmRecord],
+    thresholds: Sequence[float] | np.ndarray | None = None,
+    iou_threshold: float = 0.1,
+    mode: str = "largest",
+    step: float = 0.01,
+) -> dict:
+    """GT-known accuracy (IoU > iou_threshold) as a function of the map threshold.
+
+    For plots and for choosing the default threshold and per-finding operating points
+    (best_thresholds). mode is the box rule of inference: "largest" (METHOD §5) or "all".
+
+    Returns:
+        ``{"thresholds": (T,), "per_class": {finding: (T,)}, "class_mean": (T,),
+        "image_mean": (T,)}`` numpy arrays.
+    """
+    thresholds = _sweep_thresholds(thresholds, step)
+    hits = _best_iou_sweep(records, thresholds, mode) > float(iou_threshold)
+    findings = np.array([r.finding for r in records])
+    per_class = {name: hits[findings == name].mean(axis=0) for name in sorted(set(findings.tolist()))}
+    return {
+        "thresholds": thresholds,
+        "per_class": per_class,
+        "class_mean": np.mean(list(per_class.values()), axis=0),
+        "image_mean": hits.mean(axis=0),
+    }
+
+
+def best_thresholds(curve: dict) -> dict[str, float]:
+    """Map threshold maximising each curve of gt_known_curve (the first one on ties).
+
+    Returns:
+        ``{finding: t, ..., "class_mean": t, "image_mean": t}``.
+    """
+    curves = {**curve["per_class"], "class_mean": curve["class_mean"], "image_mean": curve["image_mean"]}
+    return {name: float(curve["thresholds"][int(np.argmax(c))]) for name, c in curves.items()}
