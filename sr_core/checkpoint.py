@@ -70,18 +70,30 @@ def save_weights(
             tensor = tensor.to(dtype)
         tensors[name] = tensor.contiguous()
     meta["dtype"] = str(dtype or torch.float32).replace("torch.", "")
+    write_safetensors_atomic(tensors, {_METADATA_KEY: json.dumps(meta)}, path)
+    return path
+
+
+def write_safetensors_atomic(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: Path) -> None:
+    """save_file to a temporary file beside `path`, fsync, rename over it, fsync the folder:
+    a kill at any moment leaves the old file or the new one, never half of one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_file(tensors, tmp, metadata={_METADATA_KEY: json.dumps(meta)})
+        save_file(tensors, tmp, metadata=metadata)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        if hasattr(os, "O_DIRECTORY"):
+            dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return path
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:

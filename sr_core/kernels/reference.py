@@ -80,13 +80,27 @@ def _scan_inclusive(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def _hillis_steele(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inclusive scan of the pairs (a, b) under (a1, b1) o (a2, b2) = (a1 a2, a2 b1 + b2)."""
+    """Inclusive scan of the pairs (a, b) under (a1, b1) o (a2, b2) = (a1 a2, a2 b1 + b2).
+
+    Each step writes straight into one of two scratch buffer pairs (ping-pong); the inputs
+    are never written.
+    """
     length = a.shape[-1]
-    step = 1
+    if length == 1:
+        return a, b
+    buffers = [(torch.empty_like(a), torch.empty_like(b))]
+    if length > 2:
+        buffers.append((torch.empty_like(a), torch.empty_like(b)))
+    step, turn = 1, 0
     while step < length:
-        b = torch.cat([b[..., :step], torch.addcmul(b[..., step:], a[..., step:], b[..., :-step])], -1)
-        a = torch.cat([a[..., :step], a[..., step:] * a[..., :-step]], -1)
+        a_next, b_next = buffers[turn]
+        b_next[..., :step] = b[..., :step]
+        torch.addcmul(b[..., step:], a[..., step:], b[..., :-step], out=b_next[..., step:])
+        a_next[..., :step] = a[..., :step]
+        torch.mul(a[..., step:], a[..., :-step], out=a_next[..., step:])
+        a, b = a_next, b_next
         step *= 2
+        turn = 1 - turn
     return a, b
 
 

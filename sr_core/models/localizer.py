@@ -93,9 +93,15 @@ class FPMGenerator(nn.Module):
         return minmax(m_a + m_b + m_d, (2, 3))
 
     def _reshaping_curves(self, att: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gaussian (peaks at mid activations) and Student-t (high where weak) curves of att."""
-        mu = att.mean()
-        sigma = att.std(unbiased=False).clamp_min(1e-3)
+        """Gaussian (peaks at mid activations) and Student-t (high where weak) curves of att.
+
+        In training, mu and sigma are taken over the batch (METHOD.md). In eval mode they are
+        taken per sample, so a prediction never depends on which other images share its
+        batch (at batch size 1 the two agree).
+        """
+        dims = (0, 1, 2, 3) if self.training else (1, 2, 3)
+        mu = att.mean(dim=dims, keepdim=True)
+        sigma = att.std(dim=dims, keepdim=True, unbiased=False).clamp_min(1e-3)
         g = torch.exp(-0.5 * ((att - mu) / sigma) ** 2)
         nu = self.cfg.student_t_nu
         t = (1.0 + att**2 / nu) ** (-(nu + 1.0) / 2.0)  # the pdf up to its constant factor
@@ -169,6 +175,30 @@ class SRModel(nn.Module):
         if labels is not None:
             out["losses"] = self._losses(logits, cams, x_loc, fpm, labels)
         return out
+
+    @torch.no_grad()
+    def finding_maps(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and one foreground map per finding, each made with that finding as p_label.
+
+        Returns:
+            logits (N, C) and maps (N, C, h, w) in [0, 1], where maps[:, c] is the FPM the
+            model produces when asked about finding c (METHOD.md §5, "over one chosen class").
+        """
+        feat = self.backbone.forward_loc(images)
+        cams = self._cam_path(feat)
+        logits = cams.mean(dim=(2, 3))
+        if self.fpm_generator is None:
+            return logits, minmax(cams.float(), (2, 3))
+        x_loc = self.backbone.norm(feat)
+        n, c = logits.shape
+        if not (self.head_cfg.fusion and self.head_cfg.modulation):
+            # Without modulation the per-class maps do not depend on p_label.
+            return logits, self.fpm_generator(x_loc, torch.full_like(logits, 1.0 / c))
+        # One pass per finding, batched: sample i, finding j sits at row i * C + j.
+        weights = torch.eye(c, dtype=logits.dtype, device=logits.device).repeat(n, 1)
+        maps = self.fpm_generator(x_loc.repeat_interleave(c, dim=0), weights)
+        idx = torch.arange(c, device=maps.device).repeat(n)
+        return logits, maps[torch.arange(n * c, device=maps.device), idx].view(n, c, *maps.shape[2:])
 
     def _losses(self, logits, cams, x_loc, fpm, labels) -> dict:
         cfg = self.head_cfg

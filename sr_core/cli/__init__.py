@@ -1,0 +1,1 @@
+"""Command-line tools: sr-core-infer and sr-core-eval."""

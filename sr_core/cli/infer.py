@@ -1,0 +1,136 @@
+"""sr-core-infer: run a model on X-ray files and folders, one result line per image.
+
+    sr-core-infer [--weights W] [--threshold T] [--json] [--device auto|cpu|cuda] PATH ...
+
+With --json each input gives one JSON line
+    {"image", "width", "height", "findings": [{"label", "probability", "boxes": [[x0,y0,x1,y1]]}], "error"}
+(findings sorted by probability; boxes in image pixels, exclusive ends, at the weights'
+threshold for each finding unless --threshold is given). A bad input gets its own line with
+"error" and the others still run. Exit status: 0 all good, 1 some input failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from sr_core.cli.common import ArgumentParser, UsageError, check_threshold, fail, run_cli, weights_or_default
+
+PROG = "sr-core-infer"
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (walked recursively)")
+    parser.add_argument("--weights", help="weights file (.safetensors); default: the bundled weights")
+    parser.add_argument("--threshold", type=float, help="FPM threshold in [0, 1]; default: the weights' own")
+    parser.add_argument("--mode", choices=("largest", "all"), default="largest", help="boxes of the largest or all components")
+    parser.add_argument("--json", action="store_true", help="one JSON line per input (default: a readable line)")
+    parser.add_argument("--output", help="also write the JSON lines to this file")
+    parser.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda or cuda:N")
+    parser.add_argument("--batch-size", type=int, default=8)
+    return parser
+
+
+def expand_inputs(paths: Sequence[str]) -> Iterator[Path]:
+    """Files as given, folders walked for image files (sorted); missing paths pass through."""
+    from sr_core.io import iter_image_files
+
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from iter_image_files(path)
+        else:
+            yield path
+
+
+def result_record(path: Path, prediction, threshold: float | None, mode: str) -> dict:
+    findings = []
+    for label in prediction.findings:
+        t = prediction.threshold_for(label) if threshold is None else threshold
+        boxes = [list(map(int, b)) for b in prediction.boxes(t, label, mode)]
+        findings.append({"label": label, "probability": round(prediction.probabilities[label], 6),
+                         "threshold": t, "boxes": boxes})
+    return {"image": str(path), "width": prediction.width, "height": prediction.height,
+            "findings": findings, "error": None}
+
+
+def error_record(path: Path, message: str) -> dict:
+    return {"image": str(path), "width": None, "height": None, "findings": [], "error": message}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    def parse() -> tuple:
+        args = build_parser().parse_args(argv)
+        check_threshold(args.threshold)
+        if args.batch_size < 1:
+            raise UsageError("--batch-size must be at least 1")
+        return args, weights_or_default(args.weights)
+
+    return run_cli(PROG, parse, run)
+
+
+def run(args, weights: Path) -> int:
+    from sr_core.checkpoint import WeightsError
+    from sr_core.io import ImageReadError, read_image
+    from sr_core.predict import Predictor
+
+    try:
+        predictor = Predictor.from_weights(weights, device=args.device, batch_size=args.batch_size)
+    except (WeightsError, ValueError, OSError) as exc:
+        fail(PROG, exc)
+        return 2 if isinstance(exc, ValueError) and not isinstance(exc, WeightsError) else 1
+    out_file = open(args.output, "w", encoding="utf-8") if args.output else None
+    failed = 0
+    try:
+        # Inputs wait here until a batch is full; unreadable ones keep their place so the
+        # output follows the input order.
+        pending: list[tuple[Path, object]] = []
+
+        def flush() -> None:
+            nonlocal failed
+            readable = [(p, img) for p, img in pending if not isinstance(img, str)]
+            try:
+                predictions = iter(predictor.predict_batch([img for _, img in readable]))
+                results = {id(img): result_record(p, next(predictions), args.threshold, args.mode) for p, img in readable}
+            except Exception as exc:  # inference failure: report each image, keep going
+                message = f"inference failed: {' '.join(str(exc).split())}"
+                results = {id(img): error_record(p, message) for p, img in readable}
+            for path, img in pending:
+                record = error_record(path, img) if isinstance(img, str) else results[id(img)]
+                failed += record["error"] is not None
+                emit(record, args.json, out_file)
+            pending.clear()
+
+        for path in expand_inputs(args.paths):
+            try:
+                pending.append((path, read_image(path)))
+            except ImageReadError as exc:
+                pending.append((path, str(exc)))
+            if len(pending) >= args.batch_size:
+                flush()
+        flush()
+    finally:
+        if out_file:
+            out_file.close()
+    return 1 if failed else 0
+
+
+def emit(record: dict, as_json: bool, out_file) -> None:
+    line = json.dumps(record)
+    if out_file is not None:
+        out_file.write(line + "\n")
+    if as_json:
+        print(line, flush=True)
+    elif record["error"]:
+        print(f"{record['image']}: error: {record['error']}", flush=True)
+    else:
+        top = record["findings"][0]
+        boxes = "; ".join(" ".join(map(str, b)) for b in top["boxes"]) or "no box"
+        print(f"{record['image']}: {top['label']} {top['probability']:.3f} [{boxes}]", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Evaluation on an NIH-layout test split: the full metric report.
+
+Used by sr-core-eval and by the trainer's validation, so both report the same numbers.
+Every (image, finding) row of test_list.txt is scored with the predicted boxes of that
+finding (from its own map, at the weights' threshold or a given one) against that finding's
+GT boxes. Classification is scored per image against all the findings it is listed under.
+Predictions come from our Predictor or from a JSON-lines file in sr-core-infer's format
+(any model): the latter has boxes but no maps, so the threshold sweeps are left out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from sr_core.boxes import upsample_fpm
+from sr_core.data.datasets import LocalizationSet
+from sr_core.io import ImageReadError, XrayImage
+from sr_core.metrics import (
+    FpmRecord,
+    LocalizationRecord,
+    best_thresholds,
+    classification_report,
+    gt_known_curve,
+    iobb_matrix,
+    iou_matrix,
+    localization_report,
+    max_box_acc_v2,
+)
+from sr_core.predict import Predictor
+
+log = logging.getLogger(__name__)
+
+SWEEP_SIZE = 128
+"""Maps are swept for MaxBoxAccV2 and the threshold curves at this size (boxes are scaled)."""
+CURVE_IOUS = (0.1, 0.3, 0.5)
+
+
+@dataclass
+class ScoredRow:
+    """One test_list row with everything needed to score it."""
+
+    image: str
+    finding: str
+    gt_boxes: list[tuple[float, float, float, float]]
+    pred_boxes: list[tuple[int, int, int, int]]
+    threshold: float | None
+    probabilities: dict[str, float]
+    fpm: FpmRecord | None = None
+
+
+@dataclass
+class Evaluation:
+    """The report (JSON-ready), one CSV row per (image, finding), and the threshold curves."""
+
+    report: dict
+    rows: list[dict]
+    curves: dict[str, dict] = field(default_factory=dict)
+
+
+def rows_from_predictor(
+    predictor: Predictor, dataset: LocalizationSet, threshold: float | None = None, mode: str = "largest",
+    indices: Sequence[int] | None = None, progress: bool = False,
+) -> tuple[list[ScoredRow], list[str]]:
+    """Run the model over dataset rows; returns (scored rows, one-line errors)."""
+    indices = list(range(len(dataset))) if indices is None else list(indices)
+    rows: list[ScoredRow] = []
+    errors: list[str] = []
+    bar = tqdm(total=len(indices), desc="evaluate", unit="img", disable=not progress)
+    batch: list = []
+
+    def flush() -> None:
+        preds = predictor.predict_batch([XrayImage(s.image, path=s.path) for s in batch])
+        for sample, pred in zip(batch, preds):
+            t = pred.threshold_for(sample.finding) if threshold is None else threshold
+            rows.append(ScoredRow(
+                image=sample.path.name, finding=sample.finding, gt_boxes=_gt(sample.boxes),
+                pred_boxes=pred.boxes(t, sample.finding, mode), threshold=t,
+                probabilities=pred.probabilities,
+                fpm=_sweep_record(sample, pred.small_maps[sample.finding], pred.height, pred.width),
+            ))
+        bar.update(len(batch))
+        batch.clear()
+
+    for i in indices:
+        try:
+            batch.append(dataset[i])
+        except ImageReadError as exc:
+            errors.append(str(exc))
+            log.warning("%s", exc)
+            bar.update(1)
+            continue
+        if len(batch) >= predictor.batch_size:
+            flush()
+    if batch:
+        flush()
+    bar.close()
+    return rows, errors
+
+
+def rows_from_predictions(path: Path, dataset: LocalizationSet) -> tuple[list[ScoredRow], list[str]]:
+    """Score an sr-core-infer JSON-lines file: images matched by file name, boxes rescaled
+    from the prediction's image size to the dataset's; missing or failed images are errors."""
+    by_name: dict[str, dict] = {}
+    errors: list[str] = []
+    with open(path, encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                by_name[Path(record["image"]).name] = record
+            except (json.JSONDecodeError, KeyError, TypeError):
+                errors.append(f"{path.name}:{line_no}: not a prediction line; skipped")
+    rows = []
+    for row in dataset.rows:
+        record = by_name.get(row.file)
+        if record is None or record.get("error"):
+            errors.append(f"{row.file}: {record.get('error') if record else 'no prediction in ' + path.name}")
+            continue
+        entry = dataset.gt[(row.finding, row.file)]
+        gts = _gt(entry.boxes_at(record["width"], record["height"]))
+        findings = {f["label"]: f for f in record["findings"]}
+        mine = findings.get(row.label, {})
+        rows.append(ScoredRow(
+            image=row.file, finding=row.label, gt_boxes=gts,
+            pred_boxes=[tuple(int(v) for v in b) for b in mine.get("boxes", [])],
+            threshold=mine.get("threshold"),
+            probabilities={c: float(findings.get(c, {}).get("probability", 0.0)) for c in dataset.class_names},
+        ))
+    return rows, errors
+
+
+def _gt(boxes) -> list[tuple[float, float, float, float]]:
+    return [tuple(float(v) for v in b) for b in np.asarray(boxes, dtype=np.float64).reshape(-1, 4)]
+
+
+def _sweep_record(sample, small_map: np.ndarray, height: int, width: int) -> FpmRecord:
+    scale = SWEEP_SIZE / max(height, width)
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    return FpmRecord(sample.path.name, sample.finding, upsample_fpm(small_map, size), _gt(sample.boxes),
+                     image_size=(height, width))
+
+
+def score(rows: Sequence[ScoredRow], class_names: Sequence[str], errors: Sequence[str] = (),
+          mode: str = "largest") -> Evaluation:
+    """The report: GT-known / top-1 at IoU and IoBB thresholds, MaxBoxAccV2 and threshold
+    curves (when maps are known), classification accuracy and AUC, counts."""
+    if not rows:
+        raise ValueError("no image could be evaluated" + (f" ({errors[0]})" if errors else ""))
+    class_names = list(class_names)
+    records, csv_rows = [], []
+    for r in rows:
+        top1 = max(r.probabilities, key=r.probabilities.get)
+        records.append(LocalizationRecord(r.image, r.finding, r.pred_boxes, r.gt_boxes, top1))
+        ious = iou_matrix(r.pred_boxes, r.gt_boxes) if r.pred_boxes else np.zeros(0)
+        iobbs = iobb_matrix(r.pred_boxes, r.gt_boxes) if r.pred_boxes else np.zeros(0)
+        csv_rows.append({
+            "image": r.image, "finding": r.finding, "probability": r.probabilities.get(r.finding, 0.0),
+            "top1": top1, "threshold": r.threshold,
+            "best_iou": float(ious.max()) if ious.size else 0.0,
+            "best_iobb": float(iobbs.max()) if iobbs.size else 0.0,
+            "pred_boxes": [list(b) for b in r.pred_boxes],
+            "gt_boxes": [[round(v, 1) for v in g] for g in r.gt_boxes],
+        })
+    report = localization_report(records)
+    report["classification"] = _classification(rows, class_names)
+    fpms = [r.fpm for r in rows if r.fpm is not None]
+    curves: dict[str, dict] = {}
+    if len(fpms) == len(rows):
+        report["maxboxacc_v2"] = max_box_acc_v2(fpms)
+        curves = {f"{iou:g}": gt_known_curve(fpms, iou_threshold=iou, mode=mode) for iou in CURVE_IOUS}
+        report["best_thresholds"] = {f"iou {k}": best_thresholds(c) for k, c in curves.items()}
+    else:
+        report["maxboxacc_v2"] = None  # needs the maps: not available from a predictions file
+    thresholds = sorted({r.threshold for r in rows if r.threshold is not None})
+    report["threshold"] = thresholds[0] if len(thresholds) == 1 else thresholds
+    report["box_mode"] = mode
+    report["n_images"] = len({r.image for r in rows})
+    report["n_failed"] = len(errors)
+    report["errors"] = list(errors)[:50]
+    return Evaluation(report, csv_rows, curves)
+
+
+def _classification(rows: Sequence[ScoredRow], class_names: list[str]) -> dict:
+    """Per image: probabilities against the multi-hot of the findings it is listed under."""
+    probs: dict[str, list[float]] = {}
+    labels: dict[str, np.ndarray] = {}
+    for r in rows:
+        probs.setdefault(r.image, [r.probabilities.get(c, 0.0) for c in class_names])
+        labels.setdefault(r.image, np.zeros(len(class_names), dtype=np.int64))[class_names.index(r.finding)] = 1
+    images = list(probs)
+    return classification_report(np.array([probs[i] for i in images]), np.array([labels[i] for i in images]),
+                                 class_names)
+
+
+def evaluate(predictor: Predictor, dataset: LocalizationSet, threshold: float | None = None,
+             mode: str = "largest", progress: bool = False) -> Evaluation:
+    """Predict and score a whole localization set with our model."""
+    rows, errors = rows_from_predictor(predictor, dataset, threshold, mode, progress=progress)
+    return score(rows, dataset.class_names, errors, mode)

@@ -1,0 +1,77 @@
+"""sr-core-eval on the real nih-val boxes: the full report with random weights (near chance),
+and scoring an sr-core-infer predictions file gives the same localization numbers."""
+
+import csv
+import json
+
+import pytest
+import torch
+
+from sr_core.checkpoint import save_weights
+from sr_core.cli.eval import main as eval_main
+from sr_core.cli.infer import main as infer_main
+from sr_core.data.layout import find_class_names
+from sr_core.models import create_model
+
+
+@pytest.fixture(scope="module")
+def nih64(nih_import_64):
+    status, root = nih_import_64
+    assert status == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def random_weights(nih64, tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "random.safetensors"
+    save_weights(create_model("sr_vmamba_nano"), path,
+                 {"class_names": find_class_names(nih64), "input_size": 64, "default_threshold": 0.5})
+    return path
+
+
+def test_full_report_on_nih_val_with_random_weights(nih64, random_weights, tmp_path, capsys):
+    out = tmp_path / "eval"
+    assert eval_main(["--weights", str(random_weights), "--data", str(nih64), "--out", str(out), "--no-progress"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["n_images"] == 351 and report["n_records"] == 394 and report["n_failed"] == 0
+    for kind in ("gt_known", "top1_loc"):
+        assert set(report[kind]["iou"]) == {"0.1", "0.2", "0.25", "0.3", "0.4", "0.5", "0.6", "0.7"}
+        assert set(report[kind]["iobb"]) == {"0.1", "0.25", "0.5", "0.75", "0.9"}
+        block = report[kind]["iou"]["0.1"]
+        assert len(block["per_class"]) == 8 and 0 <= block["class_mean"] <= 1 and 0 <= block["image_mean"] <= 1
+    # Random weights: localization far below the published numbers, AUC near chance.
+    assert report["gt_known"]["iou"]["0.5"]["class_mean"] < 0.1
+    assert 0.3 < report["classification"]["auc_mean"] < 0.7
+    assert set(report["maxboxacc_v2"]) >= {"0.3", "0.5", "0.7", "mean"}
+    # Accuracy can only fall as the IoU threshold rises.
+    means = [report["gt_known"]["iou"][k]["class_mean"] for k in ("0.1", "0.3", "0.5", "0.7")]
+    assert means == sorted(means, reverse=True)
+    with open(out / "report.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 394 and {"image", "finding", "best_iou", "pred_boxes", "gt_boxes"} <= set(rows[0])
+    for plot in ("accuracy_vs_threshold.png", "iou_histograms.png"):
+        assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out
+    assert "Wang et al. 2017" in printed and "trained on all of ChestX-ray8" in printed
+
+
+def test_predictions_file_scores_like_the_model(nih64, random_weights, tmp_path, capsys):
+    preds = tmp_path / "preds.jsonl"
+    assert infer_main(["--weights", str(random_weights), "--output", str(preds), "--threshold", "0.5",
+                       str(nih64 / "test")]) == 0
+    direct, scored = tmp_path / "direct", tmp_path / "scored"
+    assert eval_main(["--weights", str(random_weights), "--data", str(nih64), "--out", str(direct),
+                      "--threshold", "0.5", "--no-progress"]) == 0
+    assert eval_main(["--predictions", str(preds), "--data", str(nih64), "--out", str(scored), "--no-progress"]) == 0
+    a = json.loads((direct / "report.json").read_text())
+    b = json.loads((scored / "report.json").read_text())
+    assert a["gt_known"] == b["gt_known"] and a["top1_loc"] == b["top1_loc"]
+    assert b["maxboxacc_v2"] is None  # needs maps, which a predictions file does not carry
+
+
+def test_usage_and_data_errors(tmp_path, random_weights, capsys):
+    assert eval_main(["--weights", str(random_weights)]) == 2
+    assert eval_main(["--weights", str(random_weights), "--data", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("sr-core-eval: ") and "test_list.txt" in err[-1]

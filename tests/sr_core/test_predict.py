@@ -1,0 +1,78 @@
+"""Predictor: real X-rays in, probabilities, maps at image size and boxes at any threshold out."""
+
+import numpy as np
+import pytest
+import torch
+
+from sr_core.checkpoint import save_weights
+from sr_core.io import XrayImage, read_image
+from sr_core.models import create_model
+from sr_core.predict import Predictor, resolve_device
+
+CLASSES = ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax"]
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("w") / "nano.safetensors"
+    save_weights(create_model("sr_vmamba_nano"), path,
+                 {"class_names": CLASSES, "default_threshold": 0.6, "fpm_thresholds": {"Mass": 0.4}})
+    return path
+
+
+def test_predicts_a_real_1024px_xray(weights, shared_data):
+    image = read_image(shared_data / "nih-demo" / "00000032_037.png")
+    predictor = Predictor.from_weights(weights, device="cpu")
+    pred = predictor.predict(image)
+    assert set(pred.probabilities) == set(CLASSES)
+    assert abs(sum(pred.probabilities.values()) - 1) < 1e-5
+    assert pred.findings[0] == max(pred.probabilities, key=pred.probabilities.get)
+    fpm = pred.fpm("Effusion")
+    assert fpm.shape == (image.height, image.width) and fpm.dtype == np.float32
+    assert 0 <= fpm.min() and fpm.max() <= 1 and fpm.max() > 0.99
+    assert pred.fpm("Effusion") is fpm  # cached: a threshold change never re-runs anything
+    assert pred.fpm(None).shape == fpm.shape
+    assert pred.threshold_for("Mass") == 0.4 and pred.threshold_for("Nodule") == 0.6
+    # Lower thresholds give bigger (or equal) largest boxes; a threshold above the max gives none.
+    areas = [(b[2] - b[0]) * (b[3] - b[1]) for t in (0.3, 0.6, 0.9) for b in pred.boxes(t, "Effusion")[:1]]
+    assert areas == sorted(areas, reverse=True) and len(areas) == 3
+    assert pred.boxes(1.01, "Effusion") == []
+    with pytest.raises(KeyError, match="unknown finding"):
+        pred.fpm("Fracture")
+
+
+def test_batches_give_the_same_answer_as_single_images(weights):
+    rng = np.random.default_rng(0)
+    images = [XrayImage(rng.random((300 + 20 * i, 280), dtype=np.float32)) for i in range(3)]
+    predictor = Predictor.from_weights(weights, device="cpu", batch_size=2)
+    seen = []
+    batched = predictor.predict_batch(images, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(2, 3), (3, 3)]
+    for img, pred in zip(images, batched):
+        single = predictor.predict(img)
+        assert pred.probabilities == pytest.approx(single.probabilities, abs=1e-5)
+        np.testing.assert_allclose(pred.small_maps["Mass"], single.small_maps["Mass"], atol=1e-5)
+        assert pred.fpm().shape == (img.height, img.width)
+
+
+def test_per_finding_maps_use_that_finding_as_p_label(weights):
+    # With modulation on, the map of finding c is the FPM the model makes for p_label = c.
+    predictor = Predictor.from_weights(weights, device="cpu")
+    model = predictor.model
+    x = torch.randn(1, 3, 256, 256)
+    with torch.no_grad():
+        _, maps = model.finding_maps(x)
+        feat = model.backbone.forward_loc(x)
+        x_loc = model.backbone.norm(feat)
+        for c in (0, 5):
+            weights_c = torch.nn.functional.one_hot(torch.tensor([c]), 8).float()
+            torch.testing.assert_close(maps[:, c], model.fpm_generator(x_loc, weights_c)[:, c])
+
+
+def test_device_resolution():
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no usable GPU"):
+            resolve_device("cuda")
