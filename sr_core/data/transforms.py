@@ -226,18 +226,20 @@ def train_transforms(
     mean: Sequence[float] | None = IMAGENET_MEAN,
     std: Sequence[float] | None = IMAGENET_STD,
     generator: torch.Generator | None = None,
+    crop: bool = True,
+    flip: bool = True,
+    intensity: bool = True,
 ) -> Compose:
-    """Training pipeline: resize to size x 1.125, random crop to size, flip, intensity jitter."""
-    return Compose(
-        [
-            Resize(int(round(size * TRAIN_RESIZE_MARGIN))),
-            RandomCrop(size, generator=generator),
-            HorizontalFlip(0.5, generator=generator),
-            IntensityJitter(generator=generator),
-            ToTensor(),
-            Normalize(mean, std),
-        ]
+    """Training pipeline: resize to size x 1.125 and random crop back to size (or resize to
+    size when crop is off), horizontal flip, mild intensity jitter; each step switchable."""
+    steps: list[Callable] = (
+        [Resize(int(round(size * TRAIN_RESIZE_MARGIN))), RandomCrop(size, generator=generator)] if crop else [Resize(size)]
     )
+    if flip:
+        steps.append(HorizontalFlip(0.5, generator=generator))
+    if intensity:
+        steps.append(IntensityJitter(generator=generator))
+    return Compose(steps + [ToTensor(), Normalize(mean, std)])
 
 
 def eval_transforms(

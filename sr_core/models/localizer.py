@@ -54,6 +54,14 @@ class CamHead(nn.Module):
         self.conv1 = nn.Conv2d(in_channels, hidden, 3, padding=1)
         self.conv2 = nn.Conv2d(hidden, hidden, 3, padding=1)
         self.cls = nn.Conv2d(hidden, num_classes, 1)
+        # He initialisation keeps the maps' spread across images at the scale of the input
+        # (PyTorch's default shrinks it ~3x a layer, which stalls the first epochs), and
+        # every class map starts positive: a map below zero everywhere gets no gradient
+        # through the final ReLU and never learns.
+        for conv in (self.conv1, self.conv2, self.cls):
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+        nn.init.constant_(self.cls.bias, 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.conv1(x))

@@ -1,0 +1,114 @@
+"""sr-core-train: train an SR model, or export a run's weights for release.
+
+    sr-core-train --config NAME_OR_FILE [--data DIR] [--out RUN_DIR] [--resume] [--deterministic] [--set key=value ...]
+    sr-core-train export RUN_DIR --out W.safetensors [--fp16] [--checkpoint best|last]
+
+Configs ship by name (smoke, nih-nano, nih-tiny) or come from a TOML file; --set overrides
+any key (e.g. --set train.lr=3e-4 --set model.overrides.modulation=false). Several GPUs:
+    torchrun --nproc_per_node=N -m sr_core.train.cli --config nih-tiny --data DIR
+and several machines with torchrun's rendezvous (--nnodes, --rdzv-backend=c10d,
+--rdzv-endpoint=HOST:PORT on each). Exit status: 0 done, 1 failed (one line), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sr_core.cli.common import ArgumentParser, UsageError, fail, run_cli
+
+PROG = "sr-core-train"
+
+
+def train_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="preset name (smoke, nih-nano, nih-tiny) or TOML file")
+    parser.add_argument("--data", help="dataset root (NIH layout); overrides data.root")
+    parser.add_argument("--out", help="run folder; default from output.dir")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/last.safetensors")
+    parser.add_argument("--deterministic", action="store_true", help="bit-identical CPU runs (slower)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    return parser
+
+
+def export_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog=f"{PROG} export", description="write release weights and a model card from a run")
+    parser.add_argument("run", help="run folder")
+    parser.add_argument("--out", required=True, help="output .safetensors file")
+    parser.add_argument("--fp16", action="store_true", help="store float16 tensors (half the size)")
+    parser.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["export"]:
+        return run_cli(PROG, lambda: (export_parser().parse_args(argv[1:]),), run_export)
+
+    def parse() -> tuple:
+        from sr_core.train.config import ConfigError, load_config
+
+        args = train_parser().parse_args(argv)
+        overrides = list(args.set)
+        if args.data:
+            overrides.append(f"data.root={_quote(args.data)}")
+        if args.deterministic:
+            overrides.append("train.deterministic=true")
+        try:
+            cfg = load_config(args.config, overrides)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+        if not cfg.data.root:
+            raise UsageError("no data: give --data DIR or set data.root")
+        out = Path(args.out or cfg.output.dir.format(config=cfg.name, model=cfg.model.name))
+        return cfg, out, args.resume
+
+    return run_cli(PROG, parse, run_train)
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def run_train(cfg, out: Path, resume: bool) -> int:
+    from sr_core.data.layout import LayoutError
+    from sr_core.train.trainer import Trainer, TrainingError
+
+    rank = int(os.environ.get("RANK", "0"))
+    logging.basicConfig(level=logging.INFO if rank == 0 else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    trainer = Trainer(cfg, out, resume=resume)
+    try:
+        progress = trainer.fit()
+    except (TrainingError, LayoutError, ValueError, OSError) as exc:
+        fail(PROG, exc)
+        return 1
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if rank == 0:
+        best = progress.get("best_metric")
+        print(f"done: {progress['epoch']} epochs, {progress['global_step']} steps in {out}"
+              + (f"; best validation GT-known {best:.3f} at epoch {progress['best_epoch']}" if best is not None else ""))
+    return 0
+
+
+def run_export(args) -> int:
+    from sr_core.train.export import ExportError, export_run
+
+    try:
+        path = export_run(Path(args.run), Path(args.out), fp16=args.fp16, which=args.checkpoint)
+    except (ExportError, ValueError, OSError) as exc:
+        fail(PROG, exc)
+        return 1
+    print(f"wrote {path} and {path.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

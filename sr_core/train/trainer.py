@@ -1,0 +1,373 @@
+"""The training loop: CPU, one GPU, or many through torchrun (DDP), resumable to the bit.
+
+Rank 0 logs and writes checkpoints; validation is sharded over the ranks and scored on rank 0
+with the same code as sr-core-eval. A run folder holds config.toml (resolved), metrics.jsonl,
+checkpoints/{last,best}.safetensors, plots and, when tensorboard is installed, its events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from sr_core.data.datasets import LocalizationSet
+from sr_core.data.layout import LayoutError
+from sr_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from sr_core.evaluate import rows_from_predictor, score
+from sr_core.models import create_model
+from sr_core.predict import Predictor, resolve_device
+from sr_core.train.config import TrainConfig, save_config
+from sr_core.train.data import build_train_loader
+from sr_core.train.optim import build_optimizer, lr_factor, set_lr
+from sr_core.train.state import load_training_state, save_training_state
+
+log = logging.getLogger(__name__)
+LOSS_TERMS = ("total", "ce", "ce_fpm", "control", "area")
+
+
+class TrainingError(RuntimeError):
+    """A failure the user must act on; the message is one line."""
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, run_dir: Path, resume: bool = False):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.resume = resume
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.is_main = self.rank == 0
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self._tensorboard = None
+        self._pending_best = False
+
+    # --- set-up -----------------------------------------------------------------------------
+    def _setup_device(self) -> None:
+        cfg = self.cfg.train
+        if self.world > 1:
+            use_cuda = torch.cuda.is_available() and cfg.device != "cpu"
+            if use_cuda:
+                torch.cuda.set_device(self.local_rank)
+                self.device = torch.device("cuda", self.local_rank)
+            else:
+                self.device = torch.device("cpu")
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if use_cuda else "gloo")
+        else:
+            self.device = resolve_device(cfg.device)
+        if cfg.deterministic:
+            torch.use_deterministic_algorithms(True)
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.backends.cudnn.benchmark = False
+        elif self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        torch.manual_seed(cfg.seed)
+        self.amp_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": None}[cfg.amp_dtype]
+        if self.device.type != "cuda":
+            self.amp_dtype = None
+
+    def _setup_data(self) -> None:
+        data = self.cfg.data
+        root = data.root
+        if root == "synthetic":
+            root = self.run_dir / "synthetic"
+            if self.is_main and not (root / "test_gt.txt").is_file():
+                from sr_core.data.phantoms import write_phantom_dataset
+
+                write_phantom_dataset(root, data.synthetic_per_class, data.synthetic_size, self.cfg.train.seed,
+                                      n_test_per_class=max(2, data.synthetic_per_class // 2), overwrite=True)
+            self._barrier()
+        root = Path(root)
+        if not root.is_dir():
+            raise TrainingError(f"data folder {root} not found (set data.root or --data)")
+        self.data_root = root
+        self.mean, self.std = IMAGENET_MEAN, IMAGENET_STD
+        self.loader, self.sampler, self.train_set = build_train_loader(
+            self.cfg, root, self.mean, self.std, self.rank, self.world, self.device.type == "cuda")
+        empty = [c for c, n in zip(self.train_set.class_names, self.train_set.class_counts()) if n == 0]
+        if empty:
+            raise TrainingError(f"{root / 'train'}: no training images for {', '.join(empty)}")
+        if self.is_main:
+            failed = self.train_set.verify(progress=self.cfg.output.progress)
+            fraction = len(failed) / (len(self.train_set.samples) + len(failed))
+            if failed:
+                log.warning("%d unreadable training images skipped (%.2f%%)", len(failed), 100 * fraction)
+            if fraction > self.cfg.data.max_unreadable_fraction:
+                raise TrainingError(f"{len(failed)} of the training images are unreadable ({100 * fraction:.1f}%, "
+                                    f"above data.max_unreadable_fraction); first: {failed[0][1]}")
+        self.steps_per_epoch = len(self.sampler) // self.cfg.train.batch_size // self.cfg.train.accumulate
+        if self.steps_per_epoch < 1:
+            raise TrainingError(f"{len(self.train_set)} training images are fewer than one batch "
+                                f"({self.cfg.train.batch_size} x {self.world} processes)")
+        try:
+            self.val_set = LocalizationSet(root)
+        except LayoutError as exc:
+            self.val_set = None
+            if self.is_main:
+                log.warning("no validation with boxes: %s", exc)
+
+    def _setup_model(self) -> None:
+        mcfg = self.cfg.model
+        self.model = create_model(mcfg.name, num_classes=len(self.train_set.class_names), **mcfg.overrides)
+        self.model.to(self.device)
+        if self.cfg.train.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.optimizer = build_optimizer(self.model, self.cfg.optim)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.ddp = self.model
+        if self.world > 1:
+            ids = [self.local_rank] if self.device.type == "cuda" else None
+            self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        self.forward = torch.compile(self.ddp) if self.cfg.train.compile else self.ddp
+        self.progress = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_metric": None,
+                         "best_epoch": None, "best_val": None, "train_seconds": 0.0}
+        counts = self.train_set.class_counts()
+        about = {"class_names": list(self.train_set.class_names), "hardware": self.hardware(),
+                 "data": {"root": str(self.data_root), "train_samples": sum(counts),
+                          "train_per_class": dict(zip(self.train_set.class_names, counts)),
+                          "val_rows": len(self.val_set) if self.val_set is not None else 0}}
+        last = self.ckpt_dir / "last.safetensors"
+        if self.resume and last.is_file():
+            self.progress = load_training_state(last, self.model, self.optimizer, self.scaler)
+            if self.is_main:
+                log.info("resumed from %s at epoch %d, step %d", last, self.progress["epoch"],
+                         self.progress["global_step"])
+                self._trim_metrics(self.progress["global_step"])
+        elif self.resume and self.is_main:
+            log.warning("--resume: no checkpoint in %s, starting fresh", self.ckpt_dir)
+        self.progress.update(about)
+
+    # --- the loop ---------------------------------------------------------------------------
+    def fit(self) -> dict:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._setup_device()
+        self._setup_data()
+        self._setup_model()
+        if self.is_main:
+            save_config(self.cfg, self.run_dir / "config.toml")
+            self._tensorboard = self._open_tensorboard()
+        cfg = self.cfg.train
+        try:
+            while self.progress["epoch"] < cfg.epochs:
+                epoch = self.progress["epoch"]
+                self._train_epoch(epoch)
+                self.progress.update(epoch=epoch + 1, step_in_epoch=0)
+                every = self.cfg.eval.every_epochs
+                last_epoch = epoch + 1 == cfg.epochs
+                if self.val_set is not None and (last_epoch or (every and (epoch + 1) % every == 0)):
+                    self._validate(epoch + 1)
+                self._checkpoint()
+        except torch.cuda.OutOfMemoryError:
+            raise TrainingError(
+                f"GPU out of memory at batch size {cfg.batch_size}: use a smaller train.batch_size "
+                f"with train.accumulate to keep the effective batch") from None
+        if self.is_main:
+            self._final_plots()
+        self._barrier()
+        return self.progress
+
+    def _train_epoch(self, epoch: int) -> None:
+        cfg = self.cfg.train
+        done = self.progress["step_in_epoch"]
+        self.sampler.set_epoch(epoch, done * cfg.batch_size * cfg.accumulate)
+        self.model.train()
+        # Partial sums live in progress so a resumed epoch still reports its full mean.
+        sums = self.progress.setdefault("epoch_sums", {k: 0.0 for k in LOSS_TERMS})
+        images, start = 0, time.perf_counter()
+        bar = tqdm(total=self.steps_per_epoch, initial=done, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not (self.is_main and self.cfg.output.progress), unit="step")
+        batches = iter(self.loader)
+        for step in range(done, self.steps_per_epoch):
+            factor = lr_factor(self.progress["global_step"], self.steps_per_epoch, cfg.epochs, self.cfg.optim)
+            lr = set_lr(self.optimizer, self.cfg.optim.lr, factor)
+            terms = self._optimizer_step(batches)
+            images += cfg.batch_size * cfg.accumulate * self.world
+            for k in LOSS_TERMS:
+                sums[k] += terms[k]
+            self.progress["global_step"] += 1
+            self.progress["step_in_epoch"] = step + 1
+            elapsed = time.perf_counter() - start
+            bar.set_postfix({k: f"{terms[k]:.3f}" for k in ("total", "ce", "control", "area")} |
+                            {"img/s": f"{images / max(elapsed, 1e-9):.0f}", "lr": f"{lr:.2e}"})
+            bar.update(1)
+            every = self.cfg.checkpoint.every_steps
+            if every and self.progress["global_step"] % every == 0 and step + 1 < self.steps_per_epoch:
+                self._checkpoint()
+        bar.close()
+        elapsed = time.perf_counter() - start
+        self.progress["train_seconds"] += elapsed
+        count = self.steps_per_epoch
+        self.progress.pop("epoch_sums")
+        if self.is_main:
+            record = {"kind": "epoch", "epoch": epoch + 1, "step": self.progress["global_step"],
+                      "losses": {k: v / count for k, v in sums.items()},
+                      "images_per_s": images / max(elapsed, 1e-9), "lr": lr, "seconds": elapsed}
+            self._log(record)
+
+    def _optimizer_step(self, batches) -> dict[str, float]:
+        cfg = self.cfg.train
+        self.optimizer.zero_grad(set_to_none=True)
+        totals = {k: 0.0 for k in LOSS_TERMS}
+        for micro in range(cfg.accumulate):
+            images, labels = next(batches)
+            images = images.to(self.device, non_blocking=True)
+            labels = labels.to(self.device, non_blocking=True)
+            if cfg.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            sync = self.world == 1 or micro == cfg.accumulate - 1
+            context = nullcontext() if sync else self.ddp.no_sync()
+            with context, torch.autocast(self.device.type, self.amp_dtype or torch.float32,
+                                         enabled=self.amp_dtype is not None):
+                losses = self.forward(images, labels)["losses"]
+                loss = self._weighted_total(losses) / cfg.accumulate
+            with context:
+                self.scaler.scale(loss).backward()
+            for k in LOSS_TERMS:
+                totals[k] += float(losses[k].detach()) / cfg.accumulate
+        self._check_finite(totals["total"])
+        if self.cfg.optim.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return totals
+
+    def _weighted_total(self, losses: dict) -> torch.Tensor:
+        """The model's total, with the localisation terms ramped in over fpm_warmup_epochs."""
+        warmup = self.cfg.train.fpm_warmup_epochs
+        if warmup <= 0:
+            return losses["total"]
+        epoch = self.progress["global_step"] / self.steps_per_epoch
+        ramp = min(1.0, epoch / warmup)
+        return losses["ce"] + ramp * (losses["total"] - losses["ce"])
+
+    def _check_finite(self, total: float) -> None:
+        bad = torch.tensor([0.0 if math.isfinite(total) else 1.0], device=self.device)
+        if self.world > 1:
+            dist.all_reduce(bad)
+        if bad.item() > 0:
+            last = self.ckpt_dir / "last.safetensors"
+            where = f"last good checkpoint: {last}" if last.is_file() else "no checkpoint written yet"
+            raise TrainingError(f"loss became NaN or infinite at step {self.progress['global_step'] + 1} "
+                                f"(epoch {self.progress['epoch'] + 1}); {where}; try a lower optim.lr")
+
+    # --- validation -------------------------------------------------------------------------
+    def metadata(self) -> dict:
+        return {"class_names": list(self.train_set.class_names), "input_size": self.cfg.data.input_size,
+                "mean": list(self.mean), "std": list(self.std)}
+
+    def _validate(self, epoch: int) -> None:
+        ecfg = self.cfg.eval
+        predictor = Predictor(self.model, self.metadata(), device=self.device, batch_size=ecfg.batch_size)
+        indices = range(self.rank, len(self.val_set), self.world)
+        rows, errors = rows_from_predictor(predictor, self.val_set, ecfg.threshold, indices=indices)
+        if self.world > 1:
+            gathered = [None] * self.world if self.is_main else None
+            dist.gather_object((rows, errors), gathered, dst=0)
+            if self.is_main:
+                rows = [r for part, _ in gathered for r in part]
+                errors = [e for _, part in gathered for e in part]
+        self.model.train()
+        if not self.is_main:
+            return
+        evaluation = score(rows, self.val_set.class_names, errors)
+        report = evaluation.report
+        key = f"{ecfg.iou:g}"
+        curve = evaluation.curves.get(key)
+        best_t = report["best_thresholds"][f"iou {key}"]["class_mean"] if curve else ecfg.threshold
+        best_acc = float(curve["class_mean"].max()) if curve else report["gt_known"]["iou"][key]["class_mean"]
+        record = {
+            "kind": "val", "epoch": epoch, "step": self.progress["global_step"],
+            "gt_known_iou_0.1": report["gt_known"]["iou"]["0.1"]["class_mean"],
+            "gt_known_iou_0.3": report["gt_known"]["iou"]["0.3"]["class_mean"],
+            "gt_known_iou_0.5": report["gt_known"]["iou"]["0.5"]["class_mean"],
+            "selection_metric": best_acc, "selection_threshold": best_t,
+            "maxboxacc_v2": (report["maxboxacc_v2"] or {}).get("mean"),
+            "accuracy": report["classification"]["accuracy"], "auc_mean": report["classification"]["auc_mean"],
+        }
+        self._log(record)
+        with open(self.run_dir / f"val_epoch{epoch:03d}.json", "w", encoding="utf-8") as fh:
+            json.dump(report, fh, indent=1)
+        best = self.progress["best_metric"]
+        self.progress["last_val"] = record
+        if best is None or best_acc > best:
+            thresholds = report["best_thresholds"][f"iou {key}"] if curve else {}
+            self.progress.update(best_metric=best_acc, best_epoch=epoch, best_val={
+                "record": record, "default_threshold": best_t,
+                "fpm_thresholds": {k: v for k, v in thresholds.items() if k in self.val_set.class_names},
+                "report_file": f"val_epoch{epoch:03d}.json"})
+            self._pending_best = True
+
+    # --- checkpoints, logs ------------------------------------------------------------------
+    def _checkpoint(self) -> None:
+        if self.is_main:
+            save_training_state(self.ckpt_dir / "last.safetensors", self.model, self.optimizer, self.scaler,
+                                self.progress)
+            if self._pending_best:
+                save_training_state(self.ckpt_dir / "best.safetensors", self.model, self.optimizer, self.scaler,
+                                    self.progress)
+                self._pending_best = False
+        self._barrier()
+
+    def _log(self, record: dict) -> None:
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+        if self._tensorboard is not None:
+            prefix = record["kind"]
+            values = record.get("losses", {}) | {k: v for k, v in record.items() if isinstance(v, float)}
+            for name, value in values.items():
+                if value is not None:
+                    self._tensorboard.add_scalar(f"{prefix}/{name}", value, record["step"])
+            self._tensorboard.flush()
+        if record["kind"] == "val":
+            log.info("validation epoch %d: GT-known IoU>0.1 %.3f, best-threshold %.3f at %.2f, AUC %s",
+                     record["epoch"], record["gt_known_iou_0.1"], record["selection_metric"],
+                     record["selection_threshold"], record["auc_mean"])
+
+    def _trim_metrics(self, step: int) -> None:
+        """After a resume, forget log lines written after the checkpoint (they are redone)."""
+        path = self.run_dir / "metrics.jsonl"
+        if path.is_file():
+            kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+            path.write_text("".join(line + "\n" for line in kept))
+
+    def _open_tensorboard(self):
+        if not self.cfg.output.tensorboard:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            return None
+        return SummaryWriter(str(self.run_dir / "tensorboard"))
+
+    def _final_plots(self) -> None:
+        from sr_core.plots import plot_training
+
+        path = self.run_dir / "metrics.jsonl"
+        if path.is_file():
+            history = [json.loads(line) for line in path.read_text().splitlines() if line]
+            plot_training(history, self.run_dir / "training.png")
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+
+    def _barrier(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.barrier()
+
+    def hardware(self) -> str:
+        if self.device.type == "cuda":
+            return f"{self.world} x {torch.cuda.get_device_name(self.device)}"
+        return f"CPU ({platform.processor() or platform.machine()}), {self.world} process(es)"

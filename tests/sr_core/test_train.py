@@ -1,0 +1,135 @@
+"""sr-core-train: the smoke config end to end, export, bit-identical resume after SIGKILL,
+DDP with two CPU processes (gloo), configuration and failure messages."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from sr_core.checkpoint import load_weights
+from sr_core.cli.eval import main as eval_main
+from sr_core.train.cli import main
+from sr_core.train.config import ConfigError, load_config, parse_override
+
+QUIET = ["--set", "output.progress=false"]
+
+
+def model_tensors(path):
+    return {k: v for k, v in load_file(str(path)).items() if k.startswith("model.")}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "smoke"
+    assert main(["--config", "smoke", "--out", str(out), "--set", "train.epochs=3"] + QUIET) == 0
+    return out
+
+
+def test_smoke_run_writes_everything_a_run_needs(smoke_run):
+    for name in ("config.toml", "metrics.jsonl", "training.png", "checkpoints/last.safetensors",
+                 "checkpoints/best.safetensors", "val_epoch003.json"):
+        assert (smoke_run / name).is_file(), name
+    records = [json.loads(line) for line in (smoke_run / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    vals = [r for r in records if r["kind"] == "val"]
+    assert [r["epoch"] for r in epochs] == [1, 2, 3] and [r["epoch"] for r in vals] == [1, 2, 3]
+    assert set(epochs[0]["losses"]) == {"total", "ce", "ce_fpm", "control", "area"}
+    assert epochs[-1]["losses"]["total"] < epochs[0]["losses"]["total"]
+    assert all(0 <= v["gt_known_iou_0.1"] <= 1 and 0 <= v["auc_mean"] <= 1 for v in vals)
+    assert all(e["images_per_s"] > 0 for e in epochs)
+    resolved = load_config(str(smoke_run / "config.toml"))
+    assert resolved.train.epochs == 3 and resolved.model.overrides["dims"] == [8, 16, 32, 64]
+
+
+def test_export_gives_release_weights_that_the_tools_load(smoke_run, tmp_path, capsys):
+    out = tmp_path / "release.safetensors"
+    assert main(["export", str(smoke_run), "--out", str(out), "--fp16"]) == 0
+    model, meta = load_weights(out)
+    assert meta["dtype"] == "float16" and len(meta["class_names"]) == 8
+    assert 0 <= meta["default_threshold"] <= 1 and meta["provenance"]["epoch"] >= 1
+    assert "train_samples" in meta["provenance"]["data"] and meta["metrics"]["validation"]["kind"] == "val"
+    card = out.with_suffix(".md").read_text()
+    assert "Model card" in card and "not for diagnosis" in card
+    report_dir = tmp_path / "eval"
+    assert eval_main(["--weights", str(out), "--data", str(smoke_run / "synthetic"), "--out", str(report_dir),
+                      "--no-progress"]) == 0
+    assert json.loads((report_dir / "report.json").read_text())["n_images"] > 0
+
+
+def _train_cmd(out, *extra):
+    return [sys.executable, "-m", "sr_core.train.cli", "--config", "smoke", "--deterministic", "--out", str(out),
+            "--set", "train.epochs=3", "--set", "checkpoint.every_steps=2", *QUIET, *extra]
+
+
+def test_sigkill_at_an_arbitrary_moment_then_resume_ends_with_identical_weights(tmp_path):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    subprocess.run(_train_cmd(whole), check=True, capture_output=True, timeout=300)
+    proc = subprocess.Popen(_train_cmd(killed), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = killed / "checkpoints" / "last.safetensors"
+    deadline = time.time() + 120
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3 + (os.getpid() % 7) / 10)  # somewhere inside a later step
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert last.exists(), "the run ended before its first checkpoint"
+    resumed = subprocess.run(_train_cmd(killed, "--resume"), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a, b = model_tensors(whole / "checkpoints" / "last.safetensors"), model_tensors(last)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(steps)  # nothing logged twice after the resume
+
+
+def test_ddp_with_two_cpu_processes(tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "sr_core.train.cli", "--config", "smoke", "--out", str(out), "--set", "train.epochs=2",
+           "--set", "train.batch_size=4", *QUIET]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["kind"] for r in records] == ["epoch", "val", "epoch", "val"]  # rank 0 logs, once
+    # Two processes of batch 4 take the steps one process of batch 8 takes.
+    assert records[0]["step"] == 8
+    progress = json.loads(load_file_metadata(out / "checkpoints" / "last.safetensors"))["progress"]
+    assert progress["hardware"].endswith("2 process(es)")
+
+
+def load_file_metadata(path):
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as fh:
+        return fh.metadata()["sr_train_state"]
+
+
+def test_overrides_and_config_errors(tmp_path, capsys):
+    assert parse_override("train.lr=3e-4") == ("train.lr", 3e-4)
+    assert parse_override("model.name=sr_resnet50") == ("model.name", "sr_resnet50")
+    cfg = load_config("nih-tiny", ["train.batch_size=32", "model.overrides.modulation=false"])
+    assert cfg.train.batch_size == 32 and cfg.model.overrides == {"modulation": False}
+    with pytest.raises(ConfigError, match="unknown key 'train.lrr'"):
+        load_config("smoke", ["train.lrr=1"])
+    with pytest.raises(ConfigError, match="train.epochs must be int"):
+        load_config("smoke", ["train.epochs=many"])
+    assert main(["--config", "no-such-preset"]) == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train\nepochs=1")
+    assert main(["--config", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert all(line.startswith("sr-core-train: usage error") for line in err) and "bad.toml" in err[-1]
+
+
+def test_missing_data_and_nan_loss_stop_with_one_line(tmp_path, capsys):
+    assert main(["--config", "nih-nano", "--data", str(tmp_path / "absent"), "--out", str(tmp_path / "r")]) == 1
+    assert "absent" in capsys.readouterr().err
+    status = main(["--config", "smoke", "--out", str(tmp_path / "nan"), "--set", "optim.lr=1e30",
+                   "--set", "train.epochs=1", *QUIET])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 1 and "NaN or infinite at step" in err[-1] and "Traceback" not in "\n".join(err)
