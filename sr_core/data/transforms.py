@@ -22,8 +22,7 @@ import cv2
 import numpy as np
 import torch
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from sr_core.models.registry import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402  (one definition)
 
 TRAIN_RESIZE_MARGIN = 1.125
 """Training resizes to size x 1.125 (288 for 256) and crops back to size at random."""

@@ -30,6 +30,12 @@ class SRHeadConfig:
     """Switches, weights and margins of the SR head (defaults from METHOD.md)."""
 
     head_channels: int = 1024
+    # The CAMs' last activation. METHOD.md's head ends in ReLU; trained from scratch, a class
+    # whose map falls below zero everywhere gets no gradient again, and on NIH data all eight
+    # classes died within six epochs (CE stuck at ln 8). Softplus keeps the maps positive
+    # (the control ratio S_fg / S needs that) and never stops the gradient. "relu" gives the
+    # published head exactly.
+    cam_activation: str = "softplus"
     fpm: bool = True  # False: plain CAM, no FPM branch and no FPM losses
     modulation: bool = True  # non-linear modulation (Gaussian / Student-t reshaping)
     fusion: bool = True  # fuse M_A + M_B + M_D; False keeps the first map alone
@@ -42,15 +48,18 @@ class SRHeadConfig:
     area_weight: float = 1.2
 
     def __post_init__(self) -> None:
+        if self.cam_activation not in ("relu", "softplus"):
+            raise ValueError(f"cam_activation must be 'relu' or 'softplus', got {self.cam_activation!r}")
         if self.control not in CONTROL_MODES:
             raise ValueError(f"control must be one of {CONTROL_MODES}, got {self.control!r}")
 
 
 class CamHead(nn.Module):
-    """conv3x3 -> ReLU -> conv3x3 -> ReLU -> conv1x1 -> ReLU: the class activation maps F."""
+    """conv3x3 -> ReLU -> conv3x3 -> ReLU -> conv1x1 -> softplus or ReLU: the class activation maps F."""
 
-    def __init__(self, in_channels: int, hidden: int, num_classes: int):
+    def __init__(self, in_channels: int, hidden: int, num_classes: int, activation: str = "softplus"):
         super().__init__()
+        self.activation = F.softplus if activation == "softplus" else F.relu
         self.conv1 = nn.Conv2d(in_channels, hidden, 3, padding=1)
         self.conv2 = nn.Conv2d(hidden, hidden, 3, padding=1)
         self.cls = nn.Conv2d(hidden, num_classes, 1)
@@ -66,7 +75,7 @@ class CamHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.conv1(x))
         x = F.relu(self.conv2(x))
-        return F.relu(self.cls(x))
+        return self.activation(self.cls(x))
 
 
 class FPMGenerator(nn.Module):
@@ -144,7 +153,7 @@ class SRModel(nn.Module):
         self.num_classes = num_classes
         self.head_cfg = head
         self.backbone = backbone
-        self.cam = CamHead(backbone.out_channels, head.head_channels, num_classes)
+        self.cam = CamHead(backbone.out_channels, head.head_channels, num_classes, head.cam_activation)
         self.fpm_generator = FPMGenerator(backbone.loc_channels, num_classes, head) if head.fpm else None
         self.config: dict = {}  # filled by the registry: everything needed to rebuild this model
 

@@ -13,10 +13,13 @@ from typing import Any
 
 from torch import nn
 
-from sr_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from sr_core.models.localizer import SRHeadConfig, SRModel
 from sr_core.models.resnet import ResNet, ResNetConfig
 from sr_core.models.vmamba import VMamba, VMambaConfig
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+"""Default normalisation: a grey X-ray replicated to 3 channels, ImageNet statistics (METHOD.md §4)."""
 
 BACKBONES = {"vmamba": (VMamba, VMambaConfig), "resnet": (ResNet, ResNetConfig)}
 

@@ -97,7 +97,8 @@ def test_ddp_with_two_cpu_processes(tmp_path):
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["kind"] for r in records] == ["epoch", "val", "epoch", "val"]  # rank 0 logs, once
     # Two processes of batch 4 take the steps one process of batch 8 takes.
-    assert records[0]["step"] == 8
+    images = load_config("smoke").data.synthetic_per_class * 8
+    assert records[0]["step"] == images // 8
     progress = json.loads(load_file_metadata(out / "checkpoints" / "last.safetensors"))["progress"]
     assert progress["hardware"].endswith("2 process(es)")
 
