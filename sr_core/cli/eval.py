@@ -53,20 +53,38 @@ def run(args, weights: Path | None) -> int:
     from sr_core.plots import plot_iou_histograms, plot_threshold_curves
     from sr_core.predict import Predictor
 
+    from sr_core import distributed
+
+    rank, world = distributed.rank_and_world()
+    device = args.device
+    if world > 1 and not args.predictions:
+        device = distributed.local_device(prefer_cuda=args.device != "cpu")
+        distributed.init(device)
     try:
         dataset = LocalizationSet(args.data)
         if args.predictions:
+            if rank > 0:
+                return 0
             source = Path(args.predictions).name
             rows, errors = rows_from_predictions(Path(args.predictions), dataset)
         else:
-            predictor = Predictor.from_weights(weights, device=args.device, batch_size=args.batch_size)
+            # Under torchrun each rank predicts rank::world of the rows; rank 0 scores them all.
+            predictor = Predictor.from_weights(weights, device=device, batch_size=args.batch_size)
             source = predictor.name
-            rows, errors = rows_from_predictor(predictor, dataset, args.threshold, args.mode,
-                                               progress=not args.no_progress)
+            mine = rows_from_predictor(predictor, dataset, args.threshold, args.mode,
+                                       indices=range(rank, len(dataset), world),
+                                       progress=not args.no_progress and rank == 0)
+            parts = distributed.gather_to_main(mine)
+            if rank > 0:
+                return 0
+            rows = [row for part, _ in parts for row in part]
+            errors = [error for _, part in parts for error in part]
         evaluation = score(rows, dataset.class_names, errors, args.mode)
     except (WeightsError, LayoutError, ValueError, OSError) as exc:
         fail(PROG, exc)
         return 1
+    finally:
+        distributed.shutdown()
     report = evaluation.report
     report["weights"] = source
     report["data"] = str(args.data)

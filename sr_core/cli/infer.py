@@ -73,49 +73,71 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args, weights: Path) -> int:
+    """Predict every input; under torchrun each rank takes rank::world of the inputs and
+    rank 0 prints all results in input order."""
+    from sr_core import distributed
     from sr_core.checkpoint import WeightsError
-    from sr_core.io import ImageReadError, read_image
     from sr_core.predict import Predictor
 
+    rank, world = distributed.rank_and_world()
+    device = args.device
+    if world > 1:
+        device = distributed.local_device(prefer_cuda=args.device != "cpu")
+        distributed.init(device)
     try:
-        predictor = Predictor.from_weights(weights, device=args.device, batch_size=args.batch_size)
+        predictor = Predictor.from_weights(weights, device=device, batch_size=args.batch_size)
     except (WeightsError, ValueError, OSError) as exc:
         fail(PROG, exc)
         return 2 if isinstance(exc, ValueError) and not isinstance(exc, WeightsError) else 1
-    out_file = open(args.output, "w", encoding="utf-8") if args.output else None
+    paths = list(expand_inputs(args.paths))
+    out_file = open(args.output, "w", encoding="utf-8") if args.output and rank == 0 else None
     failed = 0
     try:
-        # Inputs wait here until a batch is full; unreadable ones keep their place so the
-        # output follows the input order.
-        pending: list[tuple[Path, object]] = []
-
-        def flush() -> None:
-            nonlocal failed
-            readable = [(p, img) for p, img in pending if not isinstance(img, str)]
-            try:
-                predictions = iter(predictor.predict_batch([img for _, img in readable]))
-                results = {id(img): result_record(p, next(predictions), args.threshold, args.mode) for p, img in readable}
-            except Exception as exc:  # inference failure: report each image, keep going
-                message = f"inference failed: {' '.join(str(exc).split())}"
-                results = {id(img): error_record(p, message) for p, img in readable}
-            for path, img in pending:
-                record = error_record(path, img) if isinstance(img, str) else results[id(img)]
+        if world == 1:
+            for record in predict_records(predictor, paths, args):
                 failed += record["error"] is not None
                 emit(record, args.json, out_file)
-            pending.clear()
-
-        for path in expand_inputs(args.paths):
-            try:
-                pending.append((path, read_image(path)))
-            except ImageReadError as exc:
-                pending.append((path, str(exc)))
-            if len(pending) >= args.batch_size:
-                flush()
-        flush()
+        else:
+            parts = distributed.gather_to_main(list(predict_records(predictor, paths[rank::world], args)))
+            if rank == 0:
+                for i in range(len(paths)):
+                    record = parts[i % world][i // world]
+                    failed += record["error"] is not None
+                    emit(record, args.json, out_file)
     finally:
         if out_file:
             out_file.close()
+        distributed.shutdown()
     return 1 if failed else 0
+
+
+def predict_records(predictor, paths: Sequence[Path], args) -> Iterator[dict]:
+    """One record per path, in order, predicting in batches; unreadable files and failed
+    batches become error records and the rest go on."""
+    from sr_core.io import ImageReadError, read_image
+
+    pending: list[tuple[Path, object]] = []
+
+    def flush() -> Iterator[dict]:
+        readable = [(p, img) for p, img in pending if not isinstance(img, str)]
+        try:
+            predictions = iter(predictor.predict_batch([img for _, img in readable]))
+            results = {id(img): result_record(p, next(predictions), args.threshold, args.mode) for p, img in readable}
+        except Exception as exc:  # inference failure: report each image, keep going
+            message = f"inference failed: {' '.join(str(exc).split())}"
+            results = {id(img): error_record(p, message) for p, img in readable}
+        for path, img in pending:
+            yield error_record(path, img) if isinstance(img, str) else results[id(img)]
+        pending.clear()
+
+    for path in paths:
+        try:
+            pending.append((path, read_image(path)))
+        except ImageReadError as exc:
+            pending.append((path, str(exc)))
+        if len(pending) >= args.batch_size:
+            yield from flush()
+    yield from flush()
 
 
 def emit(record: dict, as_json: bool, out_file) -> None:

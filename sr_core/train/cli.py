@@ -87,10 +87,9 @@ def run_train(cfg, out: Path, resume: bool) -> int:
         fail(PROG, exc)
         return 1
     finally:
-        import torch.distributed as dist
+        from sr_core import distributed
 
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        distributed.shutdown()
     if rank == 0:
         best = progress.get("best_metric")
         print(f"done: {progress['epoch']} epochs, {progress['global_step']} steps in {out}"

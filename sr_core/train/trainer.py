@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+from sr_core import distributed
 from sr_core.data.datasets import LocalizationSet
 from sr_core.data.layout import LayoutError
 from sr_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -56,14 +57,8 @@ class Trainer:
     def _setup_device(self) -> None:
         cfg = self.cfg.train
         if self.world > 1:
-            use_cuda = torch.cuda.is_available() and cfg.device != "cpu"
-            if use_cuda:
-                torch.cuda.set_device(self.local_rank)
-                self.device = torch.device("cuda", self.local_rank)
-            else:
-                self.device = torch.device("cpu")
-            if not dist.is_initialized():
-                dist.init_process_group("nccl" if use_cuda else "gloo")
+            self.device = distributed.local_device(prefer_cuda=cfg.device != "cpu")
+            distributed.init(self.device)
         else:
             self.device = resolve_device(cfg.device)
         if cfg.deterministic:
@@ -274,15 +269,12 @@ class Trainer:
         predictor = Predictor(self.model, self.metadata(), device=self.device, batch_size=ecfg.batch_size)
         indices = range(self.rank, len(self.val_set), self.world)
         rows, errors = rows_from_predictor(predictor, self.val_set, ecfg.threshold, indices=indices)
-        if self.world > 1:
-            gathered = [None] * self.world if self.is_main else None
-            dist.gather_object((rows, errors), gathered, dst=0)
-            if self.is_main:
-                rows = [r for part, _ in gathered for r in part]
-                errors = [e for _, part in gathered for e in part]
+        gathered = distributed.gather_to_main((rows, errors))
         self.model.train()
         if not self.is_main:
             return
+        rows = [r for part, _ in gathered for r in part]
+        errors = [e for _, part in gathered for e in part]
         evaluation = score(rows, self.val_set.class_names, errors)
         report = evaluation.report
         key = f"{ecfg.iou:g}"
@@ -364,8 +356,7 @@ class Trainer:
             self._tensorboard.close()
 
     def _barrier(self) -> None:
-        if self.world > 1 and dist.is_initialized():
-            dist.barrier()
+        distributed.barrier()
 
     def hardware(self) -> str:
         if self.device.type == "cuda":
