@@ -34,3 +34,21 @@ def time_call(fn: Callable[[], object], repeats: int = 20, warmup: int = 3) -> d
         times.append((time.perf_counter() - start) * 1000.0)
     times.sort()
     return {"median_ms": statistics.median(times), "p95_ms": times[min(len(times) - 1, int(0.95 * len(times)))]}
+
+
+def cuda_time(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
+    """Median milliseconds of fn() by CUDA events, after warm-up calls."""
+    import torch
+
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times)

@@ -11,7 +11,6 @@ Run: python benchmarks/model_gpu.py [--batch 64] [--backends torch,triton] [--ou
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
@@ -19,6 +18,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import cuda_time  # noqa: E402
+
 from sr_core.kernels import available_backends  # noqa: E402
 from sr_core.models import create_model  # noqa: E402
 
@@ -45,22 +46,6 @@ def build(kind: str, backend: str) -> nn.Module:
     return BackboneClassifier(sr) if kind == "backbone+linear" else sr
 
 
-def cuda_time(fn, warmup: int, repeats: int) -> float:
-    """Median milliseconds of fn() by CUDA events, after warm-up."""
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
-
-
 def measure(kind: str, backend: str, batch: int, size: int, warmup: int, repeats: int) -> dict:
     torch.manual_seed(0)
     model = build(kind, backend).cuda()
@@ -81,10 +66,10 @@ def measure(kind: str, backend: str, batch: int, size: int, warmup: int, repeats
             model(x)
 
     model.eval()
-    infer_ms = cuda_time(infer, warmup, repeats)
+    infer_ms = cuda_time(infer, repeats, warmup)
     model.train()
     torch.cuda.reset_peak_memory_stats()
-    train_ms = cuda_time(train_step, warmup, repeats)
+    train_ms = cuda_time(train_step, repeats, warmup)
     peak = torch.cuda.max_memory_allocated() / 2**30
     params = sum(p.numel() for p in model.parameters()) / 1e6
     del model, opt

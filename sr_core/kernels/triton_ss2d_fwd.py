@@ -1,0 +1,278 @@
+"""Triton SS2D forward: shared tile helpers, the chunk-state and output kernels, the carry pass.
+
+The four directional scans are chunked on a grid of spatial tiles (TH x TW). A tile's rows
+are the *segments* of the row-major directions (k = 0, 2) and its columns the segments of the
+column-major ones (k = 1, 3), so every direction's scan order is a sequence of whole
+segments and one program that owns (batch, channel block, tile) holds a piece of every
+direction's scan. Three launches:
+
+1. ``_fwd_state_kernel``: per direction and segment, the segment's summary of the recurrence
+   ``h_t = a_t h_{t-1} + b_t`` started from zero (its end state S) and its total step
+   ``sum(delta)`` (so that prod(a) = exp(A * sum(delta))).
+2. ``carry_kernel``: the same recurrence over the segment summaries, in each direction's
+   scan order, giving each segment's end state; a segment's carry-in is its predecessor's.
+3. ``_fwd_out_kernel``: each tile rescans its segments from those carries and accumulates
+   all four directions into one output tile, written once, channels last.
+
+x is read in its own layout by strided index arithmetic (no cross-scan copies); delta =
+softplus(dt_w @ dt_lowrank + bias) is formed in registers (never stored); the D skip is fused.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def lin_combine(a1, b1, a2, b2):
+    """(a1, b1) then (a2, b2) for h = a h_prev + b; the first argument is the earlier part."""
+    return a1 * a2, b1 * a2 + b2
+
+
+@triton.jit
+def softplus(z):
+    """log(1 + e^z) = max(z, 0) + log1p(e^-|z|), with log1p(t) = t q(t) on [0, 1].
+
+    q is a degree-8 polynomial fit (relative error under 2e-7 in fp32): no log and no
+    division, which cost ~35 instructions per call as libdevice calls and dominated the
+    kernels. Accurate also where e^z << 1 (where log(1 + e^z) would round to 0).
+    """
+    t = tl.exp(-tl.abs(z))
+    q = 0.005253457929939032 * t - 0.02958850748836994
+    q = q * t + 0.07836166769266129
+    q = q * t - 0.13674770295619965
+    q = q * t + 0.19111430644989014
+    q = q * t - 0.24844369292259216
+    q = q * t + 0.33319270610809326
+    q = q * t - 0.49999502301216125
+    q = q * t + 1.0
+    return tl.maximum(z, 0.0) + t * q
+
+
+@triton.jit
+def program_coords(pid, n_dblk, n_tiles, n_tw):
+    """Program id -> (batch, tile, tile row, tile column, channel block).
+
+    The channel block varies fastest so that programs sharing a tile's x_dbl (the same for
+    every channel) run together and find it in L2.
+    """
+    dblk = pid % n_dblk
+    rest = pid // n_dblk
+    tile = rest % n_tiles
+    b = rest // n_tiles
+    ti = tile // n_tw
+    tj = tile - ti * n_tw
+    return b, tile, ti, tj, dblk
+
+
+@triton.jit
+def dt_tile(xdbl_ptr, dtw_ptr, dtb_ptr, b, k: tl.constexpr, offs_d, dmask, ti, tj, H, W, D,
+            R: tl.constexpr, C: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
+            TH: tl.constexpr, TW: tl.constexpr, DOT_LOWP: tl.constexpr):
+    """z = dt_w[k] @ dt_lowrank[b, k] + bias for the tile: (BLOCK_D, TH, TW) fp32.
+
+    Also returns the operands, (R_PAD, TH*TW) and (BLOCK_D, R_PAD), for the backward's dots.
+    Half-precision inputs use the tensor cores; fp32 uses them too, as three TF32 products
+    (tf32x3, about fp32-accurate): Triton's IEEE fp32 dot runs on the FMA units and was
+    4x slower than the whole PyTorch path at the R = 48 stage.
+    """
+    p = tl.arange(0, TH * TW)
+    pi = ti * TH + p // TW
+    pj = tj * TW + p % TW
+    pmask = (pi < H) & (pj < W)
+    r = tl.arange(0, R_PAD)
+    rmask = r < R
+    L = H * W
+    row = (b.to(tl.int64) * 4 + k) * C + r
+    dtl = tl.load(xdbl_ptr + row[:, None] * L + (pi * W + pj)[None, :],
+                  mask=rmask[:, None] & pmask[None, :], other=0.0)
+    wt = tl.load(dtw_ptr + (k * D + offs_d[:, None]) * R + r[None, :],
+                 mask=dmask[:, None] & rmask[None, :], other=0.0)
+    if DOT_LOWP:
+        z = tl.dot(wt.to(dtl.dtype), dtl)
+    else:
+        z = tl.dot(wt.to(tl.float32), dtl.to(tl.float32), input_precision="tf32x3")
+    bias = tl.load(dtb_ptr + k * D + offs_d, mask=dmask, other=0.0).to(tl.float32)
+    z = tl.reshape(z, (BLOCK_D, TH, TW)) + bias[:, None, None]
+    return z, dtl, wt
+
+
+@triton.jit
+def spatial_row(xdbl_ptr, b, k: tl.constexpr, c, i, j, H, W, C: tl.constexpr):
+    """Row c of x_dbl[b, k] (a B or C coefficient) over the tile, (1, TH, TW) fp32, 0 outside."""
+    L = H * W
+    m = (i < H)[:, None] & (j < W)[None, :]
+    v = tl.load(xdbl_ptr + ((b.to(tl.int64) * 4 + k) * C + c) * L + i[:, None] * W + j[None, :],
+                mask=m, other=0.0)
+    return v.to(tl.float32)[None, :, :]
+
+
+@triton.jit
+def segments(k: tl.constexpr, i, j, ti, tj, n_th, n_tw, H, W):
+    """The tile's segments of direction k: index, validity, and the direction's segment count.
+
+    Row directions: segment (row i, tile column tj) -> i * n_tw + tj; column directions:
+    (column j, tile row ti) -> j * n_th + ti. Ascending index is direction 0/1's scan order.
+    """
+    if k % 2 == 0:
+        s = i * n_tw + tj
+        valid = i < H
+        total = H * n_tw
+    else:
+        s = j * n_th + ti
+        valid = j < W
+        total = W * n_th
+    return s, valid, total
+
+
+@triton.jit
+def seg_ptrs(base_ptr, b, k: tl.constexpr, n, N: tl.constexpr, s, offs_d, s_max, D):
+    """Pointers (BLOCK_D, n_seg) into a (B, 4, N, s_max, D) summary buffer."""
+    plane = ((b.to(tl.int64) * 4 + k) * N + n) * s_max
+    return base_ptr + (plane + s[None, :]) * D + offs_d[:, None]
+
+
+@triton.jit
+def load_neighbour(base_ptr, b, k: tl.constexpr, n, N: tl.constexpr, s, valid, total, step,
+                   offs_d, dmask, s_max, D):
+    """The summary of segment s + step (0 where there is none), (BLOCK_D, n_seg)."""
+    sn = s + step
+    m = valid & (sn >= 0) & (sn < total)
+    return tl.load(seg_ptrs(base_ptr, b, k, n, N, sn, offs_d, s_max, D),
+                   mask=dmask[:, None] & m[None, :], other=0.0)
+
+
+@triton.jit
+def expand_seg(v, k: tl.constexpr):
+    """Broadcast a per-segment (BLOCK_D, n_seg) value over the tile (BLOCK_D, TH, TW)."""
+    if k % 2 == 0:
+        return v[:, :, None]
+    else:
+        return v[:, None, :]
+
+
+@triton.jit
+def end_mask(k: tl.constexpr, LAST: tl.constexpr, TH: tl.constexpr, TW: tl.constexpr):
+    """(1, TH, TW) mask of each segment's first (LAST=0) or last (LAST=1) element in k's scan order."""
+    # The end index is T - 1 when exactly one of (reversed direction, last) holds.
+    at_end: tl.constexpr = (k // 2 + LAST) % 2
+    if k % 2 == 0:
+        return (tl.arange(0, TW) == at_end * (TW - 1))[None, None, :]
+    else:
+        return (tl.arange(0, TH) == at_end * (TH - 1))[None, :, None]
+
+
+@triton.jit
+def _fwd_state_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, sum_ptr, dsum_ptr,
+                      H, W, D, n_th, n_tw, n_tiles, n_dblk, s_max,
+                      sxb, sxd, sxh, sxw,
+                      R: tl.constexpr, N: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
+                      TH: tl.constexpr, TW: tl.constexpr, DOT_LOWP: tl.constexpr):
+    """Per segment: S = end state from zero, sum(delta). Closed form, no scan needed:
+    S = sum_t exp(A * (delta summed over the later part of the segment)) * b_t, exponents <= 0."""
+    C: tl.constexpr = R + 2 * N
+    b, tile, ti, tj, dblk = program_coords(tl.program_id(0), n_dblk, n_tiles, n_tw)
+    offs_d = dblk * BLOCK_D + tl.arange(0, BLOCK_D)
+    dmask = offs_d < D
+    i = ti * TH + tl.arange(0, TH)
+    j = tj * TW + tl.arange(0, TW)
+    m3 = dmask[:, None, None] & ((i < H)[:, None] & (j < W)[None, :])[None, :, :]
+    u = tl.load(x_ptr + b.to(tl.int64) * sxb + offs_d[:, None, None] * sxd + i[None, :, None] * sxh
+                + j[None, None, :] * sxw, mask=m3, other=0.0).to(tl.float32)
+    for k in tl.static_range(4):
+        z, _dtl, _wt = dt_tile(xdbl_ptr, dtw_ptr, dtb_ptr, b, k, offs_d, dmask, ti, tj, H, W, D,
+                               R, C, R_PAD, BLOCK_D, TH, TW, DOT_LOWP)
+        delta = tl.where(m3, softplus(z), 0.0)
+        cs = tl.cumsum(delta, axis=2 - k % 2)
+        tot = tl.sum(delta, axis=2 - k % 2, keep_dims=True)
+        # delta still to come after t in this direction's order: it decays b_t to the end.
+        if k >= 2:
+            later = cs - delta
+        else:
+            later = tot - cs
+        s, valid, total = segments(k, i, j, ti, tj, n_th, n_tw, H, W)
+        smask = dmask[:, None] & valid[None, :]
+        tl.store(seg_ptrs(dsum_ptr, b, k, 0, 1, s, offs_d, s_max, D), tl.sum(delta, axis=2 - k % 2), mask=smask)
+        for n in tl.static_range(N):
+            A = -tl.exp(tl.load(alog_ptr + (k * D + offs_d) * N + n, mask=dmask, other=0.0).to(tl.float32))
+            Bn = spatial_row(xdbl_ptr, b, k, R + n, i, j, H, W, C)
+            decay = tl.exp(A[:, None, None] * later)
+            S = tl.sum(decay * (delta * Bn * u), axis=2 - k % 2)
+            tl.store(seg_ptrs(sum_ptr, b, k, n, N, s, offs_d, s_max, D), S, mask=smask)
+
+
+@triton.jit
+def carry_kernel(sum_ptr, dsum_ptr, alog_ptr, D, s_rows, s_cols, s_max,
+                 N: tl.constexpr, BACKWARD: tl.constexpr, BLOCK_S: tl.constexpr, BLOCK_DC: tl.constexpr):
+    """Scan the segment summaries of one (batch, direction, state) in place.
+
+    In: S (end state from zero) and sum(delta) per segment. Out: the true end state of each
+    segment, H_s = exp(A * dsum_s) * H_prev + S_s, in the direction's scan order (forward)
+    or against it (BACKWARD: the adjoint recurrence runs the other way).
+    """
+    pid = tl.program_id(0)
+    n = pid % N
+    k = (pid // N) % 4
+    b = pid // (4 * N)
+    offs_d = tl.program_id(1) * BLOCK_DC + tl.arange(0, BLOCK_DC)
+    dmask = offs_d < D
+    total = tl.where(k % 2 == 0, s_rows, s_cols)
+    rev = (k // 2 + BACKWARD) % 2 == 1
+    A = -tl.exp(tl.load(alog_ptr + (k * D + offs_d) * N + n, mask=dmask, other=0.0).to(tl.float32))
+    plane = ((b.to(tl.int64) * 4 + k) * N + n) * s_max
+    dplane = (b.to(tl.int64) * 4 + k) * s_max
+    carry = tl.zeros((BLOCK_DC,), dtype=tl.float32)
+    first = (tl.arange(0, BLOCK_S) == 0)[:, None]
+    last = (tl.arange(0, BLOCK_S) == BLOCK_S - 1)[:, None]
+    for start in range(0, total, BLOCK_S):
+        idx = start + tl.arange(0, BLOCK_S)
+        s = tl.where(rev, total - 1 - idx, idx)
+        m = (idx < total)[:, None] & dmask[None, :]
+        off = s[:, None] * D + offs_d[None, :]
+        dsum = tl.load(dsum_ptr + dplane * D + off, mask=m, other=0.0)
+        S = tl.load(sum_ptr + plane * D + off, mask=m, other=0.0)
+        P = tl.exp(A[None, :] * dsum)  # 1 on padding: the identity element
+        S = S + tl.where(first, P * carry[None, :], 0.0)
+        _, Hs = tl.associative_scan((P, S), 0, lin_combine)
+        tl.store(sum_ptr + plane * D + off, Hs, mask=m)
+        carry = tl.sum(tl.where(last, Hs, 0.0), axis=0)
+
+
+@triton.jit
+def _fwd_out_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, sum_ptr, y_ptr,
+                    H, W, D, n_th, n_tw, n_tiles, n_dblk, s_max,
+                    sxb, sxd, sxh, sxw, syb, syh, syw, syd,
+                    R: tl.constexpr, N: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
+                    TH: tl.constexpr, TW: tl.constexpr, DOT_LOWP: tl.constexpr):
+    """Rescan each segment from its carry-in; y = sum over directions of C.h + D u, stored once."""
+    C: tl.constexpr = R + 2 * N
+    b, tile, ti, tj, dblk = program_coords(tl.program_id(0), n_dblk, n_tiles, n_tw)
+    offs_d = dblk * BLOCK_D + tl.arange(0, BLOCK_D)
+    dmask = offs_d < D
+    i = ti * TH + tl.arange(0, TH)
+    j = tj * TW + tl.arange(0, TW)
+    m3 = dmask[:, None, None] & ((i < H)[:, None] & (j < W)[None, :])[None, :, :]
+    u = tl.load(x_ptr + b.to(tl.int64) * sxb + offs_d[:, None, None] * sxd + i[None, :, None] * sxh
+                + j[None, None, :] * sxw, mask=m3, other=0.0).to(tl.float32)
+    y = tl.zeros((BLOCK_D, TH, TW), dtype=tl.float32)
+    for k in tl.static_range(4):
+        z, _dtl, _wt = dt_tile(xdbl_ptr, dtw_ptr, dtb_ptr, b, k, offs_d, dmask, ti, tj, H, W, D,
+                               R, C, R_PAD, BLOCK_D, TH, TW, DOT_LOWP)
+        delta = tl.where(m3, softplus(z), 0.0)  # 0 on padding: a = 1, b = 0, the identity
+        s, valid, total = segments(k, i, j, ti, tj, n_th, n_tw, H, W)
+        first = end_mask(k, 0, TH, TW)
+        for n in tl.static_range(N):
+            A = -tl.exp(tl.load(alog_ptr + (k * D + offs_d) * N + n, mask=dmask, other=0.0).to(tl.float32))
+            a = tl.exp(A[:, None, None] * delta)
+            bb = delta * spatial_row(xdbl_ptr, b, k, R + n, i, j, H, W, C) * u
+            # The predecessor segment's end state enters at this segment's first element.
+            h_in = load_neighbour(sum_ptr, b, k, n, N, s, valid, total, 2 * (k // 2) - 1,
+                                  offs_d, dmask, s_max, D)
+            bb = bb + tl.where(first, a * expand_seg(h_in, k), 0.0)
+            _, h = tl.associative_scan((a, bb), 2 - k % 2, lin_combine, reverse=k >= 2)
+            y += spatial_row(xdbl_ptr, b, k, R + N + n, i, j, H, W, C) * h
+        Dk = tl.load(ds_ptr + k * D + offs_d, mask=dmask, other=0.0).to(tl.float32)
+        y += Dk[:, None, None] * u
+    tl.store(y_ptr + b.to(tl.int64) * syb + i[None, :, None] * syh + j[None, None, :] * syw
+             + offs_d[:, None, None] * syd, y.to(y_ptr.dtype.element_ty), mask=m3)
