@@ -1,4 +1,6 @@
-"""Parameter count and CPU forward latency of every registered model (batch 1, 256 px).
+"""CPU speed of every registered model: parameters and forward latency (batch 1, 256 px),
+then the Predictor end to end on a real 1024 px X-ray (preprocessing, the model with one map
+per finding, the top finding's map at image size and its boxes).
 
 Run: python benchmarks/model_cpu.py [--repeats 10] [--threads N]
 """
@@ -38,6 +40,33 @@ def main() -> None:
         with torch.inference_mode():
             stats = time_call(lambda: model(x), repeats=args.repeats, warmup=2)
         print(f"| {name} | {total / 1e6:.2f}M | {backbone / 1e6:.2f}M | {stats['median_ms']:.0f} | {stats['p95_ms']:.0f} |")
+    predictor_table(args.repeats)
+
+
+def predictor_table(repeats: int) -> None:
+    from sr_core.bundled import demo_study
+    from sr_core.io import read_image
+    from sr_core.predict import Predictor
+
+    demo = demo_study()
+    if demo is None:
+        return
+    image = read_image(sorted(demo.glob("*.png"))[0])
+    print(f"\nPredictor on {image.width}x{image.height} {image.path.name}: predict + top finding's map at "
+          f"image size + its boxes (median of {repeats} after warm-up)\n")
+    print("| model | predict median (ms) | p95 (ms) |")
+    print("|---|---:|---:|")
+    for name in list_models():
+        torch.manual_seed(0)
+        model = create_model(name)
+        predictor = Predictor(model, {"class_names": [f"c{i}" for i in range(8)], "input_size": 256}, device="cpu")
+
+        def run():
+            pred = predictor.predict(image)
+            pred.boxes(0.5, pred.top_finding)
+
+        stats = time_call(run, repeats=repeats, warmup=2)
+        print(f"| {name} | {stats['median_ms']:.0f} | {stats['p95_ms']:.0f} |")
 
 
 if __name__ == "__main__":

@@ -91,6 +91,10 @@ class Prediction:
             self._cache[finding] = upsample_fpm(small, (self.height, self.width))
         return self._cache[finding]
 
+    def drop_cache(self) -> None:
+        """Free the full-size maps (they are rebuilt from the small maps on the next use)."""
+        self._cache.clear()
+
     def regions(self, threshold: float | None = None, finding: str | None = None, mode: Mode = "largest") -> Regions:
         """Boxes, outlines and mask of the map at a threshold (the weights' one if None)."""
         if threshold is None:

@@ -1,0 +1,51 @@
+"""The study's boxes (predicted and ground truth) as CSV or JSON records.
+
+Boxes are (x0, y0, x1, y1) in image pixels with exclusive ends, like sr_core.boxes. The
+image column holds the file name: these tables are for the reader's own bookkeeping.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from sr_viewer.state.document import Overlay
+
+COLUMNS = ("image", "kind", "finding", "probability", "threshold", "x0", "y0", "x1", "y1", "iou", "hit", "model")
+
+
+def box_records(overlay: Overlay, model_name: str) -> list[dict[str, Any]]:
+    """One record per box of the overlay: predicted boxes first, then ground truth."""
+    records = []
+    for row in overlay.rows:
+        x0, y0, x1, y1 = (round(float(v), 2) for v in row.box)
+        records.append({
+            "image": overlay.study.name,
+            "kind": row.kind,
+            "finding": row.finding,
+            "probability": round(overlay.probability, 6) if overlay.probability is not None and row.kind == "pred" else None,
+            "threshold": round(overlay.threshold, 4) if row.kind == "pred" else None,
+            "x0": x0, "y0": y0, "x1": x1, "y1": y1,
+            "iou": None if row.iou is None else round(row.iou, 4),
+            "hit": row.hit,
+            "model": model_name if row.kind == "pred" else None,
+        })
+    return records
+
+
+def write_boxes_csv(records: list[dict[str, Any]], path: Path) -> Path:
+    """Write records as CSV with a header (empty cells for None)."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        for record in records:
+            writer.writerow({k: "" if record.get(k) is None else record[k] for k in COLUMNS})
+    return path
+
+
+def write_boxes_json(records: list[dict[str, Any]], path: Path) -> Path:
+    """Write records as a JSON list of objects."""
+    path.write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,65 @@
+"""The study's boxes: predicted and ground truth, with coordinates, IoU and hit/miss."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+from sr_viewer.palette import PALETTE
+from sr_viewer.state import ViewerModel
+
+COLUMNS = ("Kind", "Finding", "x0", "y0", "x1", "y1", "IoU", "Hit")
+
+
+class BoxesTable(QTableWidget):
+    """Mirrors ViewerModel.overlay().rows (updated live with the threshold)."""
+
+    def __init__(self, model: ViewerModel, parent=None) -> None:
+        super().__init__(0, len(COLUMNS), parent)
+        self.model = model
+        self._shown: list = []
+        self.setHorizontalHeaderLabels(COLUMNS)
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.horizontalHeader().setStretchLastSection(True)
+        for name in ("current_changed", "study_changed", "finding_changed", "threshold_changed",
+                     "mode_changed", "iou_threshold_changed"):
+            getattr(model.events, name).connect(lambda *args: self.refresh())
+        self.refresh()
+
+    def rows(self) -> list[list[str]]:
+        """The table's text, row by row (tests read this)."""
+        return [[self.item(r, c).text() for c in range(self.columnCount())] for r in range(self.rowCount())]
+
+    def refresh(self) -> None:
+        overlay = self.model.overlay()
+        rows = overlay.rows if overlay is not None else []
+        if rows == self._shown:
+            return  # a threshold step that moved no box: nothing to redraw
+        self._shown = list(rows)
+        self.setUpdatesEnabled(False)
+        try:
+            self.setRowCount(len(rows))
+            for r, row in enumerate(rows):
+                hit = "" if row.hit is None else ("hit" if row.hit else "miss")
+                values = ("pred" if row.kind == "pred" else "GT", row.finding, *(f"{v:.0f}" for v in row.box),
+                          "" if row.iou is None else f"{row.iou:.2f}", hit)
+                colour = QColor(*PALETTE.pred_box) if row.kind == "pred" else QColor(*PALETTE.gt_box)
+                for c, value in enumerate(values):
+                    item = self.item(r, c)
+                    if item is None:
+                        item = QTableWidgetItem()
+                        self.setItem(r, c, item)
+                    elif item.text() == value and c not in (0, 7):
+                        continue  # unchanged cell (most of them during a drag)
+                    item.setText(value)
+                    if c == 0:
+                        foreground = colour
+                    elif c == 7 and row.hit is not None:
+                        foreground = QColor(*(PALETTE.hit if row.hit else PALETTE.miss))
+                    else:
+                        foreground = self.palette().text().color()
+                    item.setForeground(foreground)
+        finally:
+            self.setUpdatesEnabled(True)

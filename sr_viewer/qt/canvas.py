@@ -1,0 +1,294 @@
+"""The canvas: the X-ray, the FPM heatmap, the contour and the boxes, in one pyqtgraph view.
+
+Composition (STYLE.md, pyqtgraph): a ViewBox (y axis down, aspect locked) holding a grey
+ImageItem (16-bit data; window/level moves only its levels), a heatmap ImageItem (8-bit
+index data, colormap LUT with a transparent entry 0 and the opacity as alpha), one PlotCurveItem for
+all contours, one for the predicted boxes, one dashed for ground truth, and text labels.
+Image pixel (col, row) covers [col, col+1) x [row, row+1), the frame of sr_core.boxes, so
+boxes (exclusive ends) and contours (pixel centres) draw without offsets.
+
+A threshold change costs one Prediction.regions (via ViewerModel.overlay), one multiply of
+the coloured heatmap by the mask (the cut) and a few curve updates: well inside a frame at 1024^2
+(benchmarks/viewer.py). No auto-downsampling: pixels are shown as they are.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtWidgets import QGraphicsItem
+
+from sr_viewer.palette import PALETTE, heat_index
+from sr_viewer.qt.image_items import GreyItem, HeatmapItem
+from sr_viewer.state import Study, ViewerModel
+from sr_viewer.state.window import display_data, display_levels, drag_window, start_window, uses_raw
+
+pg.setConfigOptions(imageAxisOrder="row-major")
+
+_INVERT_LUT = np.arange(255, -1, -1, dtype=np.uint8)
+
+
+def colormap_lut(name: str, opacity: float = 1.0) -> np.ndarray:
+    """(256, 4) uint8 RGBA: entry 0 transparent (below threshold), 1..255 the colormap with
+    alpha = opacity (baked into the LUT: drawing with a painter opacity costs 4x more)."""
+    lut = np.zeros((256, 4), np.uint8)
+    lut[1:] = pg.colormap.get(name).getLookupTable(0.0, 1.0, 255, alpha=True)
+    lut[1:, 3] = round(255 * min(1.0, max(0.0, opacity)))
+    return lut
+
+
+def box_path(boxes) -> tuple[np.ndarray, np.ndarray]:
+    """x, y of closed rectangles separated by NaN (one curve item draws them all)."""
+    if not len(boxes):
+        return np.empty(0), np.empty(0)
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    x0, y0, x1, y1 = b.T
+    nan = np.full(len(b), np.nan)
+    xs = np.stack([x0, x1, x1, x0, x0, nan], axis=1).ravel()
+    ys = np.stack([y0, y0, y1, y1, y0, nan], axis=1).ravel()
+    return xs, ys
+
+
+def contour_path(contours) -> tuple[np.ndarray, np.ndarray]:
+    """x, y of closed outlines separated by NaN."""
+    if not contours:
+        return np.empty(0), np.empty(0)
+    parts = []
+    for c in contours:
+        parts += [c, c[:1], np.array([[np.nan, np.nan]], np.float32)]
+    joined = np.concatenate(parts).astype(np.float64)
+    return joined[:, 0], joined[:, 1]
+
+
+class XrayViewBox(pg.ViewBox):
+    """A ViewBox whose right-button drag sets window/level (left drag pans, wheel zooms).
+
+    Signals:
+        window_drag(bool, float, float): (drag started, dx, dy) as fractions of the view.
+    """
+
+    window_drag = Signal(bool, float, float)
+
+    def __init__(self) -> None:
+        super().__init__(invertY=True, lockAspect=True, enableMenu=False)
+
+    def mouseDragEvent(self, ev, axis=None):  # noqa: N802 (pyqtgraph API)
+        if ev.button() == Qt.MouseButton.RightButton:
+            ev.accept()
+            delta = ev.pos() - ev.buttonDownPos()
+            rect = self.boundingRect()
+            self.window_drag.emit(ev.isStart(), delta.x() / max(1.0, rect.width()), delta.y() / max(1.0, rect.height()))
+            return
+        super().mouseDragEvent(ev, axis)
+
+
+class Canvas(pg.GraphicsView):
+    """Draws the current study of a ViewerModel; forwards window/level drags to it.
+
+    Signals:
+        pixel_info(str): the pixel readout under the mouse ("" outside the image).
+    """
+
+    pixel_info = Signal(str)
+
+    def __init__(self, model: ViewerModel, parent=None) -> None:
+        super().__init__(parent, background="k")
+        self.model = model
+        self.setAcceptDrops(False)  # drops go to the main window (anywhere on it)
+        self.view = XrayViewBox()
+        self.setCentralItem(self.view)
+        self.view.disableAutoRange()
+
+        self.grey = GreyItem(autoDownsample=False)
+        # The grey image changes only on window/level; caching it makes a threshold drag
+        # repaint the overlay alone.
+        self.grey.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.heat = HeatmapItem(autoDownsample=False)
+        self.heat.setZValue(10)
+        self.contour = pg.PlotCurveItem(connect="finite", pen=pg.mkPen(PALETTE.contour, width=2))
+        self.contour.setZValue(20)
+        self.gt = pg.PlotCurveItem(connect="finite", pen=pg.mkPen(PALETTE.gt_box, width=2, style=Qt.PenStyle.DashLine))
+        self.gt.setZValue(25)
+        self.boxes = pg.PlotCurveItem(connect="finite", pen=pg.mkPen(PALETTE.pred_box, width=2))
+        self.boxes.setZValue(30)
+        self.pred_label = pg.TextItem(color=PALETTE.pred_box, anchor=(0, 1), fill=(0, 0, 0, 140))
+        self.pred_label.setZValue(40)
+        self.message = pg.TextItem(color=(200, 200, 200), anchor=(0.5, 0.5))
+        self.view.addItem(self.grey)
+        for item in (self.heat, self.contour, self.gt, self.boxes, self.pred_label, self.message):
+            self.view.addItem(item, ignoreBounds=True)
+        self.gt_labels: list[pg.TextItem] = []
+
+        self._grey_key: tuple | None = None
+        self._heat_key: tuple | None = None
+        self._window_start = None
+        self._shown_study: Study | None = None
+
+        self.view.window_drag.connect(self._window_drag)
+        self.scene().sigMouseMoved.connect(self._mouse_moved)
+        events = model.events
+        events.current_changed.connect(lambda study: self.refresh(fit=True))
+        events.study_changed.connect(self._study_changed)
+        events.finding_changed.connect(lambda finding: self.update_overlay())
+        events.threshold_changed.connect(lambda value: self.update_overlay())
+        events.mode_changed.connect(lambda mode: self.update_overlay())
+        events.iou_threshold_changed.connect(lambda value: self.update_overlay())
+        events.colormap_changed.connect(lambda name: self._set_colormap())
+        events.opacity_changed.connect(lambda value: self._set_colormap())
+        events.overlay_visible_changed.connect(lambda visible: self._apply_visibility())
+        events.gt_visible_changed.connect(lambda visible: self._apply_visibility())
+        events.window_changed.connect(lambda window: self._update_grey())
+        events.invert_changed.connect(lambda invert: self._update_grey())
+        self._set_colormap()
+        self.refresh(fit=True)
+
+    # --- drawing ----------------------------------------------------------------------------
+
+    def refresh(self, fit: bool = False) -> None:
+        """Redraw everything for the current study (a new study, image or prediction)."""
+        study = self.model.current
+        new_size = study is not None and (self._shown_study is None or
+                                          (self._shown_study.width, self._shown_study.height) != (study.width, study.height))
+        self._shown_study = study
+        self._update_grey()
+        self.update_overlay()
+        if study is None or study.image is None:
+            text = "Drop X-ray files or folders here, or use File > Open" if study is None else (
+                f"{study.name}\n{study.error}" if study.error and not study.readable else f"Loading {study.name} ...")
+            self.message.setText(text)
+            self.message.setPos(0.5, 0.5)
+            self.message.setVisible(True)
+            self.view.setRange(QRectF(0, 0, 1, 1), padding=0)
+            return
+        self.message.setVisible(False)
+        if fit or new_size:
+            self.fit()
+
+    def _study_changed(self, study: Study) -> None:
+        if study is self.model.current:
+            self.refresh(fit=self._grey_key is None)
+
+    def _update_grey(self) -> None:
+        study = self.model.current
+        image = study.image if study is not None else None
+        if image is None:
+            self.grey.clear()
+            self._grey_key = None
+            return
+        raw = uses_raw(image, study.window)
+        key = (id(image), raw)
+        if key != self._grey_key:
+            self.grey.setImage(display_data(image, study.window), autoLevels=False,
+                               levels=display_levels(image, study.window))
+            self._grey_key = key
+        else:
+            self.grey.setLevels(display_levels(image, study.window))
+        self.grey.setLookupTable(_INVERT_LUT if self.model.invert else None)
+
+    def update_overlay(self) -> None:
+        """Heatmap cut, contour, boxes and GT for the current threshold (the live path)."""
+        overlay = self.model.overlay()
+        regions = overlay.regions if overlay is not None else None
+        if regions is None or overlay.study.image is None:
+            self.heat.clear()
+            self._heat_key = None
+            for item in (self.contour, self.boxes):
+                item.setData([], [])
+            self.pred_label.setText("")
+        else:
+            prediction = overlay.study.prediction
+            key = (id(prediction), overlay.finding)
+            if key != self._heat_key:  # a new map: colour it once
+                self.heat.setImage(heat_index(prediction.fpm(overlay.finding)), autoLevels=False, levels=(0, 255))
+                self._heat_key = key
+            self.heat.set_mask(regions.mask)  # the threshold cut
+            self.contour.setData(*contour_path(regions.contours))
+            self.boxes.setData(*box_path(regions.boxes))
+            if regions.boxes:
+                x0, y0 = regions.boxes[0][:2]
+                self.pred_label.setText(f"{overlay.finding} {overlay.probability:.2f}")
+                self.pred_label.setPos(x0, y0)
+            else:
+                self.pred_label.setText("")
+        self._update_gt(overlay)
+        self._apply_visibility()
+
+    def _update_gt(self, overlay) -> None:
+        rows = overlay.gt_rows if overlay is not None and overlay.study.image is not None else []
+        boxes = overlay.study.gt_boxes if rows else []
+        self.gt.setData(*box_path([g.box for g in boxes]))
+        while len(self.gt_labels) < len(rows):
+            label = pg.TextItem(anchor=(0, 0), fill=(0, 0, 0, 140))
+            label.setZValue(40)
+            self.view.addItem(label, ignoreBounds=True)
+            self.gt_labels.append(label)
+        for i, label in enumerate(self.gt_labels):
+            if i >= len(rows):
+                label.setText("")
+                continue
+            row, gt = rows[i], boxes[i]
+            if row.iou is None:
+                text, colour = f"GT {gt.finding}", PALETTE.gt_box
+            else:
+                text = f"GT {gt.finding} IoU {row.iou:.2f} {'hit' if row.hit else 'miss'}"
+                colour = PALETTE.hit if row.hit else PALETTE.miss
+            label.setText(text, color=colour)
+            label.setPos(gt.box[0], gt.box[3])
+
+    def _apply_visibility(self) -> None:
+        overlay, gt = self.model.overlay_visible, self.model.gt_visible
+        for item in (self.heat, self.contour, self.boxes, self.pred_label):
+            item.setVisible(overlay)
+        for item in [self.gt, *self.gt_labels]:
+            item.setVisible(gt)
+
+    def _set_colormap(self) -> None:
+        self.heat.setLookupTable(colormap_lut(self.model.colormap, self.model.opacity))
+
+    # --- view -------------------------------------------------------------------------------
+
+    def fit(self) -> None:
+        """Show the whole image."""
+        study = self.model.current
+        if study is not None and study.width:
+            self.view.setRange(QRectF(0, 0, study.width, study.height), padding=0.02)
+
+    def actual_size(self) -> None:
+        """One image pixel per screen pixel, around the current centre."""
+        centre = self.view.viewRect().center()
+        width, height = self.view.width(), self.view.height()
+        self.view.setRange(xRange=(centre.x() - width / 2, centre.x() + width / 2),
+                           yRange=(centre.y() - height / 2, centre.y() + height / 2), padding=0)
+
+    def zoom(self, factor: float) -> None:
+        """Zoom in (factor > 1) or out about the view's centre."""
+        self.view.scaleBy((1 / factor, 1 / factor))
+
+    def _window_drag(self, started: bool, dx: float, dy: float) -> None:
+        study = self.model.current
+        if study is None or study.image is None:
+            return
+        if started or self._window_start is None:
+            self._window_start = start_window(study.image, study.window)
+        self.model.set_window(drag_window(self._window_start, dx, dy))
+
+    def _mouse_moved(self, pos) -> None:
+        study = self.model.current
+        image = study.image if study is not None else None
+        if image is None or not self.view.sceneBoundingRect().contains(pos):
+            self.pixel_info.emit("")
+            return
+        point = self.view.mapSceneToView(pos)
+        x, y = math.floor(point.x()), math.floor(point.y())
+        if not (0 <= x < image.width and 0 <= y < image.height):
+            self.pixel_info.emit("")
+            return
+        parts = [f"x {x}  y {y}", f"value {image.pixels[y, x]:.3f}"]
+        if image.raw is not None:
+            parts.append(f"raw {image.raw[y, x]:g}")
+        if study.prediction is not None and self.model.finding is not None:
+            parts.append(f"FPM {study.prediction.fpm(self.model.finding)[y, x]:.2f}")
+        self.pixel_info.emit("   ".join(parts))

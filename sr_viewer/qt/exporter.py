@@ -1,0 +1,156 @@
+"""Exports from the viewer: annotated PNG, DICOM Secondary Capture, box tables, batches.
+
+Every method takes its destination and options as arguments (the menu actions ask with a
+dialog first), so scripts and tests export without dialogs. Destinations pass through
+safe_output_path: a source image is never overwritten, an existing export gets a suffix.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sr_core.io import IDENTIFIER_KEYS, ImageReadError, XrayImage, read_image
+
+from sr_viewer.export import (
+    ExportError,
+    box_records,
+    build_annotation,
+    export_name,
+    safe_output_path,
+    write_boxes_csv,
+    write_boxes_json,
+)
+from sr_viewer.qt.canvas import colormap_lut
+from sr_viewer.qt.render import qimage_to_rgb, render_annotation
+from sr_viewer.state import Study, ViewerModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchReport:
+    """What a batch export wrote and what it skipped (with why)."""
+
+    written: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+class Exporter:
+    """Writes exports of a ViewerModel's studies at the current view settings."""
+
+    def __init__(self, model: ViewerModel) -> None:
+        self.model = model
+
+    def sources(self) -> list[Path]:
+        return [s.path for s in self.model.studies]
+
+    def _image(self, study: Study) -> XrayImage:
+        if study.image is not None:
+            return study.image
+        try:
+            image = read_image(study.path)
+        except ImageReadError as exc:
+            raise ExportError(str(exc)) from None
+        study.source_kind = study.source_kind or image.source_kind
+        return image
+
+    def _identifiers(self, study: Study) -> dict:
+        """Identifiers for the legend, read only now, only when the reader asked."""
+        if study.source_kind != "dicom":
+            return {}
+        try:
+            metadata = read_image(study.path, include_identifiers=True).metadata
+        except ImageReadError:
+            return {}
+        return {k: metadata[k] for k in IDENTIFIER_KEYS if metadata.get(k)}
+
+    def render(self, study: Study, include_identifiers: bool = False):
+        """The annotated QImage of a study at full resolution."""
+        model = self.model
+        image = self._image(study)
+        overlay = model.overlay_for(study)
+        annotation = build_annotation(
+            image, overlay,
+            window=study.window, invert=model.invert, lut=colormap_lut(model.colormap)[:, :3],
+            opacity=model.opacity, mode=model.mode, iou_threshold=model.iou_threshold,
+            model_name=model.model_status.name, show_heatmap=model.overlay_visible, show_gt=model.gt_visible,
+            identifiers=self._identifiers(study) if include_identifiers else None,
+            include_identifiers=include_identifiers,
+        )
+        return render_annotation(annotation)
+
+    def export_png(self, study: Study, path: str | Path, include_identifiers: bool = False) -> Path:
+        """Write the annotated PNG; returns the path written (maybe suffixed)."""
+        target = safe_output_path(Path(path).with_suffix(".png") if not Path(path).suffix else path, self.sources())
+        image = self.render(study, include_identifiers)
+        if not image.save(str(target), "PNG"):
+            raise ExportError(f"could not write {target.name!r} (folder not writable?)")
+        log.info("exported PNG %s", target.name)
+        return target
+
+    def export_dicom(self, study: Study, path: str | Path, include_identifiers: bool = False) -> Path:
+        """Write a DICOM Secondary Capture referencing a DICOM source (see export.dicom_sc)."""
+        from sr_viewer.export.dicom_sc import secondary_capture, write_secondary_capture  # pydicom: on demand
+
+        target = safe_output_path(path, self.sources())
+        overlay = self.model.overlay_for(study)
+        description = "SR Viewer annotated image"
+        if overlay.finding is not None:
+            description += f": {overlay.finding} p={overlay.probability:.3f} threshold {overlay.threshold:.2f}"
+        rgb = qimage_to_rgb(self.render(study, include_identifiers))
+        dataset = secondary_capture(rgb, study.path, include_identifiers=include_identifiers, description=description)
+        try:
+            write_secondary_capture(dataset, target)
+        except OSError as exc:
+            raise ExportError(f"could not write {target.name!r}: {exc.strerror or exc}") from None
+        log.info("exported DICOM SC %s", target.name)
+        return target
+
+    def export_boxes(self, studies: list[Study], path: str | Path) -> Path:
+        """Write the boxes of studies as CSV (or JSON when the name ends in .json)."""
+        target = safe_output_path(path, self.sources())
+        name = self.model.model_status.name
+        records = [r for s in studies if s.readable for r in box_records(self.model.overlay_for(s), name)]
+        try:
+            if target.suffix.lower() == ".json":
+                write_boxes_json(records, target)
+            else:
+                write_boxes_csv(records, target)
+        except OSError as exc:
+            raise ExportError(f"could not write {target.name!r}: {exc.strerror or exc}") from None
+        return target
+
+    def export_all(self, folder: str | Path, include_identifiers: bool = False, dicom: bool = True,
+                   progress=None) -> BatchReport:
+        """Export every readable study to a folder: PNG each, SC for DICOM sources, one CSV.
+
+        Args:
+            folder: Destination (created if missing).
+            include_identifiers: As for single exports.
+            dicom: Also write a Secondary Capture for each DICOM source.
+            progress: Optional callback (done, total) between studies.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        report = BatchReport()
+        studies = list(self.model.studies)
+        for done, study in enumerate(studies):
+            if progress is not None:
+                progress(done, len(studies))
+            if not study.readable:
+                report.skipped.append(f"{study.name}: {study.error or 'unreadable'}")
+                continue
+            try:
+                report.written.append(self.export_png(study, folder / export_name(study.path, ".png"), include_identifiers))
+                if dicom and study.source_kind == "dicom":
+                    report.written.append(self.export_dicom(study, folder / export_name(study.path, ".dcm"), include_identifiers))
+            except ExportError as exc:
+                report.skipped.append(str(exc))
+        done_studies = [s for s in studies if s.readable]
+        if done_studies:
+            report.written.append(self.export_boxes(done_studies, folder / "boxes.csv"))
+        if progress is not None:
+            progress(len(studies), len(studies))
+        return report

@@ -1,0 +1,203 @@
+"""The model: weights loaded and studies predicted on a worker thread, never the UI thread.
+
+One serial pool runs everything that touches torch (loading weights, then one study at a
+time), so a model swap never races a prediction. Queued studies run in the background, the
+shown one first. Cancel empties the queue (the study already in the model finishes: a
+forward pass cannot be interrupted, and it takes a fraction of a second).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from sr_viewer import jobs
+from sr_viewer.qt.notify import Notifier
+from sr_viewer.qt.workers import Runner
+from sr_viewer.state import NO_WEIGHTS_MESSAGE, Status, Study, ViewerModel
+
+log = logging.getLogger(__name__)
+
+
+class InferenceController(QObject):
+    """Owns the predictor and the inference queue.
+
+    Signals:
+        model_ready(): weights loaded (the queue starts).
+        model_failed(str): weights could not be used (one line naming the file).
+        study_done(Study): a prediction arrived.
+        study_failed(Study, str): the model failed on a study (others go on).
+        progress(int, int): studies done and total in the current run of the queue.
+        idle(): nothing queued or running.
+    """
+
+    model_ready = Signal()
+    model_failed = Signal(str)
+    study_done = Signal(object)
+    study_failed = Signal(object, str)
+    progress = Signal(int, int)
+    idle = Signal()
+
+    def __init__(self, model: ViewerModel, notifier: Notifier, loader=None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self.notifier = notifier
+        self.loader = loader
+        self.runner = Runner(1, "model", self)
+        self.predictor = None
+        self.card_text: str | None = None
+        self._generation = 0  # bumped on every weights/device change: late results are dropped
+        self._running: Study | None = None
+        self._run_done = 0
+        self._run_total = 0
+        model.events.studies_added.connect(lambda studies: self.schedule())
+        model.events.current_changed.connect(self._current_changed)
+
+    # --- weights ----------------------------------------------------------------------------
+
+    def load_weights(self, weights: str | Path | None, device: str | None = None) -> None:
+        """Load weights in the background (None: no model; studies stay image-only)."""
+        device = device or self.model.model_status.device
+        self._generation += 1
+        generation = self._generation
+        self.predictor = None
+        self.card_text = None
+        if weights is None:
+            self.model.set_model_status(state="none", weights=None, device=device, message=NO_WEIGHTS_MESSAGE,
+                                        metadata={}, name="", active_device=None)
+            self.model.mark_unqueued(Status.OPENED)
+            return
+        weights = Path(weights)
+        previous = self.model.model_status
+        same_model = previous.weights == weights and previous.state == "ready"
+        self.model.set_model_status(state="loading", weights=weights, device=device, name=weights.name,
+                                    message=f"loading {weights.name} ({device}) ...",
+                                    metadata=previous.metadata if same_model else {})
+        if not same_model:  # other weights: earlier predictions are not theirs
+            self.model.requeue(forget=True)
+        self.notifier.say(f"Loading model {weights.name} ...")
+
+        def done(loaded: jobs.LoadedModel) -> None:
+            if generation != self._generation:
+                return
+            self.predictor = loaded.predictor
+            self.card_text = loaded.card_text
+            fallback = " (no usable GPU: using the CPU)" if device == "cuda" and not loaded.active_device.startswith("cuda") else ""
+            self.model.set_model_status(
+                state="ready", metadata=loaded.metadata, active_device=loaded.active_device,
+                cuda_available=loaded.cuda_available,
+                message=f"{weights.name} on {loaded.active_device}{fallback}",
+            )
+            log.info("model %s ready on %s in %.1f s", weights.name, loaded.active_device, loaded.seconds)
+            self.notifier.say(f"Model ready: {weights.name} on {loaded.active_device}{fallback}")
+            self.model_ready.emit()
+            self.schedule()
+
+        def failed(message: str) -> None:
+            if generation != self._generation:
+                return
+            self.model.set_model_status(state="error", message=message)
+            self.model.mark_unqueued(Status.OPENED)
+            self.notifier.fail(f"Cannot use weights {weights.name}: {message}")
+            self.model_failed.emit(message)
+
+        self.runner.submit(lambda task: jobs.load_model(weights, device), name=f"load {weights.name}",
+                           done=done, failed=failed)
+
+    def set_device(self, device: str) -> None:
+        """Move the model to another device ("auto", "cpu", "cuda") by reloading it."""
+        status = self.model.model_status
+        if device == status.device:
+            return
+        if status.weights is None:
+            self.model.set_model_status(device=device)
+            return
+        self.load_weights(status.weights, device)
+
+    # --- the queue --------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self._running is not None or self.model.model_status.state == "loading"
+
+    def schedule(self) -> None:
+        """Start the next queued study if the model is ready and idle."""
+        if self._running is not None or self.predictor is None:
+            return
+        study = self.model.next_for_inference()
+        if study is None:
+            if self._run_total:
+                self._run_done = self._run_total = 0
+                self.progress.emit(0, 0)
+            self.idle.emit()
+            return
+        if self._run_total == 0:
+            self._run_done = 0
+        self._run_total = self._run_done + sum(1 for s in self.model.studies if s.status is Status.QUEUED)
+        self._running = study
+        self.model.set_status(study, Status.RUNNING)
+        self.progress.emit(self._run_done, self._run_total)
+        predictor, image, generation = self.predictor, study.image, self._generation
+        started = time.perf_counter()
+
+        def done(result) -> None:
+            self._running = None
+            if generation == self._generation and study in self.model.studies:
+                image, small, prediction = result
+                if study.image is None:
+                    self.model.image_loaded(study, image, small if study.thumbnail is None else None)
+                self.model.set_prediction(study, prediction)
+                log.info("predicted %s in %.2f s", study.name, time.perf_counter() - started)
+                if self.loader is not None:
+                    self.loader.trim()
+                self._run_done += 1
+                self.study_done.emit(study)
+            else:
+                self._requeue_stale(study)
+            self.schedule()
+
+        def failed(message: str) -> None:
+            self._running = None
+            if generation == self._generation and study in self.model.studies:
+                self.model.set_status(study, Status.ERROR, message)
+                self.notifier.fail(f"Inference failed on {study.name}: {message}")
+                self._run_done += 1
+                self.study_failed.emit(study, message)
+            else:
+                self._requeue_stale(study)
+            self.schedule()
+
+        self.runner.submit(lambda task: jobs.predict(predictor, study.path, image), name=f"predict {study.name}",
+                           done=done, failed=failed)
+
+    def cancel(self) -> None:
+        """Stop the queue: queued studies become "cancelled" (run them again with Run)."""
+        self.model.mark_unqueued(Status.CANCELLED)
+        self._run_total = self._run_done + (1 if self._running is not None else 0)
+        self.notifier.say("Inference queue cancelled")
+
+    def run_again(self, studies: list[Study] | None = None) -> None:
+        """Queue studies (default: all cancelled/opened/failed ones) and start."""
+        if studies is None:
+            studies = [s for s in self.model.studies if s.status in (Status.CANCELLED, Status.OPENED, Status.ERROR)]
+        self.model.requeue(studies, forget=True)
+        self.schedule()
+
+    def _requeue_stale(self, study: Study) -> None:
+        """A result from replaced weights was dropped: the study waits for the new model."""
+        if study in self.model.studies and study.status is Status.RUNNING:
+            waiting = self.model.model_status.state in ("ready", "loading")
+            self.model.set_status(study, Status.QUEUED if waiting else Status.OPENED)
+
+    def shutdown(self) -> None:
+        self._generation += 1
+        self.runner.shutdown()
+
+    def _current_changed(self, study: Study | None) -> None:
+        # The reader wants to see this one: a cancelled study runs when shown.
+        if study is not None and study.status is Status.CANCELLED and self.predictor is not None:
+            self.model.requeue([study])
+            self.schedule()

@@ -1,0 +1,546 @@
+"""The main window: canvas in the middle, studies on the left, model and overlay on the right.
+
+It wires the Qt-free ViewerModel to its views and controllers and turns menu actions,
+shortcuts and drops into calls on them. Every action is `on_<name>` (see actions.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QProgressBar,
+    QToolButton,
+    QWidget,
+)
+
+from sr_viewer.export import ExportError, export_name
+from sr_viewer.qt import dialogs
+from sr_viewer.qt.actions import ACTIONS
+from sr_viewer.qt.boxes_table import BoxesTable
+from sr_viewer.qt.canvas import Canvas
+from sr_viewer.qt.exporter import Exporter
+from sr_viewer.qt.findings_panel import FindingsPanel
+from sr_viewer.qt.inference import InferenceController
+from sr_viewer.qt.model_panel import ModelPanel
+from sr_viewer.qt.notify import Notifier
+from sr_viewer.qt.overlay_panel import OverlayPanel
+from sr_viewer.qt.study_list import StudyList
+from sr_viewer.qt.study_loader import StudyLoader
+from sr_viewer.qt.theme import app_icon, apply_theme
+from sr_viewer.settings import Settings
+from sr_viewer.state import COLORMAPS, MODES, ViewerModel
+from sr_viewer.state.window import PRESETS
+
+log = logging.getLogger(__name__)
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.dcm *.dicom);;All files (*)"
+WEIGHTS_FILTER = "SR weights (*.safetensors);;All files (*)"
+GT_FILTER = "Ground truth (test_gt.txt *.txt *.csv);;All files (*)"
+MAX_ERROR_LINES = 8
+
+
+class MainWindow(QMainWindow):
+    """The viewer window.
+
+    Args:
+        settings: What to start from (default: read from the config folder).
+        persist: Save settings on close (off for --screenshot and some tests).
+
+    Signals:
+        exposed(): the window was first shown (start-up benchmark marker).
+    """
+
+    exposed = Signal()
+
+    def __init__(self, settings: Settings | None = None, persist: bool = True) -> None:
+        super().__init__()
+        self.settings = settings if settings is not None else Settings.load()
+        self.persist = persist
+        self.setWindowTitle("SR Viewer")
+        self.setWindowIcon(app_icon())
+        self.setObjectName("SRViewerMainWindow")
+        self.setAcceptDrops(True)
+        self.model = ViewerModel()
+        self.notifier = Notifier(self)
+        self.loader = StudyLoader(self.model, self.notifier, self)
+        self.inference = InferenceController(self.model, self.notifier, self.loader, self)
+        self.exporter = Exporter(self.model)
+        self._error_box = None
+        self._exposed = False
+
+        self.canvas = Canvas(self.model)
+        self.setCentralWidget(self.canvas)
+        self.study_list = StudyList(self.model)
+        self.model_panel = ModelPanel(self.model)
+        self.findings = FindingsPanel(self.model)
+        self.overlay_panel = OverlayPanel(self.model)
+        self.boxes_table = BoxesTable(self.model)
+        self.docks = {
+            "studies": self._dock("Studies", self.study_list, Qt.DockWidgetArea.LeftDockWidgetArea),
+            "model": self._dock("Model", self.model_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+            "findings": self._dock("Findings", self.findings, Qt.DockWidgetArea.RightDockWidgetArea),
+            "overlay": self._dock("Overlay", self.overlay_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+            "boxes": self._dock("Boxes", self.boxes_table, Qt.DockWidgetArea.RightDockWidgetArea),
+        }
+        self._build_status_bar()
+        self.actions_by_name: dict[str, QAction] = {}
+        self._build_menus()
+        self._connect()
+        self._apply_settings()
+        for widget in self.findChildren(QWidget):  # drops anywhere reach the window
+            if widget.acceptDrops():
+                widget.setAcceptDrops(False)
+
+    # --- construction -----------------------------------------------------------------------
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title.lower()}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.pixel_label = QLabel()
+        self.pixel_label.setMinimumWidth(320)
+        self.queue_bar = QProgressBar()
+        self.queue_bar.setMaximumWidth(160)
+        self.queue_bar.setVisible(False)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setVisible(False)
+        self.cancel_button.clicked.connect(self.on_cancel_inference)
+        bar.addPermanentWidget(self.pixel_label)
+        bar.addPermanentWidget(self.queue_bar)
+        bar.addPermanentWidget(self.cancel_button)
+
+    def _build_menus(self) -> None:
+        menus: dict[str, QMenu] = {}
+        groups = {"theme": QActionGroup(self), "device": QActionGroup(self)}
+        for spec in ACTIONS:
+            menu = menus.get(spec.menu) or menus.setdefault(spec.menu, self.menuBar().addMenu(spec.menu))
+            action = QAction(spec.text, self)
+            if spec.shortcut:
+                action.setShortcut(QKeySequence(spec.shortcut))
+            action.setToolTip(spec.tip or spec.text)
+            action.setStatusTip(spec.tip)
+            action.setCheckable(spec.checkable)
+            action.triggered.connect(getattr(self, f"on_{spec.name}"))
+            for prefix, group in groups.items():
+                if spec.name.startswith(prefix):
+                    group.addAction(action)
+            if spec.name.endswith("_alt"):
+                self.addAction(action)  # shortcut only, not in the menu
+            else:
+                menu.addAction(action)
+            if spec.name in ("open_folder", "export_all", "include_identifiers", "next_finding",
+                             "reset_threshold", "toggle_mode", "actual_size", "window_low", "cancel_inference",
+                             "model_card"):
+                menu.addSeparator()
+            if spec.name == "open_folder":
+                self.recent_menu = menu.addMenu("Open recent")
+            self.actions_by_name[spec.name] = action
+        view = menus["View"]
+        view.addSeparator()
+        panels = view.addMenu("Panels")
+        for dock in self.docks.values():
+            panels.addAction(dock.toggleViewAction())
+
+    def _connect(self) -> None:
+        n, m = self.notifier, self.model
+        n.info.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        n.error.connect(self._show_error)
+        self.canvas.pixel_info.connect(self.pixel_label.setText)
+        self.inference.progress.connect(self._progress)
+        self.model_panel.open_weights.connect(self.on_open_weights)
+        self.model_panel.show_card.connect(self.on_model_card)
+        self.model_panel.cancel.connect(self.on_cancel_inference)
+        self.model_panel.run.connect(self.on_run_model)
+        self.model_panel.device_chosen.connect(self.set_device)
+        self.overlay_panel.load_ground_truth.connect(self.on_load_ground_truth)
+        self.study_list.rerun_requested.connect(self.inference.run_again)
+        m.events.overlay_visible_changed.connect(lambda on: self.actions_by_name["toggle_overlay"].setChecked(on))
+        m.events.gt_visible_changed.connect(lambda on: self.actions_by_name["toggle_gt"].setChecked(on))
+        m.events.mode_changed.connect(lambda mode: self.actions_by_name["toggle_mode"].setChecked(mode == "all"))
+        m.events.invert_changed.connect(lambda on: self.actions_by_name["invert"].setChecked(on))
+        m.events.model_changed.connect(self._model_changed)
+        m.events.current_changed.connect(lambda study: self._update_title())
+        m.events.studies_added.connect(lambda studies: self._update_title())
+        m.events.studies_removed.connect(lambda studies: self._update_title())
+
+    def _apply_settings(self) -> None:
+        s, m = self.settings, self.model
+        if s.colormap in COLORMAPS:
+            m.set_colormap(s.colormap)
+        if s.mode in MODES:
+            m.set_mode(s.mode)
+        m.set_opacity(s.opacity)
+        m.set_iou_threshold(s.iou_threshold)
+        m.threshold_memory = {k: dict(v) for k, v in s.thresholds.items()}
+        m.set_model_status(device=s.device if s.device in ("auto", "cpu", "cuda") else "auto")
+        self.set_theme(s.theme)
+        self.actions_by_name["include_identifiers"].setChecked(s.export_identifiers)
+        for name, on in (("toggle_overlay", m.overlay_visible), ("toggle_gt", m.gt_visible),
+                         ("toggle_mode", m.mode == "all"), ("invert", m.invert)):
+            self.actions_by_name[name].setChecked(on)
+        self.resize(1500, 950)
+        self.resizeDocks([self.docks["studies"], self.docks["model"]], [260, 440], Qt.Orientation.Horizontal)
+        if s.window_geometry:
+            self.restoreGeometry(QByteArray.fromBase64(s.window_geometry.encode()))
+        if s.window_state:
+            self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
+        self._update_recent_menu()
+
+    def store_settings(self) -> Settings:
+        """Copy the session's state into self.settings (and save it when persisting)."""
+        s, m = self.settings, self.model
+        s.colormap, s.opacity, s.mode, s.iou_threshold = m.colormap, m.opacity, m.mode, m.iou_threshold
+        s.thresholds = {k: dict(v) for k, v in m.threshold_memory.items()}
+        s.device = m.model_status.device
+        s.weights = str(m.model_status.weights) if m.model_status.weights else s.weights
+        s.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
+        s.window_state = bytes(self.saveState().toBase64()).decode()
+        s.export_identifiers = self.actions_by_name["include_identifiers"].isChecked()
+        if self.persist:
+            try:
+                s.save()
+            except OSError as exc:
+                log.warning("cannot save settings: %s", exc)
+        return s
+
+    # --- opening ----------------------------------------------------------------------------
+
+    def open_paths(self, paths, remember: bool = True) -> None:
+        """Open files and folders (as from the command line, a dialog or a drop)."""
+        paths = [Path(p) for p in paths]
+        if remember:
+            for path in paths:
+                if path.exists():
+                    self.settings.add_recent(path)
+            self._update_recent_menu()
+        self.loader.open_paths(paths)
+
+    def load_weights(self, weights: str | Path | None) -> None:
+        """Use a weights file (None: run without a model)."""
+        self.inference.load_weights(weights)
+
+    def set_device(self, device: str) -> None:
+        self.inference.set_device(device)
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
+
+    # --- feedback ---------------------------------------------------------------------------
+
+    def _show_error(self, text: str) -> None:
+        self.statusBar().showMessage(text, 15000)
+        box = self._error_box
+        if box is not None and box.isVisible():
+            lines = box.text().split("\n")[-(MAX_ERROR_LINES - 1):] + [text]
+            box.setText("\n".join(lines))
+            return
+        self._error_box = dialogs.show_error(self, text)
+        self._error_box.destroyed.connect(lambda *args: setattr(self, "_error_box", None))
+
+    def _progress(self, done: int, total: int) -> None:
+        busy = self.inference.busy
+        self.model_panel.show_progress(done, total, busy)
+        self.queue_bar.setVisible(total > 0)
+        self.queue_bar.setRange(0, max(total, 1))
+        self.queue_bar.setValue(done)
+        self.queue_bar.setFormat(f"model {done}/{total}")
+        self.cancel_button.setVisible(total > done)
+
+    def _model_changed(self, status) -> None:
+        for device in ("auto", "cpu", "cuda"):
+            self.actions_by_name[f"device_{device}"].setChecked(status.device == device)
+        self.actions_by_name["device_cuda"].setEnabled(status.cuda_available is not False)
+        self.model_panel.show_progress(0, 0, status.state == "loading")
+
+    def _update_title(self) -> None:
+        study = self.model.current
+        if study is None:
+            self.setWindowTitle("SR Viewer")
+            return
+        index = self.model.studies.index(study) + 1 if study in self.model.studies else 0
+        self.setWindowTitle(f"SR Viewer - {study.name} ({index}/{len(self.model.studies)})")
+
+    def _update_recent_menu(self) -> None:
+        menu = getattr(self, "recent_menu", None)
+        if menu is None:
+            return
+        menu.clear()
+        for text in self.settings.recent_files:
+            action = menu.addAction(text)
+            action.triggered.connect(lambda checked=False, p=text: self.open_paths([p]))
+        menu.setEnabled(bool(self.settings.recent_files))
+
+    def set_theme(self, name: str) -> None:
+        app = QApplication.instance()
+        if app is not None:
+            self.settings.theme = apply_theme(app, name)
+        self.actions_by_name["theme_dark"].setChecked(self.settings.theme == "dark")
+        self.actions_by_name["theme_light"].setChecked(self.settings.theme == "light")
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        if not self._exposed:
+            self._exposed = True
+            QTimer.singleShot(0, self.exposed.emit)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
+        self.store_settings()
+        self.inference.shutdown()
+        self.loader.runner.shutdown()
+        super().closeEvent(event)
+
+    # --- dialogs ----------------------------------------------------------------------------
+
+    def _folder(self) -> str:
+        return self.settings.last_folder or str(Path.home())
+
+    def _remember_folder(self, path: str | Path) -> None:
+        path = Path(path)
+        self.settings.last_folder = str(path if path.is_dir() else path.parent)
+
+    def _save_path(self, title: str, name: str, filters: str) -> Path | None:
+        path, _ = QFileDialog.getSaveFileName(self, title, str(Path(self._folder()) / name), filters,
+                                              options=QFileDialog.Option.DontConfirmOverwrite)
+        if not path:
+            return None
+        self._remember_folder(path)
+        return Path(path)
+
+    def _export(self, what: str, write) -> Path | None:
+        try:
+            path = write()
+        except (ExportError, OSError) as exc:
+            self.notifier.fail(f"Export failed: {exc}")
+            return None
+        self.notifier.say(f"{what} written to {path}")
+        return path
+
+    @property
+    def include_identifiers(self) -> bool:
+        return self.actions_by_name["include_identifiers"].isChecked()
+
+    # --- actions (see actions.py) -----------------------------------------------------------
+
+    def on_open_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open X-ray images", self._folder(), IMAGE_FILTER)
+        if paths:
+            self._remember_folder(paths[0])
+            self.open_paths(paths)
+
+    def on_open_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of X-ray images", self._folder())
+        if folder:
+            self._remember_folder(folder)
+            self.open_paths([folder])
+
+    def on_load_ground_truth(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load ground truth", self._folder(), GT_FILTER)
+        if path:
+            self.loader.load_ground_truth(Path(path))
+
+    def on_export_png(self) -> None:
+        study = self.model.current
+        if study is None or not study.readable:
+            self.notifier.say("Nothing to export: open a readable study first")
+            return
+        path = self._save_path("Export annotated PNG", export_name(study.path, ".png"), "PNG image (*.png)")
+        if path:
+            self._export("Annotated PNG", lambda: self.exporter.export_png(study, path, self.include_identifiers))
+
+    def on_export_dicom(self) -> None:
+        study = self.model.current
+        if study is None or not study.readable:
+            self.notifier.say("Nothing to export: open a readable study first")
+            return
+        path = self._save_path("Export DICOM Secondary Capture", export_name(study.path, ".dcm"), "DICOM (*.dcm)")
+        if path:
+            self._export("DICOM Secondary Capture", lambda: self.exporter.export_dicom(study, path, self.include_identifiers))
+
+    def on_export_boxes(self) -> None:
+        study = self.model.current
+        if study is None:
+            return
+        path = self._save_path("Export boxes", export_name(study.path, ".csv", "boxes"), "CSV (*.csv);;JSON (*.json)")
+        if path:
+            self._export("Boxes", lambda: self.exporter.export_boxes([study], path))
+
+    def on_export_all(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export all studies to", self._folder())
+        if not folder:
+            return
+        self.export_all(Path(folder))
+
+    def export_all(self, folder: Path):
+        """Batch export with progress in the status bar; returns the BatchReport."""
+        def progress(done: int, total: int) -> None:
+            self.statusBar().showMessage(f"Exporting {done}/{total} ...")
+            QApplication.processEvents()
+
+        try:
+            report = self.exporter.export_all(folder, self.include_identifiers, progress=progress)
+        except (ExportError, OSError) as exc:
+            self.notifier.fail(f"Export failed: {exc}")
+            return None
+        text = f"Exported {len(report.written)} file(s) to {folder}"
+        if report.skipped:
+            text += f"; skipped {len(report.skipped)}: " + "; ".join(report.skipped[:3])
+        self.notifier.say(text)
+        return report
+
+    def on_include_identifiers(self) -> None:
+        self.settings.export_identifiers = self.include_identifiers
+
+    def on_close_study(self) -> None:
+        if self.model.current is not None:
+            self.model.remove_studies([self.model.current])
+
+    def on_quit(self) -> None:
+        self.close()
+
+    def on_next_study(self) -> None:
+        self.model.step(+1)
+
+    def on_previous_study(self) -> None:
+        self.model.step(-1)
+
+    on_next_study_alt = on_next_study
+    on_previous_study_alt = on_previous_study
+
+    def on_next_finding(self) -> None:
+        self.model.step_finding(+1)
+
+    def on_previous_finding(self) -> None:
+        self.model.step_finding(-1)
+
+    def on_threshold_up(self) -> None:
+        self.model.set_threshold(round(self.model.threshold + 0.01, 3))
+
+    def on_threshold_down(self) -> None:
+        self.model.set_threshold(round(self.model.threshold - 0.01, 3))
+
+    def on_threshold_up_big(self) -> None:
+        self.model.set_threshold(round(self.model.threshold + 0.05, 3))
+
+    def on_threshold_down_big(self) -> None:
+        self.model.set_threshold(round(self.model.threshold - 0.05, 3))
+
+    def on_reset_threshold(self) -> None:
+        self.model.reset_threshold()
+
+    def on_toggle_overlay(self) -> None:
+        self.model.set_overlay_visible(not self.model.overlay_visible)
+
+    def on_toggle_gt(self) -> None:
+        self.model.set_gt_visible(not self.model.gt_visible)
+
+    def on_toggle_mode(self) -> None:
+        self.model.toggle_mode()
+
+    def on_fit(self) -> None:
+        self.canvas.fit()
+
+    def on_actual_size(self) -> None:
+        self.canvas.actual_size()
+
+    def on_zoom_in(self) -> None:
+        self.canvas.zoom(1.25)
+
+    def on_zoom_out(self) -> None:
+        self.canvas.zoom(0.8)
+
+    def on_invert(self) -> None:
+        self.model.set_invert(not self.model.invert)
+
+    def on_window_default(self) -> None:
+        self.model.set_window(PRESETS[0][1])
+
+    def on_window_full(self) -> None:
+        self.model.set_window(PRESETS[1][1])
+
+    def on_window_high(self) -> None:
+        self.model.set_window(PRESETS[2][1])
+
+    def on_window_low(self) -> None:
+        self.model.set_window(PRESETS[3][1])
+
+    def on_theme_dark(self) -> None:
+        self.set_theme("dark")
+
+    def on_theme_light(self) -> None:
+        self.set_theme("light")
+
+    def on_run_model(self) -> None:
+        if self.inference.predictor is None:
+            self.notifier.say("No model loaded: choose a weights file (Model > Open weights)")
+            return
+        self.inference.run_again()
+
+    def on_cancel_inference(self) -> None:
+        self.inference.cancel()
+
+    def on_open_weights(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open SR weights", self._folder(), WEIGHTS_FILTER)
+        if path:
+            self._remember_folder(path)
+            self.load_weights(Path(path))
+            self.settings.weights = path
+
+    def on_model_card(self) -> None:
+        status = self.model.model_status
+        card_text = self.inference.card_text
+        if not status.metadata and status.weights is not None and status.state != "loading":
+            # Weights that failed to load may still have a readable card (torch is loaded
+            # by now: the worker imported it while trying).
+            from sr_core.checkpoint import WeightsError, read_metadata
+
+            from sr_viewer.jobs import model_card_text
+
+            try:
+                status = dataclasses.replace(status, metadata=read_metadata(status.weights))
+            except (WeightsError, OSError) as exc:
+                self.notifier.say(f"No model card: {exc}")
+            card_text = model_card_text(status.weights)
+        dialogs.show_model_card(self, status, card_text)
+
+    def on_device_auto(self) -> None:
+        self.set_device("auto")
+
+    def on_device_cpu(self) -> None:
+        self.set_device("cpu")
+
+    def on_device_cuda(self) -> None:
+        self.set_device("cuda")
+
+    def on_shortcuts(self) -> None:
+        dialogs.show_shortcuts(self)
+
+    def on_about(self) -> None:
+        dialogs.show_about(self)

@@ -1,0 +1,127 @@
+"""Overlay controls: threshold (slider + spin box), components, colormap, opacity, GT."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QWidget,
+)
+
+from sr_viewer.state import COLORMAPS, ViewerModel
+
+SLIDER_STEPS = 1000  # threshold resolution of the slider: 0.001
+
+
+class OverlayPanel(QWidget):
+    """Forwards the reader's overlay settings to the model and mirrors the model back.
+
+    Signals:
+        load_ground_truth(): the reader asked to choose an annotation file.
+    """
+
+    load_ground_truth = Signal()
+
+    def __init__(self, model: ViewerModel, parent=None) -> None:
+        super().__init__(parent)
+        self.model = model
+        self._syncing = False
+
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, SLIDER_STEPS)
+        self.slider.setTracking(True)  # live while dragging
+        self.slider.setToolTip("FPM threshold: heatmap cut, contour and boxes follow live ([ and ] keys)")
+        self.spin = QDoubleSpinBox()
+        self.spin.setRange(0.0, 1.0)
+        self.spin.setDecimals(3)
+        self.spin.setSingleStep(0.01)
+        self.spin.setKeyboardTracking(False)
+        self.reset = QPushButton("Reset")
+        self.reset.setToolTip("Back to the weights' threshold for this finding (R)")
+        threshold_row = QHBoxLayout()
+        threshold_row.addWidget(self.slider, 1)
+        threshold_row.addWidget(self.spin)
+        threshold_row.addWidget(self.reset)
+        self.default_label = QLabel()
+
+        self.mode = QComboBox()
+        self.mode.addItem("Largest component", "largest")
+        self.mode.addItem("All components", "all")
+        self.colormap = QComboBox()
+        self.colormap.addItems(COLORMAPS)
+        self.opacity = QSlider(Qt.Orientation.Horizontal)
+        self.opacity.setRange(0, 100)
+        self.overlay_visible = QCheckBox("Show overlay (O)")
+        self.gt_visible = QCheckBox("Show ground truth (G)")
+        self.iou = QDoubleSpinBox()
+        self.iou.setRange(0.0, 0.95)
+        self.iou.setSingleStep(0.05)
+        self.iou.setDecimals(2)
+        self.iou.setToolTip("A ground-truth box is a hit when its best IoU with a predicted box is > this")
+        self.gt_files = QLabel("none found")
+        self.gt_files.setWordWrap(True)
+        gt_button = QPushButton("Load ground truth ...")
+        gt_button.clicked.connect(self.load_ground_truth)
+
+        form = QFormLayout(self)
+        form.addRow("Threshold", threshold_row)
+        form.addRow("", self.default_label)
+        form.addRow("Boxes", self.mode)
+        form.addRow("Colormap", self.colormap)
+        form.addRow("Opacity", self.opacity)
+        form.addRow(self.overlay_visible)
+        form.addRow(self.gt_visible)
+        form.addRow("Hit at IoU >", self.iou)
+        form.addRow("Ground truth", self.gt_files)
+        form.addRow("", gt_button)
+
+        self.slider.valueChanged.connect(lambda v: self._forward(model.set_threshold, v / SLIDER_STEPS))
+        self.spin.valueChanged.connect(lambda v: self._forward(model.set_threshold, v))
+        self.reset.clicked.connect(model.reset_threshold)
+        self.mode.currentIndexChanged.connect(lambda i: self._forward(model.set_mode, self.mode.itemData(i)))
+        self.colormap.currentTextChanged.connect(lambda name: self._forward(model.set_colormap, name))
+        self.opacity.valueChanged.connect(lambda v: self._forward(model.set_opacity, v / 100))
+        self.overlay_visible.toggled.connect(lambda on: self._forward(model.set_overlay_visible, on))
+        self.gt_visible.toggled.connect(lambda on: self._forward(model.set_gt_visible, on))
+        self.iou.valueChanged.connect(lambda v: self._forward(model.set_iou_threshold, v))
+
+        for name in ("threshold_changed", "mode_changed", "colormap_changed", "opacity_changed",
+                     "overlay_visible_changed", "gt_visible_changed", "iou_threshold_changed",
+                     "current_changed", "finding_changed", "study_changed"):
+            getattr(model.events, name).connect(lambda *args: self.sync())
+        model.ground_truth.events.changed.connect(self.sync)
+        self.sync()
+
+    def _forward(self, setter, value) -> None:
+        if not self._syncing:
+            setter(value)
+
+    def sync(self) -> None:
+        """Show the model's values without echoing them back."""
+        model = self.model
+        self._syncing = True
+        try:
+            self.slider.setValue(round(model.threshold * SLIDER_STEPS))
+            self.spin.setValue(model.threshold)
+            finding = model.finding
+            if finding is not None:
+                self.default_label.setText(f"weights' threshold for {finding}: {model.weights_threshold(finding):.2f}")
+            else:
+                self.default_label.setText("")
+            self.mode.setCurrentIndex(self.mode.findData(model.mode))
+            self.colormap.setCurrentText(model.colormap)
+            self.opacity.setValue(round(model.opacity * 100))
+            self.overlay_visible.setChecked(model.overlay_visible)
+            self.gt_visible.setChecked(model.gt_visible)
+            self.iou.setValue(model.iou_threshold)
+            files = model.ground_truth.files
+            self.gt_files.setText(", ".join(p.name for p in files) if files else "none found")
+        finally:
+            self._syncing = False

@@ -1,0 +1,128 @@
+"""Paint an Annotation with QPainter on a QImage at full image resolution (headless).
+
+No screen grab: the picture is the image's own pixels, so exports have the study's size
+whatever the window shows, and work with QT_QPA_PLATFORM=offscreen. Lines are drawn
+without antialiasing so box edges stay exactly the box colour; text is antialiased.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen, QPolygonF
+
+from sr_viewer.export.annotation import Annotation
+
+
+def line_width(width: int, height: int) -> int:
+    """Box/contour pen width in image pixels: visible on a 2k image, thin on a small one."""
+    return max(2, round(max(width, height) / 400))
+
+
+def _inside(box, lw: int) -> QRectF:
+    """The rectangle whose stroke of width lw covers the box's own border pixels: a box
+    (x0, y0, x1, y1) with exclusive ends covers columns x0 .. x1-1, and its outline stays
+    visible even when it touches the image's edge."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    half = lw / 2.0
+    return QRectF(x0 + half, y0 + half, max(0.0, x1 - x0 - lw), max(0.0, y1 - y0 - lw))
+
+
+def _qimage(array: np.ndarray, fmt: QImage.Format) -> QImage:
+    array = np.ascontiguousarray(array)
+    return QImage(array.data, array.shape[1], array.shape[0], array.strides[0], fmt).copy()
+
+
+def render_annotation(annotation: Annotation) -> QImage:
+    """The annotated picture: image, heatmap, contour, boxes, ground truth, legend."""
+    a, palette = annotation, annotation.palette
+    width, height = a.width, a.height
+    out = QImage(width, height, QImage.Format.Format_RGB32)
+    painter = QPainter(out)
+    try:
+        painter.drawImage(0, 0, _qimage(a.grey, QImage.Format.Format_Grayscale8))
+        if a.heat is not None:
+            painter.drawImage(0, 0, _qimage(a.heat, QImage.Format.Format_RGBA8888))
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        lw = line_width(width, height)
+        pen = QPen(QColor(*palette.contour), lw)
+        pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for contour in a.contours:
+            painter.drawPolygon(QPolygonF([QPointF(float(x), float(y)) for x, y in contour]))
+        font = QFont()
+        font.setPixelSize(max(12, round(height / 60)))
+        painter.setFont(font)
+        for mark in a.gt:
+            pen = QPen(QColor(*palette.gt_box), lw, Qt.PenStyle.DashLine)
+            pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
+            painter.setPen(pen)
+            x0, y0, x1, y1 = mark.box.box
+            painter.drawRect(_inside(mark.box.box, lw))
+            colour = palette.gt_box if mark.hit is None else (palette.hit if mark.hit else palette.miss)
+            _label(painter, mark.label, QPointF(x0, y1 + lw), colour, palette.legend_back, below=True)
+        pen = QPen(QColor(*palette.pred_box), lw)
+        pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
+        painter.setPen(pen)
+        for box in a.pred_boxes:
+            painter.drawRect(_inside(box, lw))
+        _legend(painter, annotation, width, height)
+    finally:
+        painter.end()
+    return out
+
+
+def _label(painter: QPainter, text: str, anchor: QPointF, colour, back, below: bool) -> None:
+    painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
+    metrics = QFontMetricsF(painter.font())
+    rect = metrics.boundingRect(text).adjusted(-3, -2, 3, 2)
+    rect.moveTopLeft(anchor if below else QPointF(anchor.x(), anchor.y() - rect.height()))
+    painter.fillRect(rect, QColor(*back))
+    painter.setPen(QColor(*colour))
+    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+
+
+def _legend(painter: QPainter, annotation: Annotation, width: int, height: int) -> None:
+    """Legend box at the top left: the text lines, then a key of the line styles."""
+    palette = annotation.palette
+    painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
+    font = QFont()
+    font.setPixelSize(max(11, round(height / 55)))
+    painter.setFont(font)
+    metrics = QFontMetricsF(font)
+    line = metrics.height() * 1.15
+    keys = [("predicted box", palette.pred_box, Qt.PenStyle.SolidLine),
+            ("contour", palette.contour, Qt.PenStyle.SolidLine)]
+    if annotation.gt:
+        keys.append(("ground truth", palette.gt_box, Qt.PenStyle.DashLine))
+    swatch = line * 1.6
+    text_width = max([metrics.horizontalAdvance(t) for t in annotation.legend] +
+                     [swatch + 6 + metrics.horizontalAdvance(k[0]) for k in keys])
+    pad = line * 0.4
+    box = QRectF(pad, pad, min(width - 2 * pad, text_width + 2 * pad), (len(annotation.legend) + len(keys)) * line + 2 * pad)
+    painter.fillRect(box, QColor(*palette.legend_back))
+    painter.setPen(QColor(*palette.legend_text))
+    y = box.top() + pad
+    for text in annotation.legend:
+        shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, box.width() - 2 * pad)
+        painter.drawText(QRectF(box.left() + pad, y, box.width() - 2 * pad, line),
+                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, shown)
+        y += line
+    lw = max(2, round(line / 8))
+    for label, colour, style in keys:
+        painter.setPen(QPen(QColor(*colour), lw, style))
+        middle = y + line / 2
+        painter.drawLine(QPointF(box.left() + pad, middle), QPointF(box.left() + pad + swatch, middle))
+        painter.setPen(QColor(*palette.legend_text))
+        painter.drawText(QRectF(box.left() + pad + swatch + 6, y, box.width(), line),
+                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, label)
+        y += line
+
+
+def qimage_to_rgb(image: QImage) -> np.ndarray:
+    """uint8 HxWx3 copy of a QImage."""
+    rgb = image.convertToFormat(QImage.Format.Format_RGB888)
+    height, width, stride = rgb.height(), rgb.width(), rgb.bytesPerLine()
+    buffer = np.frombuffer(rgb.constBits(), np.uint8, count=stride * height).reshape(height, stride)
+    return buffer[:, : width * 3].reshape(height, width, 3).copy()

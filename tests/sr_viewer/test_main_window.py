@@ -1,0 +1,299 @@
+"""The main window end to end: drop, inference, threshold, ground truth, export, errors, settings."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtWidgets import QApplication
+
+from sr_viewer.palette import PALETTE
+from sr_viewer.state import NO_WEIGHTS_MESSAGE, Status
+
+from .conftest import INFERENCE_TIMEOUT_MS, wait_done
+
+
+def drop(window, *paths: Path) -> None:
+    """Simulate dropping files from a file manager onto the window: drag enter, then drop
+    (Qt delivers a drop only to the widget that accepted the drag)."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # PySide marks the QPoint overload
+        enter = QDragEnterEvent(QPoint(300, 300), *args)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    event = QDropEvent(QPointF(300, 300), *args)
+    QApplication.sendEvent(window, event)
+    assert event.isAccepted()
+
+
+def test_dropped_file_is_predicted_and_probabilities_are_shown(make_window, qtbot, weights, nih_demo):
+    window = make_window(weights=weights)
+    with qtbot.waitSignal(window.inference.study_done, timeout=INFERENCE_TIMEOUT_MS) as blocker:
+        drop(window, nih_demo / "00000732_005.png")
+    study = blocker.args[0]
+    assert window.model.studies == [study] and study.status is Status.DONE
+    assert window.study_list.item_for(study).text().startswith("00000732_005.png\ndone")
+    rows = window.findings.rows()
+    assert [r[0] for r in rows] == study.prediction.findings and len(rows) == 8
+    probabilities = [float(r[1]) for r in rows]
+    assert probabilities == sorted(probabilities, reverse=True) and abs(sum(probabilities) - 1) < 0.01
+    marks = dict((r[0], r[2]) for r in rows)
+    assert marks["Effusion"].endswith("0.20") and marks["Mass"] == "-"  # operating points from the weights
+    assert window.model.finding == study.prediction.findings[0]
+    assert window.canvas.grey.image.shape == (1024, 1024) and window.canvas.heat.image is not None
+    assert "torch" in sys.modules  # loaded by the worker, see test_start_up_never_imports_torch
+
+
+def test_threshold_change_updates_boxes_contour_and_table(make_window, qtbot, weights, nih_demo):
+    window = make_window(weights=weights)
+    window.open_paths([nih_demo / "00000150_002.png"])
+    wait_done(qtbot, window)
+    canvas, model = window.canvas, window.model
+    assert model.threshold == 0.5  # the weights' threshold
+    window.overlay_panel.slider.setValue(300)  # the reader drags to 0.3
+    assert model.threshold == pytest.approx(0.3) and window.overlay_panel.spin.value() == pytest.approx(0.3)
+    low_box = model.overlay().regions.boxes[0]
+    xs, ys = canvas.boxes.getData()
+    assert (np.nanmin(xs), np.nanmin(ys), np.nanmax(xs), np.nanmax(ys)) == low_box
+    window.overlay_panel.spin.setValue(0.8)
+    high_box = model.overlay().regions.boxes[0]
+    xs, ys = canvas.boxes.getData()
+    assert (np.nanmin(xs), np.nanmax(xs)) == (high_box[0], high_box[2])
+    assert (high_box[2] - high_box[0]) * (high_box[3] - high_box[1]) < (low_box[2] - low_box[0]) * (low_box[3] - low_box[1])
+    table = window.boxes_table.rows()
+    assert table[0][:6] == ["pred", model.finding, *(str(v) for v in high_box)]
+    cx, cy = canvas.contour.getData()
+    assert high_box[0] <= np.nanmin(cx) and np.nanmax(cx) <= high_box[2]
+    # The heatmap is cut at the threshold: exactly the mask's pixels are visible.
+    mask = model.overlay().regions.mask
+    assert np.array_equal(canvas.heat.mask, mask)
+    canvas.heat.render()
+    ys, xs = np.nonzero(mask)
+    outside = np.argwhere(mask == 0)[0]
+    assert canvas.heat.qimage.pixelColor(int(xs[0]), int(ys[0])).alpha() > 0
+    assert canvas.heat.qimage.pixelColor(int(outside[1]), int(outside[0])).alpha() == 0
+    qtbot.keyClick(window, Qt.Key.Key_BracketRight)
+    assert model.threshold == pytest.approx(0.81)
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert model.threshold == 0.5
+    qtbot.keyClick(window, Qt.Key.Key_O)
+    assert not model.overlay_visible and not canvas.boxes.isVisible()
+
+
+def test_ground_truth_next_to_images_shows_iou(make_window, qtbot, weights, study_folder):
+    window = make_window(weights=weights)
+    drop(window, study_folder)
+    qtbot.waitUntil(lambda: len(window.model.studies) == 2, timeout=10_000)
+    window.model.set_current(window.model.study_for(study_folder / "00000732_005.png"))
+    wait_done(qtbot, window)
+    study = window.model.current
+    assert [g.finding for g in study.gt_boxes] == ["Cardiomegaly", "Pneumothorax"]
+    window.model.set_threshold(0.05)  # a large predicted region: overlaps the GT boxes
+    gt_rows = [r for r in window.boxes_table.rows() if r[0] == "GT"]
+    assert [r[1] for r in gt_rows] == ["Cardiomegaly", "Pneumothorax"]
+    ious = [float(r[6]) for r in gt_rows]
+    assert ious == pytest.approx([row.iou for row in window.model.overlay().gt_rows], abs=0.005)
+    assert all(r[7] in ("hit", "miss") for r in gt_rows) and max(ious) > 0
+    labels = [label.textItem.toPlainText() for label in window.canvas.gt_labels[:2]]
+    assert labels[0].startswith("GT Cardiomegaly IoU ") and labels[0].endswith(("hit", "miss"))
+    window.overlay_panel.iou.setValue(0.0)
+    assert all(r.hit for r in window.model.overlay().gt_rows if r.iou > 0)
+
+
+def test_export_png_shows_the_boxes(make_window, qtbot, weights, study_folder, tmp_path):
+    window = make_window(weights=weights)
+    window.open_paths([study_folder / "00000344_003.png"])
+    wait_done(qtbot, window)
+    window.model.set_threshold(0.6)
+    study = window.model.current
+    (x0, y0, x1, y1) = window.model.overlay().regions.boxes[0]
+    out = window.exporter.export_png(study, tmp_path / "a.png")
+    picture = QImage(str(out)).convertToFormat(QImage.Format.Format_RGB888)
+    assert (picture.width(), picture.height()) == (1024, 1024)
+    def pixel(x, y):
+        c = picture.pixelColor(x, y)
+        return (c.red(), c.green(), c.blue())
+    x_mid, y_mid = (x0 + x1) // 2, (y0 + y1) // 2
+    # The outline covers the box's own border pixels (x0 .. x1-1), even at the image edge.
+    edges = [(x0, y_mid), (x1 - 1, y_mid), (x_mid, y0), (x_mid, y1 - 1)]
+    assert [pixel(x, y) for x, y in edges] == [PALETTE.pred_box] * 4
+    gt = study.gt_boxes[0].box  # Effusion, dashed magenta
+    column = [pixel(int(gt[0]) + 1, y) for y in range(round(gt[1]), round(gt[3]))]
+    assert column.count(PALETTE.gt_box) > len(column) // 4
+    # Never over a source; never over an earlier export.
+    second = window.exporter.export_png(study, out)
+    assert second.name == "a_1.png" and out.exists()
+    window._export("PNG", lambda: window.exporter.export_png(study, study.path))
+    assert "source image" in window.notifier.errors[-1]
+    csv_path = window.exporter.export_boxes([study], tmp_path / "boxes.csv")
+    assert "pred" in csv_path.read_text()
+
+
+def test_batch_export_writes_every_study(make_window, qtbot, weights, study_folder, tmp_path):
+    window = make_window(weights=weights)
+    window.open_paths([study_folder])
+    qtbot.waitUntil(lambda: len(window.model.studies) == 2 and all(s.status is Status.DONE for s in window.model.studies),
+                    timeout=INFERENCE_TIMEOUT_MS)
+    report = window.export_all(tmp_path / "batch")
+    assert sorted(p.name for p in report.written) == ["00000344_003_sr.png", "00000732_005_sr.png", "boxes.csv"]
+    assert report.skipped == []
+
+
+def test_bad_file_is_reported_and_the_app_goes_on(make_window, qtbot, weights, nih_demo, tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    window = make_window(weights=weights)
+    drop(window, bad, nih_demo / "00001555_002.png")
+    qtbot.waitUntil(lambda: bool(window.notifier.errors), timeout=10_000)
+    assert "broken.png" in window.notifier.errors[0]
+    broken = window.model.study_for(bad)
+    qtbot.waitUntil(lambda: broken.status is Status.ERROR, timeout=10_000)
+    assert "broken.png" in window.study_list.item_for(broken).text() or "error" in window.study_list.item_for(broken).text()
+    good = window.model.study_for(nih_demo / "00001555_002.png")
+    wait_done(qtbot, window, good)
+    window.model.set_current(broken)  # shows the message, nothing breaks
+    assert "broken.png" in window.canvas.message.textItem.toPlainText()
+    assert window._error_box is not None and "broken.png" in window._error_box.text()
+    window.model.step(+1)
+    assert window.model.current is good and window.isVisible()
+
+
+def test_wrong_weights_are_named_and_images_still_open(make_window, qtbot, nih_demo, tmp_path):
+    fake = tmp_path / "fake.safetensors"
+    fake.write_bytes(b"\x80\x04not weights")
+    window = make_window()
+    with qtbot.waitSignal(window.inference.model_failed, timeout=INFERENCE_TIMEOUT_MS):
+        window.load_weights(fake)
+    window.open_paths([nih_demo / "00000072_000.png"])
+    qtbot.waitUntil(lambda: window.model.current.image is not None, timeout=10_000)
+    assert "fake.safetensors" in window.notifier.errors[-1] and "pickle" in window.notifier.errors[-1]
+    assert window.model.current.status is Status.OPENED and window.model_panel.state.text()
+
+
+def test_without_weights_the_model_panel_says_what_to_do(make_window, qtbot, nih_demo):
+    window = make_window()
+    window.load_weights(None)
+    window.open_paths([nih_demo / "00000072_000.png"])
+    qtbot.waitUntil(lambda: window.model.current.image is not None, timeout=10_000)
+    assert window.model_panel.state.text() == NO_WEIGHTS_MESSAGE
+    assert window.model.current.status is Status.OPENED and window.findings.rowCount() == 0
+
+
+def test_settings_survive_a_restart(make_window, qtbot, weights, nih_demo, config_dir):
+    window = make_window(weights=weights)
+    window.open_paths([nih_demo / "00000072_000.png"])
+    wait_done(qtbot, window)
+    model = window.model
+    model.set_colormap("viridis")
+    model.set_opacity(0.8)
+    model.set_threshold(0.42)
+    model.set_mode("all")
+    finding = model.finding
+    window.set_device("cpu")  # the same weights move: predictions are kept
+    qtbot.waitUntil(lambda: model.model_status.ready and model.model_status.device == "cpu", timeout=INFERENCE_TIMEOUT_MS)
+    assert model.current.prediction is not None and model.finding == finding
+    window.on_theme_light()
+    window.close()
+    assert (config_dir / "settings.json").is_file()
+    again = make_window()
+    assert again.model.colormap == "viridis" and again.model.opacity == 0.8 and again.model.mode == "all"
+    assert again.overlay_panel.colormap.currentText() == "viridis"
+    assert again.model.threshold_memory == {"nano.safetensors": {finding: 0.42}}
+    assert again.settings.weights == str(weights) and again.settings.device == "cpu"
+    assert again.settings.theme == "light" and again.settings.recent_files[0].endswith("00000072_000.png")
+    again.on_theme_dark()
+
+
+def test_keyboard_moves_between_studies_and_findings(make_window, qtbot, weights, study_folder):
+    window = make_window(weights=weights)
+    window.open_paths([study_folder])
+    qtbot.waitUntil(lambda: all(s.status is Status.DONE for s in window.model.studies) and len(window.model.studies) == 2,
+                    timeout=INFERENCE_TIMEOUT_MS)
+    first, second = window.model.studies
+    assert window.model.current is first
+    qtbot.keyClick(window, Qt.Key.Key_N)
+    assert window.model.current is second and "(2/2)" in window.windowTitle()
+    qtbot.keyClick(window, Qt.Key.Key_PageUp)
+    assert window.model.current is first
+    findings = first.findings
+    qtbot.keyClick(window, Qt.Key.Key_Period)
+    assert window.model.finding == findings[1]
+    qtbot.keyClick(window, Qt.Key.Key_I)
+    assert window.model.invert and window.canvas.grey.lut is not None
+    qtbot.keyClick(window, Qt.Key.Key_W, Qt.KeyboardModifier.ShiftModifier)
+    assert window.model.window == (0.5, 1.0)
+
+
+def test_cancel_stops_the_queue_and_showing_a_study_runs_it(make_window, qtbot, weights, study_folder, nih_demo):
+    window = make_window(weights=weights)
+    qtbot.waitUntil(lambda: window.model.model_status.ready, timeout=INFERENCE_TIMEOUT_MS)
+    for name in ("00000032_037.png", "00000830_000.png"):
+        shutil.copy(nih_demo / name, study_folder / name)
+    window.open_paths(sorted(study_folder.glob("*.png")))
+    window.on_cancel_inference()
+    statuses = [s.status for s in window.model.studies]
+    assert Status.CANCELLED in statuses and Status.QUEUED not in statuses
+    qtbot.waitUntil(lambda: not window.inference.busy, timeout=INFERENCE_TIMEOUT_MS)
+    cancelled = next(s for s in window.model.studies if s.status is Status.CANCELLED)
+    window.model.set_current(cancelled)
+    wait_done(qtbot, window, cancelled)
+
+
+def test_window_level_drag_moves_the_levels(make_window, qtbot, shared_data):
+    window = make_window()
+    window.open_paths([shared_data / "dicom" / "CR-MONO1-10-chest.dcm"])
+    qtbot.waitUntil(lambda: window.model.current.image is not None, timeout=10_000)
+    canvas = window.canvas
+    before = canvas.grey.levels.copy()
+    canvas.view.window_drag.emit(True, 0.0, 0.0)
+    canvas.view.window_drag.emit(False, 0.3, -0.1)
+    assert window.model.window is not None and not np.allclose(canvas.grey.levels, before)
+    canvas.fit()
+    canvas.actual_size()
+    rect = canvas.view.viewRect()
+    assert rect.width() == pytest.approx(canvas.view.width(), rel=0.01)
+
+
+def test_model_card_and_shortcuts_dialogs(make_window, qtbot, weights):
+    from PySide6.QtWidgets import QTableWidget
+
+    from sr_viewer.qt.dialogs import model_card_html, show_model_card, show_shortcuts
+
+    window = make_window(weights=weights)
+    qtbot.waitUntil(lambda: window.model.model_status.ready, timeout=INFERENCE_TIMEOUT_MS)
+
+    html = model_card_html(window.model.model_status, window.inference.card_text)
+    for text in ("sr_vmamba_nano", "Cardiomegaly", "Operating points", "test fixture, untrained", "0.5"):
+        assert text in html
+    show_model_card(window, window.model.model_status, window.inference.card_text).close()
+    dialog = show_shortcuts(window)
+    table = dialog.findChild(QTableWidget)
+    keys = [table.item(r, 0).text() for r in range(table.rowCount())]
+    assert "F1" in keys and "O" in keys and "Right drag" in keys
+    dialog.close()
+
+
+def test_start_up_never_imports_torch(tmp_path):
+    code = (
+        "import sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from sr_viewer.qt.main_window import MainWindow\n"
+        "from sr_viewer.settings import Settings\n"
+        "w = MainWindow(Settings(), persist=False); w.show(); app.processEvents()\n"
+        "print('torch' in sys.modules, w.model_panel.state.text())\n"
+    )
+    env = {**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen", "SR_VIEWER_CONFIG_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"False {NO_WEIGHTS_MESSAGE}"
