@@ -7,6 +7,8 @@ first, so an element a kernel fails to write fails the test. The stage shapes of
 sr_vmamba_tiny at 256 px run at full size only on a GPU.
 """
 
+import os
+
 import pytest
 import torch
 
@@ -15,6 +17,11 @@ from sr_core.kernels import available_backends, ss2d_scan
 from sr_core.kernels.reference import ss2d_scan as ss2d_reference
 
 triton_ss2d = pytest.importorskip("sr_core.kernels.triton_ss2d")
+
+if os.environ.get("TRITON_INTERPRET") == "1":
+    from tests.sr_core.triton_interpreter import vectorise_interpreter_scans
+
+    vectorise_interpreter_scans()
 if getattr(triton_ss2d, "triton", None) is None:
     pytest.skip("Triton is not installed", allow_module_level=True)
 
