@@ -37,6 +37,11 @@ class SRHeadConfig:
     # published head exactly.
     cam_activation: str = "softplus"
     fpm: bool = True  # False: plain CAM, no FPM branch and no FPM losses
+    # Let the FPM losses (ce_fpm, control, area) train the backbone through x_loc, as
+    # METHOD.md has it. From scratch on NIH the area and control terms each collapse the
+    # features (benchmarks/TRAINING_NOTES.md §5-6); False trains the FPM branch on detached
+    # features instead.
+    fpm_feature_grad: bool = True
     modulation: bool = True  # non-linear modulation (Gaussian / Student-t reshaping)
     fusion: bool = True  # fuse M_A + M_B + M_D; False keeps the first map alone
     control: str = "foreground"  # "foreground" (SR), "background" (BAS) or "none"
@@ -186,7 +191,8 @@ class SRModel(nn.Module):
             return out
 
         x_loc = self.backbone.norm(feat)
-        class_maps = self.fpm_generator(x_loc, weights)
+        fpm_input = x_loc if self.head_cfg.fpm_feature_grad else x_loc.detach()
+        class_maps = self.fpm_generator(fpm_input, weights)
         fpm = _weighted_mean(class_maps, weights)
         out = {"logits": logits, "class_maps": class_maps, "fpm": fpm}
         if labels is not None:

@@ -79,6 +79,8 @@ class TrainSection:
     # Ramp the localisation terms (ce_fpm, control, area) in linearly over these epochs:
     # from scratch, the full loss from step 0 can hold the classifier at chance.
     fpm_warmup_epochs: float = 0.0
+    # ...after a CE-only phase of this many epochs (the ramp starts here).
+    fpm_start_epochs: float = 0.0
 
 
 @dataclass

@@ -241,13 +241,17 @@ class Trainer:
         return totals
 
     def _weighted_total(self, losses: dict) -> torch.Tensor:
-        """The model's total, with the localisation terms ramped in over fpm_warmup_epochs."""
-        warmup = self.cfg.train.fpm_warmup_epochs
-        if warmup <= 0:
-            return losses["total"]
-        epoch = self.progress["global_step"] / self.steps_per_epoch
-        ramp = min(1.0, epoch / warmup)
-        return losses["ce"] + ramp * (losses["total"] - losses["ce"])
+        """The model's total, with the localisation terms off for fpm_start_epochs, then
+        ramped in linearly over fpm_warmup_epochs."""
+        return losses["ce"] + self.fpm_ramp() * (losses["total"] - losses["ce"])
+
+    def fpm_ramp(self) -> float:
+        """Weight of the localisation terms at the current step, in [0, 1]."""
+        cfg = self.cfg.train
+        epoch = self.progress["global_step"] / self.steps_per_epoch - cfg.fpm_start_epochs
+        if epoch < 0:
+            return 0.0
+        return 1.0 if cfg.fpm_warmup_epochs <= 0 else min(1.0, epoch / cfg.fpm_warmup_epochs)
 
     def _check_finite(self, total: float) -> None:
         bad = torch.tensor([0.0 if math.isfinite(total) else 1.0], device=self.device)

@@ -134,3 +134,21 @@ def test_eval_fpm_averages_the_topk_predicted_classes():
         out = model(torch.randn(1, 3, 64, 64))
     top = out["logits"].argmax(1)
     torch.testing.assert_close(out["fpm"][:, 0], out["class_maps"][torch.arange(1), top])
+
+
+def test_fpm_feature_grad_off_keeps_the_fpm_losses_out_of_the_backbone():
+    torch.manual_seed(0)
+    model = create_model("sr_vmamba_nano", fpm_feature_grad=False, drop_path_rate=0.0, control_margin=10.0).train()
+    out = model(torch.randn(2, 3, 64, 64), torch.tensor([1, 4]))
+    losses = out["losses"]
+    assert losses["control"].item() > 0
+    grads = _grads(model, losses["area"] + losses["control"])
+    assert grads["fpm_generator.conv_a.weight"].abs().sum() > 0
+    backbone = [n for n in grads if n.startswith("backbone.")]
+    assert backbone and all(grads[n] is None for n in backbone)
+    # With the published setting the same terms do reach the backbone.
+    torch.manual_seed(0)
+    model = create_model("sr_vmamba_nano", drop_path_rate=0.0, control_margin=10.0).train()
+    losses = model(torch.randn(2, 3, 64, 64), torch.tensor([1, 4]))["losses"]
+    grads = _grads(model, losses["area"] + losses["control"])
+    assert grads["backbone.patch_embed.conv1.weight"].abs().sum() > 0

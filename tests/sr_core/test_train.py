@@ -134,3 +134,16 @@ def test_missing_data_and_nan_loss_stop_with_one_line(tmp_path, capsys):
                    "--set", "train.epochs=1", *QUIET])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 1 and "NaN or infinite at step" in err[-1] and "Traceback" not in "\n".join(err)
+
+
+def test_localisation_terms_start_after_a_ce_only_phase_then_ramp(tmp_path):
+    from sr_core.train.trainer import Trainer
+
+    cfg = load_config("smoke", ["train.fpm_start_epochs=2", "train.fpm_warmup_epochs=4"])
+    trainer = Trainer(cfg, tmp_path)
+    trainer.steps_per_epoch = 10
+    ramps = []
+    for step in (0, 19, 20, 30, 40, 60, 100):
+        trainer.progress = {"global_step": step}
+        ramps.append(trainer.fpm_ramp())
+    assert ramps == [0.0, 0.0, 0.0, 0.25, 0.5, 1.0, 1.0]
