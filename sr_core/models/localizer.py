@@ -42,6 +42,10 @@ class SRHeadConfig:
     # features (benchmarks/TRAINING_NOTES.md §5-6); False trains the FPM branch on detached
     # features instead.
     fpm_feature_grad: bool = True
+    # Which FPM re-weights the CAMs in score_2 (the 0.5 CE term): "label" (METHOD.md: built
+    # with the ground-truth class) or "predicted" (built with the detached top-1 prediction).
+    # From scratch the label-built mask leaks the label into score_2 (TRAINING_NOTES.md §4).
+    fpm_ce_mask: str = "label"
     modulation: bool = True  # non-linear modulation (Gaussian / Student-t reshaping)
     fusion: bool = True  # fuse M_A + M_B + M_D; False keeps the first map alone
     control: str = "foreground"  # "foreground" (SR), "background" (BAS) or "none"
@@ -55,6 +59,8 @@ class SRHeadConfig:
     def __post_init__(self) -> None:
         if self.cam_activation not in ("relu", "softplus"):
             raise ValueError(f"cam_activation must be 'relu' or 'softplus', got {self.cam_activation!r}")
+        if self.fpm_ce_mask not in ("label", "predicted"):
+            raise ValueError(f"fpm_ce_mask must be 'label' or 'predicted', got {self.fpm_ce_mask!r}")
         if self.control not in CONTROL_MODES:
             raise ValueError(f"control must be one of {CONTROL_MODES}, got {self.control!r}")
 
@@ -196,7 +202,11 @@ class SRModel(nn.Module):
         fpm = _weighted_mean(class_maps, weights)
         out = {"logits": logits, "class_maps": class_maps, "fpm": fpm}
         if labels is not None:
-            out["losses"] = self._losses(logits, cams, x_loc, fpm, labels)
+            fpm_ce = fpm
+            if self.head_cfg.fpm_ce_mask == "predicted":
+                predicted = F.one_hot(logits.detach().argmax(1), self.num_classes).to(logits.dtype)
+                fpm_ce = _weighted_mean(self.fpm_generator(fpm_input, predicted), predicted)
+            out["losses"] = self._losses(logits, cams, x_loc, fpm, fpm_ce, labels)
         return out
 
     @torch.no_grad()
@@ -223,10 +233,10 @@ class SRModel(nn.Module):
         idx = torch.arange(c, device=maps.device).repeat(n)
         return logits, maps[torch.arange(n * c, device=maps.device), idx].view(n, c, *maps.shape[2:])
 
-    def _losses(self, logits, cams, x_loc, fpm, labels) -> dict:
+    def _losses(self, logits, cams, x_loc, fpm, fpm_ce, labels) -> dict:
         cfg = self.head_cfg
         ce = F.cross_entropy(logits.float(), labels)
-        score_2 = (cams * fpm.to(cams.dtype)).mean(dim=(2, 3))
+        score_2 = (cams * fpm_ce.to(cams.dtype)).mean(dim=(2, 3))
         ce_fpm = F.cross_entropy(score_2.float(), labels)
         area = fpm.float().mean()
         if cfg.control == "none":

@@ -152,3 +152,18 @@ def test_fpm_feature_grad_off_keeps_the_fpm_losses_out_of_the_backbone():
     losses = model(torch.randn(2, 3, 64, 64), torch.tensor([1, 4]))["losses"]
     grads = _grads(model, losses["area"] + losses["control"])
     assert grads["backbone.patch_embed.conv1.weight"].abs().sum() > 0
+
+
+@pytest.mark.parametrize("mask", ["label", "predicted"])
+def test_fpm_ce_mask_predicted_takes_the_label_out_of_score_2(mask):
+    # ce_fpm(label=c) = logsumexp(score_2) - score_2[c]; if score_2 does not depend on the
+    # label, exp(-ce_fpm) over all labels is a softmax and sums to 1.
+    torch.manual_seed(0)
+    model = create_model("sr_vmamba_nano", fpm_ce_mask=mask, drop_path_rate=0.0).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        total = sum(torch.exp(-model(x, torch.tensor([c]))["losses"]["ce_fpm"]) for c in range(8))
+    if mask == "predicted":
+        assert abs(total.item() - 1.0) < 1e-4
+    else:
+        assert abs(total.item() - 1.0) > 1e-3  # the label-built mask changes score_2 itself
