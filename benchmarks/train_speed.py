@@ -79,7 +79,7 @@ def time_loader(args) -> None:
     cfg = load_config("nih-nano", [f"data.workers={args.workers}", f"train.batch_size={args.batch}",
                                    f"data.input_size={args.size}"])
     loader, sampler, base = build_train_loader(cfg, args.data, IMAGENET_MEAN, IMAGENET_STD, 0, 1, True)
-    n, start, first = 0, None, None
+    n, start = 0, None
     for epoch in range(args.loader_epochs):
         sampler.set_epoch(epoch)
         for images, _ in loader:

@@ -179,7 +179,6 @@ def main() -> None:
     window = MainWindow(Settings(device="cpu"), persist=False)
     window.resize(1500, 950)
     window.show()
-    start = time.perf_counter()
     window.load_weights(weights)
     model_load = wait(app, lambda: window.model.model_status.ready) * 1000
     results_1k = interactive(app, window, DEMO / "00000732_005.png", args.repeats)

@@ -27,8 +27,8 @@ from sr_core.kernels import register_backend
 try:
     import triton
 
-    from sr_core.kernels.triton_ss2d_bwd import _bwd_kernel, _bwd_state_kernel, adjoint_combine
-    from sr_core.kernels.triton_ss2d_fwd import _fwd_out_kernel, _fwd_state_kernel, carry_kernel, lin_combine
+    from sr_core.kernels.triton_ss2d_bwd import _bwd_kernel, _bwd_state_kernel
+    from sr_core.kernels.triton_ss2d_fwd import _fwd_out_kernel, _fwd_state_kernel, carry_kernel
 except ImportError:  # no Triton: the backend is simply not registered
     triton = None
 
