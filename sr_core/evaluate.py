@@ -4,8 +4,12 @@ Used by sr-core-eval and by the trainer's validation, so both report the same nu
 Every (image, finding) row of test_list.txt is scored with the predicted boxes of that
 finding (from its own map, at the weights' threshold or a given one) against that finding's
 GT boxes. Classification is scored per image against all the findings it is listed under.
-Predictions come from our Predictor or from a JSON-lines file in sr-core-infer's format
-(any model): the latter has boxes but no maps, so the threshold sweeps are left out.
+Predictions come from our Predictor, from a JSON-lines file in sr-core-infer's format
+(any model) or from a box-only baseline (sr_core.baselines). A predictions file has boxes but
+no maps, so the threshold sweeps are left out; a baseline has no classifier either, so the
+classification and top-1 parts are None (not applicable) too. The report keeps one shape
+whatever the source, so the same table code prints any two side by side. This module does
+not import torch (the model's types are only named in hints).
 """
 
 from __future__ import annotations
@@ -15,12 +19,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
 
 from sr_core.boxes import upsample_fpm
-from sr_core.data.datasets import LocalizationSet
 from sr_core.io import ImageReadError, XrayImage
 from sr_core.metrics import (
     FpmRecord,
@@ -33,7 +37,10 @@ from sr_core.metrics import (
     localization_report,
     max_box_acc_v2,
 )
-from sr_core.predict import Predictor
+
+if TYPE_CHECKING:
+    from sr_core.data.datasets import LocalizationSet
+    from sr_core.predict import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +51,19 @@ CURVE_IOUS = (0.1, 0.3, 0.5)
 
 @dataclass
 class ScoredRow:
-    """One test_list row with everything needed to score it."""
+    """One test_list row with everything needed to score it.
+
+    Attributes:
+        probabilities: the classifier's per finding; None for a box-only baseline.
+        fpm: the map for the threshold sweeps; None when the source has no maps.
+    """
 
     image: str
     finding: str
     gt_boxes: list[tuple[float, float, float, float]]
-    pred_boxes: list[tuple[int, int, int, int]]
+    pred_boxes: list[tuple[float, float, float, float]]
     threshold: float | None
-    probabilities: dict[str, float]
+    probabilities: dict[str, float] | None
     fpm: FpmRecord | None = None
 
 
@@ -149,38 +161,42 @@ def _sweep_record(sample, small_map: np.ndarray, height: int, width: int) -> Fpm
 
 
 def score(rows: Sequence[ScoredRow], class_names: Sequence[str], errors: Sequence[str] = (),
-          mode: str = "largest") -> Evaluation:
+          mode: str | None = "largest") -> Evaluation:
     """The report: GT-known / top-1 at IoU and IoBB thresholds, MaxBoxAccV2 and threshold
-    curves (when maps are known), classification accuracy and AUC, counts."""
+    curves (when maps are known), classification accuracy and AUC (when probabilities are
+    known, else None), counts. mode is the map-to-box rule; None for boxes not from a map."""
     if not rows:
         raise ValueError("no image could be evaluated" + (f" ({errors[0]})" if errors else ""))
     class_names = list(class_names)
     records, csv_rows = [], []
     for r in rows:
-        top1 = max(r.probabilities, key=r.probabilities.get)
+        classified = r.probabilities is not None
+        top1 = max(r.probabilities, key=r.probabilities.get) if classified else None
         records.append(LocalizationRecord(r.image, r.finding, r.pred_boxes, r.gt_boxes, top1))
         ious = iou_matrix(r.pred_boxes, r.gt_boxes) if r.pred_boxes else np.zeros(0)
         iobbs = iobb_matrix(r.pred_boxes, r.gt_boxes) if r.pred_boxes else np.zeros(0)
         csv_rows.append({
-            "image": r.image, "finding": r.finding, "probability": r.probabilities.get(r.finding, 0.0),
+            "image": r.image, "finding": r.finding,
+            "probability": r.probabilities.get(r.finding, 0.0) if classified else None,
             "top1": top1, "threshold": r.threshold,
             "best_iou": float(ious.max()) if ious.size else 0.0,
             "best_iobb": float(iobbs.max()) if iobbs.size else 0.0,
-            "pred_boxes": [list(b) for b in r.pred_boxes],
+            "pred_boxes": [[round(v, 1) for v in b] for b in r.pred_boxes],
             "gt_boxes": [[round(v, 1) for v in g] for g in r.gt_boxes],
         })
     report = localization_report(records)
-    report["classification"] = _classification(rows, class_names)
+    classified = all(r.probabilities is not None for r in rows)
+    report["classification"] = _classification(rows, class_names) if classified else None
     fpms = [r.fpm for r in rows if r.fpm is not None]
     curves: dict[str, dict] = {}
     if len(fpms) == len(rows):
         report["maxboxacc_v2"] = max_box_acc_v2(fpms)
         curves = {f"{iou:g}": gt_known_curve(fpms, iou_threshold=iou, mode=mode) for iou in CURVE_IOUS}
         report["best_thresholds"] = {f"iou {k}": best_thresholds(c) for k, c in curves.items()}
-    else:
-        report["maxboxacc_v2"] = None  # needs the maps: not available from a predictions file
+    else:  # needs the maps: not available from a predictions file or a baseline
+        report["maxboxacc_v2"] = report["best_thresholds"] = None
     thresholds = sorted({r.threshold for r in rows if r.threshold is not None})
-    report["threshold"] = thresholds[0] if len(thresholds) == 1 else thresholds
+    report["threshold"] = thresholds[0] if len(thresholds) == 1 else (thresholds or None)
     report["box_mode"] = mode
     report["n_images"] = len({r.image for r in rows})
     report["n_failed"] = len(errors)
@@ -205,3 +221,22 @@ def evaluate(predictor: Predictor, dataset: LocalizationSet, threshold: float | 
     """Predict and score a whole localization set with our model."""
     rows, errors = rows_from_predictor(predictor, dataset, threshold, mode, progress=progress)
     return score(rows, dataset.class_names, errors, mode)
+
+
+def describe(report: dict, source: str, data: str | Path, split: str, problems: Sequence[str] = (),
+             baseline: str | None = None) -> dict:
+    """Say where a report's numbers come from, in the keys every report carries.
+
+    Args:
+        report: score()'s report, completed in place.
+        source: the model's name, the predictions file's name or the baseline's description.
+        data, split: the dataset root and the split scored.
+        problems: the dataset's skipped rows (the first 50 are kept).
+        baseline: the baseline's name; None for a model (then ``weights`` is the source).
+
+    Returns:
+        The report.
+    """
+    report.update(weights=None if baseline else source, baseline=baseline, source=source, data=str(data),
+                  split=split, data_problems=list(problems)[:50])
+    return report

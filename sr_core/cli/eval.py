@@ -1,11 +1,18 @@
 """sr-core-eval: the full localization and classification report on an NIH-layout test split.
 
-    sr-core-eval [--weights W] --data DIR [--out DIR] [--threshold T] [--predictions FILE.jsonl]
+    sr-core-eval [--weights W] --data DIR [--split test] [--out DIR] [--threshold T]
+                 [--predictions FILE.jsonl]
+    sr-core-eval --baseline class-prior --data DIR [--split test] [--prior-from GT_FILE] [--out DIR]
+    either form: [--compare OTHER/report.json]
 
 Writes report.json, report.csv (a row per image and finding) and PNG plots (accuracy against
 the map threshold, IoU histograms per finding) to --out, and prints our numbers beside the
 published Wang et al. 2017 table. --predictions scores an sr-core-infer JSON-lines file (of
-any model) instead of running ours. Exit status: 0 done, 1 failed, 2 usage error.
+any model) instead of running ours. --baseline class-prior scores the mean GT box of each
+finding (from the split itself, or from --prior-from) in the same report, without a model or
+torch; what needs a classifier or maps is null there. --compare prints this run beside another
+report.json (a model beside the baseline). Exit status: 0 done, 1 failed, 2 usage
+error.
 """
 
 from __future__ import annotations
@@ -16,19 +23,28 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sr_core.cli.common import ArgumentParser, check_threshold, fail, run_cli, weights_or_default
+from sr_core.cli.common import ArgumentParser, UsageError, check_threshold, fail, run_cli, weights_or_default
 
 PROG = "sr-core-eval"
 
 
 def build_parser() -> ArgumentParser:
+    from sr_core.baselines import BASELINES
+
     parser = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", help="weights file; default: the bundled weights")
     parser.add_argument("--data", required=True, help="NIH-layout folder with test/, test_list.txt, test_gt.txt")
+    parser.add_argument("--split", default="test",
+                        help="split with boxes: <split>_list.txt, <split>_gt.txt, <split>/ (default: test)")
     parser.add_argument("--out", default="eval", help="output folder (default: ./eval)")
     parser.add_argument("--threshold", type=float, help="map threshold; default: the weights' own per finding")
     parser.add_argument("--mode", choices=("largest", "all"), default="largest")
     parser.add_argument("--predictions", help="score this sr-core-infer JSON-lines file instead of running a model")
+    parser.add_argument("--baseline", choices=BASELINES, help="score a box-only baseline instead of a model")
+    parser.add_argument("--prior-from", help="with --baseline class-prior: take the mean boxes from this "
+                        "test_gt.txt-style file (default: the evaluated split's own boxes)")
+    parser.add_argument("--compare", metavar="REPORT_JSON",
+                        help="also print this run beside another run's report.json (e.g. a baseline's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--no-progress", action="store_true")
@@ -39,18 +55,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     def parse() -> tuple:
         args = build_parser().parse_args(argv)
         check_threshold(args.threshold)
+        if args.baseline:
+            clashing = [flag for flag, value in (("--weights", args.weights), ("--predictions", args.predictions),
+                                                 ("--threshold", args.threshold)) if value is not None]
+            if clashing:
+                raise UsageError(f"--baseline scores no model: drop {', '.join(clashing)}")
+            return args, None
+        if args.prior_from:
+            raise UsageError("--prior-from goes with --baseline class-prior")
         return args, (None if args.predictions else weights_or_default(args.weights))
 
     return run_cli(PROG, parse, run)
 
 
 def run(args, weights: Path | None) -> int:
-    from sr_core.checkpoint import WeightsError
+    try:
+        other = read_report(Path(args.compare)) if args.compare else None
+        if args.baseline:
+            from sr_core.baselines import class_prior_evaluation
+
+            evaluation = class_prior_evaluation(args.data, args.split, args.prior_from)
+        else:
+            evaluation = evaluate_model(args, weights)
+        if evaluation is not None:  # None: a rank other than 0 under torchrun; rank 0 writes
+            write_report(evaluation, Path(args.out), other)
+    except (ValueError, OSError) as exc:  # LayoutError, WeightsError, ImageReadError are ValueErrors
+        fail(PROG, exc)
+        return 1
+    return 0
+
+
+def read_report(path: Path) -> dict:
+    """A report.json written by this tool; ValueError naming the file otherwise."""
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+        report["gt_known"]["iou"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
+        raise ValueError(f"{path}: not an sr-core-eval report.json") from None
+    return report
+
+
+def evaluate_model(args, weights: Path | None):
+    """Our model (or a predictions file) over the split; None on ranks other than 0.
+
+    Raises:
+        LayoutError, ValueError (WeightsError included), OSError.
+    """
     from sr_core.data.datasets import LocalizationSet
-    from sr_core.data.layout import LayoutError
-    from sr_core.evaluate import rows_from_predictions, rows_from_predictor, score
-    from sr_core.metrics import format_comparison_table
-    from sr_core.plots import plot_iou_histograms, plot_threshold_curves
+    from sr_core.evaluate import describe, rows_from_predictions, rows_from_predictor, score
     from sr_core.predict import Predictor
 
     from sr_core import distributed
@@ -61,10 +113,10 @@ def run(args, weights: Path | None) -> int:
         device = distributed.local_device(prefer_cuda=args.device != "cpu")
         distributed.init(device)
     try:
-        dataset = LocalizationSet(args.data)
+        dataset = LocalizationSet(args.data, split=args.split)
         if args.predictions:
             if rank > 0:
-                return 0
+                return None
             source = Path(args.predictions).name
             rows, errors = rows_from_predictions(Path(args.predictions), dataset)
         else:
@@ -76,36 +128,41 @@ def run(args, weights: Path | None) -> int:
                                        progress=not args.no_progress and rank == 0)
             parts = distributed.gather_to_main(mine)
             if rank > 0:
-                return 0
+                return None
             rows = [row for part, _ in parts for row in part]
             errors = [error for _, part in parts for error in part]
         evaluation = score(rows, dataset.class_names, errors, args.mode)
-    except (WeightsError, LayoutError, ValueError, OSError) as exc:
-        fail(PROG, exc)
-        return 1
     finally:
         distributed.shutdown()
+    describe(evaluation.report, source, args.data, args.split, dataset.problems)
+    return evaluation
+
+
+def write_report(evaluation, out: Path, other: dict | None = None) -> None:
+    """report.json, report.csv and the plots to out; the summary and tables (beside the
+    published one, and beside another report if given) to stdout."""
+    from sr_core.metrics import format_comparison_table, report_table
+    from sr_core.plots import plot_iou_histograms, plot_threshold_curves
+
     report = evaluation.report
-    report["weights"] = source
-    report["data"] = str(args.data)
-    report["data_problems"] = dataset.problems[:50]
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     write_csv(evaluation.rows, out / "report.csv")
     best: dict[str, list[float]] = {}
     for row in evaluation.rows:
         best.setdefault(row["finding"], []).append(row["best_iou"])
-    plot_iou_histograms(best, out / "iou_histograms.png", title=source)
+    plot_iou_histograms(best, out / "iou_histograms.png", title=report["source"])
     if evaluation.curves:
-        plot_threshold_curves(evaluation.curves, out / "accuracy_vs_threshold.png", title=source)
+        plot_threshold_curves(evaluation.curves, out / "accuracy_vs_threshold.png", title=report["source"])
     print(summary(report))
     print()
     print(format_comparison_table(report))
+    if other is not None:
+        print()
+        print(format_comparison_table(report, report_table(other), label=other.get("source") or "the other report"))
     print(f"\nwritten to {out}/: report.json, report.csv, plots")
-    for message in errors[:10]:
+    for message in report["errors"][:10]:
         fail(PROG, message)
-    return 0
 
 
 def summary(report: dict) -> str:
@@ -115,9 +172,12 @@ def summary(report: dict) -> str:
         f"{report['n_images']} images, {report['n_records']} (image, finding) rows, {report['n_failed']} failed",
         "GT-known accuracy (class mean / image mean): "
         + ", ".join(f"IoU>{k} {v['class_mean']:.3f}/{v['image_mean']:.3f}" for k, v in iou.items() if k in ("0.1", "0.3", "0.5")),
-        f"classification accuracy {cls['accuracy']:.3f}, mean AUC "
-        + (f"{cls['auc_mean']:.3f}" if cls["auc_mean"] is not None else "n/a"),
     ]
+    if cls is None:
+        lines.append("classification: not applicable (no classifier)")
+    else:
+        lines.append(f"classification accuracy {cls['accuracy']:.3f}, mean AUC "
+                     + (f"{cls['auc_mean']:.3f}" if cls["auc_mean"] is not None else "n/a"))
     if report.get("maxboxacc_v2"):
         lines.append(f"MaxBoxAccV2 {report['maxboxacc_v2']['mean']:.3f}")
     return "\n".join(lines)

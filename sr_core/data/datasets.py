@@ -25,17 +25,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from sr_core.data.layout import (
-    TEST_GT,
-    TEST_LIST,
-    GtEntry,
-    LayoutError,
-    TestListRow,
-    find_class_names,
-    read_test_gt,
-    read_test_list,
-    scan_split,
-)
+from sr_core.data.layout import LayoutError, read_localization_rows, scan_split
 from sr_core.data.transforms import eval_transforms
 from sr_core.io import ImageReadError, read_image
 
@@ -170,66 +160,40 @@ class LocalizationSample:
 
 
 class LocalizationSet(Dataset):
-    """The test split: ROOT/test images listed in test_list.txt with test_gt.txt boxes.
+    """A split with boxes (by default the test split: ROOT/test images listed in test_list.txt
+    with test_gt.txt boxes).
 
     Rows whose image is missing, whose label is not a class, or that have no GT box are
-    skipped and described in ``problems`` (with the parsers' problems). Unreadable images
-    raise ``ImageReadError`` from ``__getitem__``: the evaluator reports them. Items are
-    ``LocalizationSample``; with a DataLoader pass ``collate_fn=list``.
+    skipped and described in ``problems`` (with the parsers' problems); see
+    ``layout.read_localization_rows``. Unreadable images raise ``ImageReadError`` from
+    ``__getitem__``: the evaluator reports them. Items are ``LocalizationSample``; with a
+    DataLoader pass ``collate_fn=list``.
 
     Args:
         root: dataset root.
         transform: optional HxW -> tensor transform (fills ``LocalizationSample.tensor``).
-        class_names: class order; default the folders of ROOT/train, else the labels of
-            test_list.txt.
+        class_names: class order; default the folders of ROOT/train, else the labels of the list.
+        split: the split (``<split>_list.txt``, ``<split>_gt.txt``, ``ROOT/<split>/``).
 
     Raises:
-        LayoutError: test_list.txt or test_gt.txt is missing, or no row is usable.
+        LayoutError: the list or box file is missing, or no row is usable.
     """
 
     def __init__(
-        self, root: str | Path, transform: Transform | None = None, class_names: list[str] | None = None
+        self, root: str | Path, transform: Transform | None = None, class_names: list[str] | None = None,
+        split: str = "test",
     ):
-        self.root = Path(root)
-        self.transform = transform
-        for name in (TEST_LIST, TEST_GT):
-            if not (self.root / name).is_file():
-                raise LayoutError(
-                    f"{self.root / name} not found: a localization set needs {TEST_LIST} and {TEST_GT}"
-                )
-        rows, self.problems = read_test_list(self.root / TEST_LIST)
-        self.gt, gt_problems = read_test_gt(self.root / TEST_GT)
-        self.problems += gt_problems
-        if class_names is None:
-            if (self.root / "train").is_dir():
-                class_names = find_class_names(self.root, "train")
-            else:
-                class_names = sorted({row.label for row in rows})
-        self.class_names = list(class_names)
-        self.rows: list[TestListRow] = []
-        for row in rows:
-            why = None
-            if not (self.root / "test" / row.finding / row.file).is_file():
-                why = "image not found"
-            elif row.label not in self.class_names:
-                why = f"label {row.label!r} is not one of the classes"
-            elif not self.gt.get((row.finding, row.file), GtEntry(1, 1)).boxes:
-                why = f"no box in {TEST_GT}"
-            if why:
-                message = f"{TEST_LIST}: test/{row.relpath}: {why}; row skipped"
-                self.problems.append(message)
-                log.warning("%s", message)
-            else:
-                self.rows.append(row)
-        if not self.rows:
-            raise LayoutError(f"{self.root}: no usable test image (see problems: {len(self.problems)})")
+        self.found = read_localization_rows(root, split, class_names)
+        self.root, self.split, self.transform = self.found.root, split, transform
+        self.class_names, self.rows, self.gt = self.found.class_names, self.found.rows, self.found.gt
+        self.problems = self.found.problems
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, index: int) -> LocalizationSample:
         row = self.rows[index]
-        path = self.root / "test" / row.finding / row.file
+        path = self.found.image_path(row)
         image = read_image(path)
         entry = self.gt[(row.finding, row.file)]
         boxes = np.asarray(entry.boxes_at(image.width, image.height), dtype=np.float32).reshape(-1, 4)

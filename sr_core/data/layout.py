@@ -39,6 +39,12 @@ SPLITS = ("train", "val", "test")
 TEST_LIST = "test_list.txt"
 TEST_GT = "test_gt.txt"
 
+
+def split_files(split: str) -> tuple[str, str]:
+    """Names of a boxed split's list and box files: "test" -> (test_list.txt, test_gt.txt)."""
+    return f"{split}_list.txt", f"{split}_gt.txt"
+
+
 NIH_BOX_FINDINGS = (
     "Atelectasis",
     "Cardiomegaly",
@@ -313,3 +319,74 @@ def scan_split(
         if folder.is_dir():
             samples += [(p, index) for p in sorted(folder.iterdir()) if p.is_file() and is_image_candidate(p)]
     return list(class_names), samples
+
+
+@dataclass
+class LocalizationRows:
+    """The scorable rows of a split with boxes (``read_localization_rows``).
+
+    Attributes:
+        root: dataset root.
+        split: the split; images are ``ROOT/<split>/<Finding>/<file>``.
+        class_names: the class order.
+        rows: the usable rows of the list file, in file order.
+        gt: ``{(finding folder, file): GtEntry}`` of the box file.
+        problems: one line per skipped row (the parsers' problems included).
+    """
+
+    root: Path
+    split: str
+    class_names: list[str]
+    rows: list[TestListRow]
+    gt: dict[tuple[str, str], GtEntry]
+    problems: list[str]
+
+    def image_path(self, row: TestListRow) -> Path:
+        return self.root / self.split / row.finding / row.file
+
+
+def read_localization_rows(
+    root: str | Path, split: str = "test", class_names: list[str] | None = None
+) -> LocalizationRows:
+    """The rows of ``<split>_list.txt`` that can be scored against ``<split>_gt.txt``.
+
+    A row whose image is missing, whose label is not a class, or that has no GT box is
+    skipped and described in ``problems``. Images are not read (no torch, no decoding).
+
+    Args:
+        root: dataset root.
+        split: "test" (test_list.txt, test_gt.txt, ROOT/test/) or another split laid out alike.
+        class_names: class order; default the folders of ROOT/train, else the labels of the list.
+
+    Raises:
+        LayoutError: the list or box file is missing, or no row is usable.
+    """
+    root = Path(root)
+    list_name, gt_name = split_files(split)
+    for name in (list_name, gt_name):
+        if not (root / name).is_file():
+            raise LayoutError(f"{root / name} not found: a localization set needs {list_name} and {gt_name}")
+    listed, problems = read_test_list(root / list_name)
+    gt, gt_problems = read_test_gt(root / gt_name)
+    problems += gt_problems
+    if class_names is None:
+        has_train = (root / "train").is_dir()
+        class_names = find_class_names(root, "train") if has_train else sorted({r.label for r in listed})
+    found = LocalizationRows(root, split, list(class_names), [], gt, problems)
+    for row in listed:
+        why = None
+        if not found.image_path(row).is_file():
+            why = "image not found"
+        elif row.label not in found.class_names:
+            why = f"label {row.label!r} is not one of the classes"
+        elif not gt.get((row.finding, row.file), GtEntry(1, 1)).boxes:
+            why = f"no box in {gt_name}"
+        if why:
+            message = f"{list_name}: {split}/{row.relpath}: {why}; row skipped"
+            problems.append(message)
+            log.warning("%s", message)
+        else:
+            found.rows.append(row)
+    if not found.rows:
+        raise LayoutError(f"{root}: no usable {split} image (see problems: {len(problems)})")
+    return found

@@ -6,7 +6,7 @@ Boxes are ``(x0, y0, x1, y1)`` with exclusive ends (``sr_core.boxes``).
 * localization: GT-known and top-1 accuracy, hit when the best overlap is > T.
 * sweeps: MaxBoxAccV2 (Choe et al. 2020, IoU >= delta) and accuracy-vs-threshold curves.
 * classification: top-1 accuracy, per-class AUC.
-* published: Wang et al. 2017 table and the comparison printout.
+* published: Wang et al. 2017 table and the comparison printout (beside it, or another report).
 
 Reports are plain dicts (string keys, floats, None for "undefined") ready for ``json.dump``;
 threshold keys come from threshold_key: 0.1 -> "0.1", 0.25 -> "0.25".
@@ -21,7 +21,7 @@ from sr_core.metrics.localization import (
     threshold_key,
 )
 from sr_core.metrics.overlap import Box, iobb, iobb_matrix, iou, iou_matrix
-from sr_core.metrics.published import WANG2017_LABEL, WANG2017_TABLE, format_comparison_table
+from sr_core.metrics.published import WANG2017_LABEL, WANG2017_TABLE, format_comparison_table, report_table
 from sr_core.metrics.sweeps import (
     MAXBOXACC_IOU_LEVELS,
     FpmRecord,
@@ -49,6 +49,7 @@ __all__ = [
     "iou_matrix",
     "localization_report",
     "max_box_acc_v2",
+    "report_table",
     "roc_auc",
     "threshold_key",
 ]

@@ -2,7 +2,8 @@
 
 A record is a hit at threshold T when the best overlap over all (predicted, ground-truth) box
 pairs is **strictly greater** than T (METHOD §6, "IoU > T"); a record with no predicted box
-is a miss. Top-1 localization also needs the image's top-1 finding to be the record's.
+is a miss. Top-1 localization also needs the image's top-1 finding to be the record's; it is
+not applicable (None) when the boxes come without a classifier (a box-only baseline).
 """
 
 from __future__ import annotations
@@ -40,14 +41,15 @@ class LocalizationRecord:
         finding: the ground-truth finding of this row.
         pred_boxes: predicted boxes for this finding (from its FPM); may be empty.
         gt_boxes: ground-truth boxes of this finding on this image; at least one.
-        top1_finding: the finding the classifier ranked first for the image.
+        top1_finding: the finding the classifier ranked first for the image; None without a
+            classifier.
     """
 
     image: str
     finding: str
     pred_boxes: Sequence[Box]
     gt_boxes: Sequence[Box]
-    top1_finding: str
+    top1_finding: str | None
 
 
 def _summarise(hits: np.ndarray, findings: np.ndarray, names: list[str]) -> dict:
@@ -75,7 +77,7 @@ def localization_report(
         "gt_known": {"iou": {"0.1": {"per_class": {finding: acc}, "class_mean": x,
         "image_mean": y}, ...}, "iobb": {...}}, "top1_loc": {same shape}}``;
         class_mean is the unweighted mean over the findings present, image_mean the fraction
-        over all records.
+        over all records. top1_loc is None when a record has no top-1 finding.
 
     Raises:
         ValueError: no records, a record without ground-truth boxes, malformed boxes or
@@ -94,6 +96,7 @@ def localization_report(
         best["iou"][k] = iou_matrix(record.pred_boxes, record.gt_boxes).max()
         best["iobb"][k] = iobb_matrix(record.pred_boxes, record.gt_boxes).max()
     findings = np.array([r.finding for r in records])
+    has_top1 = all(r.top1_finding is not None for r in records)
     correct = np.array([r.top1_finding == r.finding for r in records])
     names = sorted(set(findings.tolist()))
     report: dict = {
@@ -108,4 +111,6 @@ def localization_report(
             hits = best[kind] > t
             report["gt_known"][kind][threshold_key(t)] = _summarise(hits, findings, names)
             report["top1_loc"][kind][threshold_key(t)] = _summarise(hits & correct, findings, names)
+    if not has_top1:
+        report["top1_loc"] = None
     return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -28,37 +29,61 @@ WANG2017_TABLE: dict[str, dict[str, float]] = {
 _SETTING = re.compile(r"T\((IoU|IoBB)\)\s*([0-9.]+)")
 
 
+def _scored_findings(report: dict) -> list[str]:
+    """The findings a report has accuracies for, in their first order."""
+    return list(dict.fromkeys(f for kind in report["gt_known"].values() for block in kind.values()
+                              for f in block["per_class"]))
+
+
+def _accuracy(report: dict, setting: str, finding: str | None = None, field: str = "class_mean") -> float | None:
+    """A report's GT-known accuracy at a "T(IoU)0.1"-style setting: one finding's, or a mean."""
+    match = _SETTING.fullmatch(setting)
+    if not match:
+        return None
+    block = report["gt_known"].get(match[1].lower(), {}).get(threshold_key(float(match[2])))
+    if block is None:
+        return None
+    return block[field] if finding is None else block["per_class"].get(finding)
+
+
+def report_table(report: dict, settings: Sequence[str] = tuple(WANG2017_TABLE)) -> dict[str, dict[str, float]]:
+    """A report's per-finding GT-known accuracies in the published tables' shape, so that
+    format_comparison_table puts two reports (a model and a baseline) side by side.
+
+    Returns:
+        ``{setting: {finding: accuracy}}``; a setting the report did not compute is empty.
+    """
+    table = {}
+    for setting in settings:
+        values = {f: _accuracy(report, setting, f) for f in _scored_findings(report)}
+        table[setting] = {f: v for f, v in values.items() if v is not None}
+    return table
+
+
 def format_comparison_table(report: dict, published: dict = WANG2017_TABLE, label: str = WANG2017_LABEL) -> str:
     """Our GT-known accuracy beside a published table, one row per finding.
 
     Args:
-        report: localization_report output.
-        published: {"T(IoU)0.1" | "T(IoBB)0.1" ...: {finding: accuracy}}.
+        report: localization_report output; its ``source`` (if any) is named in the title.
+        published: {"T(IoU)0.1" | "T(IoBB)0.1" ...: {finding: accuracy}}; report_table of
+            another report puts the two side by side.
         label: who the published numbers are from.
 
     Returns:
         A fixed-width text table; "-" where a side has no number.
     """
     settings = list(published)
-    scored = [f for kind in report["gt_known"].values() for block in kind.values() for f in block["per_class"]]
+    scored = _scored_findings(report)
     findings = list(dict.fromkeys([f for row in published.values() for f in row] + scored))
     counts = report.get("counts", {})
-
-    def ours(setting: str, finding: str | None = None, field: str = "class_mean") -> float | None:
-        match = _SETTING.fullmatch(setting)
-        if not match:
-            return None
-        block = report["gt_known"].get(match[1].lower(), {}).get(threshold_key(float(match[2])))
-        if block is None:
-            return None
-        return block[field] if finding is None else block["per_class"].get(finding)
 
     def cell(value: float | None) -> str:
         return f"{value:6.3f}" if value is not None else f"{'-':>6}"
 
     width = max(len(f) for f in findings + ["image mean"])
+    ours = f"ours ({report['source']})" if report.get("source") else "ours"
     lines = [
-        f"GT-known localization accuracy: ours vs {label}",
+        f"GT-known localization accuracy: {ours} vs {label}",
         f"{'':{width}}  {'n':>5}  " + "  ".join(f"{s:^14}" for s in settings),
         f"{'finding':{width}}  {'':>5}  " + "  ".join(f"{'ours':>6}  {'theirs':>6}" for _ in settings),
     ]
@@ -66,7 +91,7 @@ def format_comparison_table(report: dict, published: dict = WANG2017_TABLE, labe
         count = counts.get(finding)
         lines.append(
             f"{finding:{width}}  {count if count is not None else '-':>5}  "
-            + "  ".join(f"{cell(ours(s, finding))}  {cell(published[s].get(finding))}" for s in settings)
+            + "  ".join(f"{cell(_accuracy(report, s, finding))}  {cell(published[s].get(finding))}" for s in settings)
         )
     for name, field in (("class mean", "class_mean"), ("image mean", "image_mean")):
         theirs = [
@@ -75,10 +100,10 @@ def format_comparison_table(report: dict, published: dict = WANG2017_TABLE, labe
         ]
         lines.append(
             f"{name:{width}}  {report.get('n_records', '-'):>5}  "
-            + "  ".join(f"{cell(ours(s, None, field))}  {cell(t)}" for s, t in zip(settings, theirs))
+            + "  ".join(f"{cell(_accuracy(report, s, None, field))}  {cell(t)}" for s, t in zip(settings, theirs))
         )
     lines.append(
-        f"(class mean: ours over the {len(set(scored))} findings we scored, "
+        f"(class mean: ours over the {len(scored)} findings we scored, "
         f"theirs over the findings they list)"
     )
     return "\n".join(lines)

@@ -23,6 +23,7 @@ from sr_core.metrics import (
     iou_matrix,
     localization_report,
     max_box_acc_v2,
+    report_table,
     roc_auc,
     threshold_key,
 )
@@ -99,6 +100,13 @@ def test_top1_needs_the_right_class():
     report = localization_report([good, wrong_class], iou_thresholds=[0.5])
     assert report["gt_known"]["iou"]["0.5"]["image_mean"] == 1.0
     assert report["top1_loc"]["iou"]["0.5"]["image_mean"] == 0.5
+
+
+def test_top1_is_not_applicable_without_a_classifier():
+    rec = LocalizationRecord("img.png", "Mass", [(0, 0, 10, 10)], [(0, 0, 10, 10)], None)
+    report = localization_report([rec], iou_thresholds=[0.5])
+    assert report["top1_loc"] is None
+    assert report["gt_known"]["iou"]["0.5"]["image_mean"] == 1.0
 
 
 def test_class_mean_and_image_mean_differ_on_unbalanced_findings():
@@ -268,3 +276,22 @@ def test_comparison_table_reads_findings_from_the_accuracies():
     mass = next(line for line in text.splitlines() if line.startswith("Mass"))
     assert mass.split()[1:6] == ["-", "1.000", "0.435", "1.000", "0.400"]
     assert mass.split()[6] == "-"  # IoU 0.3 not computed: no number on our side
+
+
+def test_comparison_table_puts_two_reports_side_by_side():
+    gt = [(0, 0, 10, 10)]
+    model = localization_report([record("Mass", [(0, 0, 10, 10)], gt), record("Nodule", [], gt)])
+    baseline = localization_report([record("Mass", [(0, 0, 10, 20)], gt), record("Nodule", [(0, 0, 10, 10)], gt)])
+    table = report_table(baseline)
+    # (0,0,10,20) on (0,0,10,10): IoU 0.5, IoBB 0.5.
+    assert table["T(IoU)0.3"] == {"Mass": 1.0, "Nodule": 1.0}
+    assert table["T(IoU)0.5"] == {"Mass": 0.0, "Nodule": 1.0}
+    model["source"] = "sr_vmamba_nano"
+    text = format_comparison_table(model, table, label="class-prior baseline")
+    assert text.splitlines()[0] == "GT-known localization accuracy: ours (sr_vmamba_nano) vs class-prior baseline"
+    rows = {line.split()[0]: line.split()[2:] for line in text.splitlines()[3:5]}
+    # T(IoBB)0.1, T(IoU)0.1, T(IoU)0.3, T(IoU)0.5: ours then theirs
+    assert rows["Mass"] == ["1.000", "1.000", "1.000", "1.000", "1.000", "1.000", "1.000", "0.000"]
+    assert rows["Nodule"] == ["0.000", "1.000", "0.000", "1.000", "0.000", "1.000", "0.000", "1.000"]
+    class_mean = next(line for line in text.splitlines() if line.startswith("class mean")).split()[3:]
+    assert class_mean[-2:] == ["0.500", "0.500"]  # the baseline's class mean at IoU 0.5
