@@ -32,6 +32,7 @@ class DataSection:
     root: str = ""  # NIH-layout folder; "synthetic" makes phantoms in the run folder
     input_size: int = 256
     val_split: str = "test"  # the split with test_list/test_gt used for validation
+    train_splits: list[str] = field(default_factory=lambda: ["train"])  # image-level splits trained on
     workers: int = 4
     balance_classes: bool = False  # sample each class equally often
     max_unreadable_fraction: float = 0.01  # above this fraction of bad images: stop

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from sr_core.data.datasets import FolderDataset
 from sr_core.data.transforms import train_transforms
-from sr_core.train.config import TrainConfig
+from sr_core.train.config import ConfigError, TrainConfig
 
 
 class EpochSampler(Sampler):
@@ -93,7 +93,17 @@ def _identity(pixels: np.ndarray) -> np.ndarray:
 def build_train_loader(
     cfg: TrainConfig, root, mean, std, rank: int, world: int, pin_memory: bool
 ) -> tuple[DataLoader, EpochSampler, FolderDataset]:
-    base = FolderDataset(root, "train", transform=_identity)
+    splits = cfg.data.train_splits
+    if not splits:
+        raise ConfigError("data.train_splits is empty: name at least one split to train on")
+    base = FolderDataset(root, splits[0], transform=_identity)
+    for split in splits[1:]:
+        # Extra image-level splits (e.g. the import tool's patient-wise "val" when the boxes
+        # split does model selection) join the first; class order is the first split's.
+        extra = FolderDataset(root, split, transform=_identity, class_names=base.class_names)
+        base.samples += extra.samples
+        base.targets += extra.targets
+        base._total += len(extra.samples)
     weights = class_balance_weights(base.targets, len(base.class_names)) if cfg.data.balance_classes else None
     sampler = EpochSampler(len(base), cfg.train.seed, rank, world, weights)
     workers = cfg.data.workers

@@ -147,3 +147,27 @@ def test_localisation_terms_start_after_a_ce_only_phase_then_ramp(tmp_path):
         trainer.progress = {"global_step": step}
         ramps.append(trainer.fpm_ramp())
     assert ramps == [0.0, 0.0, 0.0, 0.25, 0.5, 1.0, 1.0]
+
+
+def test_train_splits_join_extra_label_splits_in_the_first_splits_class_order(tmp_path):
+    from sr_core.data.phantoms import write_phantom_dataset
+    from sr_core.models.registry import IMAGENET_MEAN, IMAGENET_STD
+    from sr_core.train.data import build_train_loader
+
+    names = ["Atelectasis", "Mass"]
+    write_phantom_dataset(tmp_path, 3, 32, seed=2, class_names=names, n_test_per_class=1, n_val_per_class=2)
+    cfg = load_config("smoke", [f"data.root={json.dumps(str(tmp_path))}", "data.workers=0"])
+    _, sampler, only_train = build_train_loader(cfg, tmp_path, IMAGENET_MEAN, IMAGENET_STD, 0, 1, False)
+    assert len(only_train) == 6 and sampler.n == 6
+    cfg = load_config("smoke", [f"data.root={json.dumps(str(tmp_path))}", "data.workers=0",
+                                'data.train_splits=["train", "val"]'])
+    _, sampler, both = build_train_loader(cfg, tmp_path, IMAGENET_MEAN, IMAGENET_STD, 0, 1, False)
+    assert len(both) == 10 and sampler.n == 10 and both.class_names == names
+    assert sorted(both.targets) == [0] * 5 + [1] * 5
+    assert {p.parent.parent.name for p, _ in both.samples} == {"train", "val"}
+    assert len(both.targets) == len(both.samples)
+    label = both[9][1]
+    assert label == both.targets[9]
+    with pytest.raises(ConfigError, match="train_splits"):
+        build_train_loader(load_config("smoke", ["data.train_splits=[]", "data.workers=0"]), tmp_path,
+                           IMAGENET_MEAN, IMAGENET_STD, 0, 1, False)
