@@ -117,3 +117,20 @@ def test_foreign_and_broken_files(tmp_path, nano):
 def test_wrong_class_name_count_is_refused_on_save(nano, tmp_path):
     with pytest.raises(ValueError, match="3 class names"):
         save_weights(nano, tmp_path / "w.safetensors", {"class_names": ["a", "b", "c"]})
+
+
+def test_a_header_length_whose_first_byte_is_the_pickle_marker_still_loads(nano, tmp_path):
+    # A real release file had a 0x6180-byte header: its first byte is 0x80, the pickle
+    # protocol marker, and the loader refused it as a pickle.
+    path = tmp_path / "w.safetensors"
+    for pad in range(512):
+        save_weights(nano, path, {"class_names": CLASSES, "note": "x" * pad})
+        with open(path, "rb") as fh:
+            if fh.read(1) == b"\x80":
+                break
+    else:
+        pytest.fail("no padding gave a header length with a 0x80 low byte")
+    model, meta = load_weights(path)
+    assert meta["class_names"] == CLASSES
+    for (name, a), b in zip(nano.state_dict().items(), model.state_dict().values()):
+        assert torch.equal(a, b), name
