@@ -173,9 +173,18 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=3, help="runs at once (one GPU is shared)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override for every run")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
+                        help="an extra variant, e.g. area03:model.overrides.area_weight=0.3")
     parser.add_argument("--table-only", action="store_true", help="only print the table of finished runs")
     args = parser.parse_args()
     names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    for spec in args.variant:
+        name, _, settings = spec.partition(":")
+        pairs = [item.split("=", 1) for item in settings.split(",") if item]
+        if not name or any(len(p) != 2 for p in pairs):
+            parser.error(f"--variant expects NAME:KEY=VALUE[,KEY=VALUE], got {spec!r}")
+        VARIANTS[name] = dict(pairs)
+        names.append(name)
     unknown = sorted(set(names) - set(VARIANTS))
     if unknown:
         parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")

@@ -27,7 +27,7 @@ from sr_viewer.settings import Settings
 log = logging.getLogger(__name__)
 
 STARTUP_MARKER = "sr-viewer-window-shown"
-NO_BUNDLED_WEIGHTS = "no bundled weights yet: choose a weights file (Model > Open weights)"
+NO_BUNDLED_WEIGHTS = "this installation has no bundled weights: choose a weights file (Model > Open weights)"
 _START = time.perf_counter()
 
 

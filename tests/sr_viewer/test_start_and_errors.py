@@ -14,7 +14,7 @@ from sr_viewer.state import NO_WEIGHTS_MESSAGE, Status
 
 
 def test_no_path_opens_the_demo_study_and_says_there_are_no_weights(make_window, qtbot, monkeypatch):
-    monkeypatch.setattr("sr_viewer.app.default_weights", lambda: None)  # as shipped today
+    monkeypatch.setattr("sr_viewer.app.default_weights", lambda: None)  # a build without resources/weights
     window = make_window()
     messages = []
     window.notifier.info.connect(messages.append)
@@ -26,6 +26,19 @@ def test_no_path_opens_the_demo_study_and_says_there_are_no_weights(make_window,
     assert {s.status for s in window.model.studies} == {Status.OPENED}
     assert window.model.current.gt_boxes  # the demo's BBox_List_2017.csv was found beside it
     assert window.settings.recent_files == []  # the demo is not a "recent file"
+
+
+def test_no_path_opens_the_demo_study_and_predicts_it_with_the_bundled_weights(make_window, qtbot):
+    from sr_core.bundled import default_weights
+
+    assert default_weights() is not None  # resources/weights/sr_vmamba_nano.safetensors
+    window = make_window()
+    with qtbot.waitSignal(window.inference.study_done, timeout=120_000) as blocker:
+        start(window, [], None)
+    study = blocker.args[0]
+    assert len(window.model.studies) == 8 and study.status is Status.DONE
+    assert study.prediction.findings and len(study.prediction.findings) == 8
+    assert window.model_panel.state.text() != NO_WEIGHTS_MESSAGE
 
 
 def test_pixel_readout_names_coordinates_and_values(make_window, qtbot, weights, nih_demo):
