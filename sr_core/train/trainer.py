@@ -34,6 +34,18 @@ from sr_core.train.state import load_training_state, save_training_state
 
 log = logging.getLogger(__name__)
 LOSS_TERMS = ("total", "ce", "ce_fpm", "control", "area")
+# Below this mean spread of the class logits across a batch's images the classifier no longer
+# tells images apart: a dead CAM head, CE pinned at ln C (TRAINING_NOTES.md §11).
+DEAD_HEAD_SPREAD = 1e-3
+
+
+def check_head_alive(epoch: int, spread: float) -> bool:
+    """Warn (one line) when an epoch's logits no longer differ between images."""
+    if math.isnan(spread) or spread >= DEAD_HEAD_SPREAD:  # nan: batches of one image
+        return True
+    log.warning("epoch %d: the class logits no longer differ between images (spread %.1e): the CAM head "
+                "has stopped learning and the CE sits at ln(classes); lower optim.lr", epoch, spread)
+    return False
 
 
 class TrainingError(RuntimeError):
@@ -181,6 +193,7 @@ class Trainer:
         self.model.train()
         # Partial sums live in progress so a resumed epoch still reports its full mean.
         sums = self.progress.setdefault("epoch_sums", {k: 0.0 for k in LOSS_TERMS})
+        sums.setdefault("logit_spread", 0.0)
         images, start = 0, time.perf_counter()
         bar = tqdm(total=self.steps_per_epoch, initial=done, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                    disable=not (self.is_main and self.cfg.output.progress), unit="step")
@@ -190,7 +203,7 @@ class Trainer:
             lr = set_lr(self.optimizer, self.cfg.optim.lr, factor)
             terms = self._optimizer_step(batches)
             images += cfg.batch_size * cfg.accumulate * self.world
-            for k in LOSS_TERMS:
+            for k in (*LOSS_TERMS, "logit_spread"):
                 sums[k] += terms[k]
             self.progress["global_step"] += 1
             self.progress["step_in_epoch"] = step + 1
@@ -206,16 +219,18 @@ class Trainer:
         self.progress["train_seconds"] += elapsed
         count = self.steps_per_epoch
         self.progress.pop("epoch_sums")
+        spread = sums.pop("logit_spread") / count
         if self.is_main:
             record = {"kind": "epoch", "epoch": epoch + 1, "step": self.progress["global_step"],
-                      "losses": {k: v / count for k, v in sums.items()},
+                      "losses": {k: v / count for k, v in sums.items()}, "logit_spread": None if math.isnan(spread) else spread,
                       "images_per_s": images / max(elapsed, 1e-9), "lr": lr, "seconds": elapsed}
             self._log(record)
+            check_head_alive(epoch + 1, spread)
 
     def _optimizer_step(self, batches) -> dict[str, float]:
         cfg = self.cfg.train
         self.optimizer.zero_grad(set_to_none=True)
-        totals = {k: 0.0 for k in LOSS_TERMS}
+        totals = {k: 0.0 for k in (*LOSS_TERMS, "logit_spread")}
         for micro in range(cfg.accumulate):
             images, labels = next(batches)
             images = images.to(self.device, non_blocking=True)
@@ -226,12 +241,16 @@ class Trainer:
             context = nullcontext() if sync else self.ddp.no_sync()
             with context, torch.autocast(self.device.type, self.amp_dtype or torch.float32,
                                          enabled=self.amp_dtype is not None):
-                losses = self.forward(images, labels)["losses"]
+                out = self.forward(images, labels)
+                losses = out["losses"]
                 loss = self._weighted_total(losses) / cfg.accumulate
             with context:
                 self.scaler.scale(loss).backward()
             for k in LOSS_TERMS:
                 totals[k] += float(losses[k].detach()) / cfg.accumulate
+            logits = out["logits"].detach().float()
+            spread = logits.std(0).mean() if len(logits) > 1 else torch.tensor(math.nan)
+            totals["logit_spread"] += float(spread) / cfg.accumulate
         self._check_finite(totals["total"])
         if self.cfg.optim.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)

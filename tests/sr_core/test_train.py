@@ -43,6 +43,7 @@ def test_smoke_run_writes_everything_a_run_needs(smoke_run):
     assert epochs[-1]["losses"]["total"] < epochs[0]["losses"]["total"]
     assert all(0 <= v["gt_known_iou_0.1"] <= 1 and 0 <= v["auc_mean"] <= 1 for v in vals)
     assert all(e["images_per_s"] > 0 for e in epochs)
+    assert all(e["logit_spread"] > 1e-3 for e in epochs)  # the head is alive: no dead-head warning
     resolved = load_config(str(smoke_run / "config.toml"))
     assert resolved.train.epochs == 3 and resolved.model.overrides["dims"] == [8, 16, 32, 64]
 
@@ -171,3 +172,13 @@ def test_train_splits_join_extra_label_splits_in_the_first_splits_class_order(tm
     with pytest.raises(ConfigError, match="train_splits"):
         build_train_loader(load_config("smoke", ["data.train_splits=[]", "data.workers=0"]), tmp_path,
                            IMAGENET_MEAN, IMAGENET_STD, 0, 1, False)
+
+
+def test_a_dead_head_is_named_in_one_warning(caplog):
+    from sr_core.train.trainer import check_head_alive
+
+    with caplog.at_level("WARNING"):
+        assert check_head_alive(3, 0.2) and check_head_alive(3, float("nan"))
+        assert not caplog.records
+        assert not check_head_alive(7, 3e-4)
+    assert len(caplog.records) == 1 and "epoch 7" in caplog.text and "optim.lr" in caplog.text
