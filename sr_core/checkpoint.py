@@ -82,6 +82,7 @@ def write_safetensors_atomic(tensors: dict[str, torch.Tensor], metadata: dict[st
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a release file from other users
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -31,6 +31,33 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
+def youden_cutoff(scores: np.ndarray, labels: np.ndarray) -> float | None:
+    """The score cut-off that maximises Youden's J = sensitivity + specificity - 1.
+
+    A case is called positive when its score is >= the cut-off; the cut-off is the midpoint
+    between the two distinct scores it separates (so it generalises to unseen scores).
+
+    Returns:
+        the cut-off, or None when labels hold only one class.
+    """
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    positive = np.asarray(labels).ravel().astype(bool)
+    n_pos = int(positive.sum())
+    n_neg = positive.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    values = np.unique(scores)  # ascending; candidate cut-offs at each distinct score
+    order = np.argsort(scores, kind="mergesort")
+    ordered, pos_ordered = scores[order], positive[order]
+    # Cases at or above values[k]: everything from the first index of values[k] on.
+    first = np.searchsorted(ordered, values, side="left")
+    pos_above = n_pos - np.r_[0, np.cumsum(pos_ordered)][first]
+    neg_above = n_neg - (first - (n_pos - pos_above))
+    j = pos_above / n_pos - neg_above / n_neg
+    k = int(np.argmax(j))
+    return float(values[k] if k == 0 else (values[k - 1] + values[k]) / 2.0)
+
+
 def classification_report(
     probabilities: np.ndarray, labels: np.ndarray, class_names: Sequence[str] | None = None
 ) -> dict:
@@ -42,7 +69,9 @@ def classification_report(
         class_names: C names for the keys; default "0", "1", ...
 
     Returns:
-        ``{"n": N, "accuracy": x, "auc_per_class": {name: auc | None}, "auc_mean": x | None}``.
+        ``{"n": N, "accuracy": x, "auc_per_class": {name: auc | None}, "auc_mean": x | None,
+        "operating_points": {name: cut-off}}``; operating_points holds each class's Youden
+        cut-off on these scores (classes with one label value are left out).
         accuracy (top-1) counts an image right when its highest-scoring class is a true one
         (the usual accuracy for single labels). A class whose labels are all equal has AUC
         None (undefined) and is left out of auc_mean.
@@ -79,4 +108,7 @@ def classification_report(
         "accuracy": float(top1.mean()),
         "auc_per_class": {name: (None if math.isnan(a) else a) for name, a in zip(names, aucs)},
         "auc_mean": float(np.mean(defined)) if defined else None,
+        "operating_points": {name: cut for name, cut in
+                             ((name, youden_cutoff(probabilities[:, c], onehot[:, c])) for c, name in enumerate(names))
+                             if cut is not None},
     }

@@ -47,6 +47,7 @@ def export_run(run_dir: Path, out: Path, fp16: bool = False, which: str = "best"
         "input_size": cfg.data.input_size,
         "default_threshold": float(best.get("default_threshold", cfg.eval.threshold)),
         "fpm_thresholds": best.get("fpm_thresholds", {}),
+        "operating_points": best.get("operating_points", {}),
         "provenance": {
             "run": run_dir.name, "checkpoint": ckpt.name, "epoch": progress.get("epoch"),
             "global_step": progress.get("global_step"), "train_seconds": round(progress.get("train_seconds", 0.0), 1),
@@ -70,6 +71,8 @@ def model_card(name: str, cfg: TrainConfig, meta: dict) -> str:
         f"- Findings: {', '.join(meta['class_names'])}",
         f"- Input: {meta['input_size']} px grey replicated to 3 channels, ImageNet normalisation",
         f"- Default map threshold: {meta['default_threshold']:.2f} (chosen on the validation boxes)",
+        "- Probability operating points (Youden's J on the validation images): "
+        + (", ".join(f"{k} {v:.3f}" for k, v in meta.get("operating_points", {}).items()) or "none"),
         f"- Trained: {prov['epoch']} epochs, {prov['global_step']} steps, {prov['train_seconds']} s on {prov['hardware']}",
         f"- Data: {json.dumps(prov['data'])}",
         "",

@@ -323,6 +323,8 @@ class Trainer:
             self.progress.update(best_metric=best_acc, best_epoch=epoch, best_val={
                 "record": record, "default_threshold": best_t,
                 "fpm_thresholds": {k: v for k, v in thresholds.items() if k in self.val_set.class_names},
+                # Per-finding probability cut-offs (Youden's J on the validation images).
+                "operating_points": report["classification"].get("operating_points", {}),
                 "report_file": f"val_epoch{epoch:03d}.json"})
             self._pending_best = True
 

@@ -30,6 +30,7 @@ def test_round_trip_is_bit_exact_and_keeps_metadata(nano, tmp_path):
         assert torch.equal(a, b), name
     assert read_metadata(path) == meta
     assert not list(tmp_path.glob("*.tmp"))
+    assert path.stat().st_mode & 0o044 == 0o044  # readable by others, like any file a user shares
 
 
 def test_fp16_release_halves_the_file_and_loads_as_float32(nano, tmp_path):

@@ -226,7 +226,19 @@ def test_classification_report_single_labels():
     assert report["auc_per_class"]["B"] == pytest.approx(1.0)  # positives 0.8, 0.3 vs negatives 0.2, 0.2
     assert report["auc_per_class"]["C"] is None  # no image is labelled C
     assert report["auc_mean"] == pytest.approx((0.75 + 1.0) / 2)
+    # Youden cut-offs: A's scores 0.1- 0.2+ 0.5- 0.7+: J is 0.5 at >= 0.2 (first best), so the
+    # midpoint 0.15; B's 0.2- 0.2- 0.3+ 0.8+ separate at 0.25; C has no positive: left out.
+    assert report["operating_points"] == pytest.approx({"A": 0.15, "B": 0.25})
     assert json.loads(json.dumps(report)) == report
+
+
+def test_youden_cutoff_hand_cases():
+    from sr_core.metrics.classification import youden_cutoff
+
+    assert youden_cutoff([0.1, 0.2, 0.3, 0.4, 0.5], [0, 0, 1, 0, 1]) == pytest.approx(0.25)  # J 2/3
+    assert youden_cutoff([0.5, 0.5, 0.9], [0, 1, 1]) == pytest.approx(0.7)  # tie at 0.5 cannot split
+    assert youden_cutoff([0.3, 0.3], [0, 1]) == pytest.approx(0.3)  # nothing separates: J 0 everywhere
+    assert youden_cutoff([0.3, 0.4], [1, 1]) is None
 
 
 def test_classification_report_multi_hot():

@@ -55,8 +55,10 @@ def test_export_gives_release_weights_that_the_tools_load(smoke_run, tmp_path, c
     assert meta["dtype"] == "float16" and len(meta["class_names"]) == 8
     assert 0 <= meta["default_threshold"] <= 1 and meta["provenance"]["epoch"] >= 1
     assert "train_samples" in meta["provenance"]["data"] and meta["metrics"]["validation"]["kind"] == "val"
+    assert set(meta["operating_points"]) <= set(meta["class_names"]) and meta["operating_points"]
+    assert all(0 <= v <= 1 for v in meta["operating_points"].values())
     card = out.with_suffix(".md").read_text()
-    assert "Model card" in card and "not for diagnosis" in card
+    assert "Model card" in card and "not for diagnosis" in card and "Youden" in card
     report_dir = tmp_path / "eval"
     assert eval_main(["--weights", str(out), "--data", str(smoke_run / "synthetic"), "--out", str(report_dir),
                       "--no-progress"]) == 0
