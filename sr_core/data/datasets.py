@@ -80,6 +80,19 @@ class FolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    def extend(self, other: FolderDataset) -> None:
+        """Append another split's samples (e.g. train + the import's label-only val split).
+
+        Raises:
+            LayoutError: the two datasets order their classes differently.
+        """
+        if other.class_names != self.class_names:
+            raise LayoutError(f"{other.root / other.split}: classes {other.class_names} differ from {self.class_names}")
+        self.samples += other.samples
+        self.targets += other.targets
+        self._total += len(other.samples)
+        self.split = f"{self.split}+{other.split}"
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
         """(image tensor, label, index of the sample actually returned)."""
         if not self.skip_unreadable:

@@ -100,10 +100,7 @@ def build_train_loader(
     for split in splits[1:]:
         # Extra image-level splits (e.g. the import tool's patient-wise "val" when the boxes
         # split does model selection) join the first; class order is the first split's.
-        extra = FolderDataset(root, split, transform=_identity, class_names=base.class_names)
-        base.samples += extra.samples
-        base.targets += extra.targets
-        base._total += len(extra.samples)
+        base.extend(FolderDataset(root, split, transform=_identity, class_names=base.class_names))
     weights = class_balance_weights(base.targets, len(base.class_names)) if cfg.data.balance_classes else None
     sampler = EpochSampler(len(base), cfg.train.seed, rank, world, weights)
     workers = cfg.data.workers

@@ -167,7 +167,7 @@ def test_train_splits_join_extra_label_splits_in_the_first_splits_class_order(tm
     _, sampler, both = build_train_loader(cfg, tmp_path, IMAGENET_MEAN, IMAGENET_STD, 0, 1, False)
     assert len(both) == 10 and sampler.n == 10 and both.class_names == names
     assert sorted(both.targets) == [0] * 5 + [1] * 5
-    assert {p.parent.parent.name for p, _ in both.samples} == {"train", "val"}
+    assert {p.parent.parent.name for p, _ in both.samples} == {"train", "val"} and both.split == "train+val"
     assert len(both.targets) == len(both.samples)
     label = both[9][1]
     assert label == both.targets[9]
