@@ -95,9 +95,9 @@ class LoadedModel:
 
 
 def model_card_text(weights: Path) -> str | None:
-    """The Markdown model card next to a weights file (<stem>.md or <stem>.card.md)."""
-    for suffix in CARD_SUFFIXES:
-        card = weights.with_suffix(suffix)
+    """The Markdown model card next to a weights file (<stem>.md or <stem>.card.md, else a
+    MODEL_CARD.md in the same folder, as the bundled weights have)."""
+    for card in [weights.with_suffix(suffix) for suffix in CARD_SUFFIXES] + [weights.parent / "MODEL_CARD.md"]:
         if card.is_file():
             try:
                 return card.read_text(encoding="utf-8", errors="replace")[:200_000]

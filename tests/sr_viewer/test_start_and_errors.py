@@ -86,3 +86,18 @@ def test_themes_apply(make_window, name):
     window.set_theme(name)
     assert window.settings.theme == name and window.actions_by_name[f"theme_{name}"].isChecked()
     window.set_theme("dark")
+
+
+def test_model_card_is_found_beside_the_weights_or_as_model_card_md(tmp_path):
+    from sr_core.bundled import default_weights
+    from sr_viewer.jobs import model_card_text
+
+    bundled = model_card_text(default_weights())
+    assert bundled.startswith("# Model card: sr_vmamba_nano") and "Intended use" in bundled
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes(b"")
+    assert model_card_text(weights) is None
+    (tmp_path / "MODEL_CARD.md").write_text("folder card")
+    assert model_card_text(weights) == "folder card"
+    (tmp_path / "w.md").write_text("own card")
+    assert model_card_text(weights) == "own card"  # a card named after the file wins
