@@ -35,6 +35,8 @@ class BatchReport:
 
     written: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    cancelled: bool = False  # stopped by the progress callback; the exports so far are kept
+    exported_studies: int = 0
 
 
 class Exporter:
@@ -130,15 +132,18 @@ class Exporter:
             folder: Destination (created if missing).
             include_identifiers: As for single exports.
             dicom: Also write a Secondary Capture for each DICOM source.
-            progress: Optional callback (done, total) between studies.
+            progress: Optional callback (done, total) between studies; returning False stops
+                the batch there (boxes.csv still covers the studies exported so far).
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         report = BatchReport()
         studies = list(self.model.studies)
+        exported = []
         for done, study in enumerate(studies):
-            if progress is not None:
-                progress(done, len(studies))
+            if progress is not None and progress(done, len(studies)) is False:
+                report.cancelled = True
+                break
             if not study.readable:
                 report.skipped.append(f"{study.name}: {study.error or 'unreadable'}")
                 continue
@@ -146,11 +151,12 @@ class Exporter:
                 report.written.append(self.export_png(study, folder / export_name(study.path, ".png"), include_identifiers))
                 if dicom and study.source_kind == "dicom":
                     report.written.append(self.export_dicom(study, folder / export_name(study.path, ".dcm"), include_identifiers))
+                exported.append(study)
             except ExportError as exc:
                 report.skipped.append(str(exc))
-        done_studies = [s for s in studies if s.readable]
-        if done_studies:
-            report.written.append(self.export_boxes(done_studies, folder / "boxes.csv"))
-        if progress is not None:
+        report.exported_studies = len(exported)
+        if exported:
+            report.written.append(self.export_boxes(exported, folder / "boxes.csv"))
+        if progress is not None and not report.cancelled:
             progress(len(studies), len(studies))
         return report

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QProgressBar,
+    QProgressDialog,
     QToolButton,
     QWidget,
 )
@@ -399,17 +400,30 @@ class MainWindow(QMainWindow):
         self.export_all(Path(folder))
 
     def export_all(self, folder: Path):
-        """Batch export with progress in the status bar; returns the BatchReport."""
-        def progress(done: int, total: int) -> None:
+        """Batch export with a cancellable progress dialog; returns the BatchReport."""
+        total = len(self.model.studies)
+        dialog = QProgressDialog("Exporting studies ...", "Cancel", 0, max(total, 1), self)
+        dialog.setWindowTitle("Export all")
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(500)
+
+        def progress(done: int, total: int) -> bool:
+            dialog.setValue(done)
+            dialog.setLabelText(f"Exporting study {min(done + 1, total)} of {total} ...")
             self.statusBar().showMessage(f"Exporting {done}/{total} ...")
             QApplication.processEvents()
+            return not dialog.wasCanceled()
 
         try:
             report = self.exporter.export_all(folder, self.include_identifiers, progress=progress)
         except (ExportError, OSError) as exc:
             self.notifier.fail(f"Export failed: {exc}")
             return None
+        finally:
+            dialog.close()
         text = f"Exported {len(report.written)} file(s) to {folder}"
+        if report.cancelled:
+            text = f"Export cancelled after {report.exported_studies} of {total} studies; " + text[0].lower() + text[1:]
         if report.skipped:
             text += f"; skipped {len(report.skipped)}: " + "; ".join(report.skipped[:3])
         self.notifier.say(text)

@@ -147,6 +147,28 @@ def test_batch_export_writes_every_study(make_window, qtbot, weights, study_fold
     report = window.export_all(tmp_path / "batch")
     assert sorted(p.name for p in report.written) == ["00000344_003_sr.png", "00000732_005_sr.png", "boxes.csv"]
     assert report.skipped == []
+    assert not report.cancelled and report.exported_studies == 2
+    # Stopped by the progress callback after the first study: that study and its boxes stay.
+    part = window.exporter.export_all(tmp_path / "part", progress=lambda done, total: done < 1)
+    assert part.cancelled and part.exported_studies == 1
+    assert sorted(p.name for p in part.written) == ["00000344_003_sr.png", "boxes.csv"]
+    assert len((tmp_path / "part" / "boxes.csv").read_text().splitlines()) >= 2
+
+
+def test_batch_export_cancel_button_stops_and_says_so(make_window, qtbot, weights, study_folder, tmp_path,
+                                                      monkeypatch):
+    from PySide6.QtWidgets import QProgressDialog
+
+    window = make_window(weights=weights)
+    window.open_paths([study_folder])
+    qtbot.waitUntil(lambda: len(window.model.studies) == 2 and all(s.status is Status.DONE for s in window.model.studies),
+                    timeout=INFERENCE_TIMEOUT_MS)
+    messages = []
+    window.notifier.info.connect(messages.append)
+    monkeypatch.setattr(QProgressDialog, "wasCanceled", lambda self: True)
+    report = window.export_all(tmp_path / "cancelled")
+    assert report.cancelled and report.exported_studies == 0 and report.written == []
+    assert any("cancelled after 0 of 2" in m for m in messages)
 
 
 def test_bad_file_is_reported_and_the_app_goes_on(make_window, qtbot, weights, nih_demo, tmp_path):
