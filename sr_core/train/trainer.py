@@ -174,9 +174,17 @@ class Trainer:
                 self.progress.update(epoch=epoch + 1, step_in_epoch=0)
                 every = self.cfg.eval.every_epochs
                 last_epoch = epoch + 1 == cfg.epochs
+                start = time.perf_counter()
                 if self.val_set is not None and (last_epoch or (every and (epoch + 1) % every == 0)):
                     self._validate(epoch + 1)
+                validated = time.perf_counter()
                 self._checkpoint()
+                if self.is_main:
+                    # Wall time every rank spends outside training steps (they wait at the
+                    # barriers): what validation and checkpoints cost a multi-GPU run.
+                    self._log({"kind": "timing", "epoch": epoch + 1, "step": self.progress["global_step"],
+                               "validation_seconds": validated - start,
+                               "checkpoint_seconds": time.perf_counter() - validated})
         except torch.cuda.OutOfMemoryError:
             raise TrainingError(
                 f"GPU out of memory at batch size {cfg.batch_size}: use a smaller train.batch_size "

@@ -44,6 +44,9 @@ def test_smoke_run_writes_everything_a_run_needs(smoke_run):
     assert all(0 <= v["gt_known_iou_0.1"] <= 1 and 0 <= v["auc_mean"] <= 1 for v in vals)
     assert all(e["images_per_s"] > 0 for e in epochs)
     assert all(e["logit_spread"] > 1e-3 for e in epochs)  # the head is alive: no dead-head warning
+    timing = [r for r in records if r["kind"] == "timing"]
+    assert [r["epoch"] for r in timing] == [1, 2, 3]
+    assert all(r["validation_seconds"] > 0 and r["checkpoint_seconds"] > 0 for r in timing)
     resolved = load_config(str(smoke_run / "config.toml"))
     assert resolved.train.epochs == 3 and resolved.model.overrides["dims"] == [8, 16, 32, 64]
 
@@ -98,7 +101,7 @@ def test_ddp_with_two_cpu_processes(tmp_path):
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["kind"] for r in records] == ["epoch", "val", "epoch", "val"]  # rank 0 logs, once
+    assert [r["kind"] for r in records] == ["epoch", "val", "timing"] * 2  # rank 0 logs, once
     # Two processes of batch 4 take the steps one process of batch 8 takes.
     images = load_config("smoke").data.synthetic_per_class * 8
     assert records[0]["step"] == images // 8
