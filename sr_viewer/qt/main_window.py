@@ -10,7 +10,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEventLoop, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -39,6 +39,7 @@ from sr_viewer.qt.overlay_panel import OverlayPanel
 from sr_viewer.qt.study_list import StudyList
 from sr_viewer.qt.study_loader import StudyLoader
 from sr_viewer.qt.theme import app_icon, apply_theme
+from sr_viewer.qt.workers import Runner
 from sr_viewer.settings import Settings
 from sr_viewer.state import COLORMAPS, MODES, ViewerModel
 from sr_viewer.state.window import PRESETS
@@ -77,6 +78,7 @@ class MainWindow(QMainWindow):
         self.loader = StudyLoader(self.model, self.notifier, self)
         self.inference = InferenceController(self.model, self.notifier, self.loader, self)
         self.exporter = Exporter(self.model)
+        self.export_runner = Runner(1, "export", self)
         self._error_box = None
         self._exposed = False
 
@@ -316,6 +318,7 @@ class MainWindow(QMainWindow):
         self.store_settings()
         self.inference.shutdown()
         self.loader.runner.shutdown()
+        self.export_runner.shutdown()
         super().closeEvent(event)
 
     # --- dialogs ----------------------------------------------------------------------------
@@ -400,27 +403,42 @@ class MainWindow(QMainWindow):
         self.export_all(Path(folder))
 
     def export_all(self, folder: Path):
-        """Batch export with a cancellable progress dialog; returns the BatchReport."""
+        """Batch export on a pool thread behind a window-modal progress dialog with Cancel.
+
+        The UI thread runs a local event loop meanwhile, so the window keeps drawing and the
+        dialog answers while files are read, rendered and written; the modal dialog keeps
+        the settings from changing under the batch. Returns the BatchReport (None on error).
+        """
         total = len(self.model.studies)
         dialog = QProgressDialog("Exporting studies ...", "Cancel", 0, max(total, 1), self)
         dialog.setWindowTitle("Export all")
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         dialog.setMinimumDuration(500)
+        outcome: dict = {}
+        loop = QEventLoop()
 
-        def progress(done: int, total: int) -> bool:
+        def work(task) -> None:
+            # The report is kept here, not returned: a cancelled task's result is dropped.
+            outcome["report"] = self.exporter.export_all(
+                folder, self.include_identifiers,
+                progress=lambda done, count: (task.progress(done, count), not task.cancelled)[1])
+
+        def progress(done: int, count: int) -> None:
             dialog.setValue(done)
-            dialog.setLabelText(f"Exporting study {min(done + 1, total)} of {total} ...")
-            self.statusBar().showMessage(f"Exporting {done}/{total} ...")
-            QApplication.processEvents()
-            return not dialog.wasCanceled()
+            dialog.setLabelText(f"Exporting study {min(done + 1, count)} of {count} ...")
+            self.statusBar().showMessage(f"Exporting {done}/{count} ...")
+            if dialog.wasCanceled():
+                task.cancel()
 
-        try:
-            report = self.exporter.export_all(folder, self.include_identifiers, progress=progress)
-        except (ExportError, OSError) as exc:
-            self.notifier.fail(f"Export failed: {exc}")
+        task = self.export_runner.submit(work, name="export all", progress=progress,
+                                         failed=lambda message: outcome.update(error=message), finished=loop.quit)
+        dialog.canceled.connect(task.cancel)
+        loop.exec()
+        dialog.close()
+        if "error" in outcome or "report" not in outcome:
+            self.notifier.fail(f"Export failed: {outcome.get('error', 'stopped')}")
             return None
-        finally:
-            dialog.close()
+        report = outcome["report"]
         text = f"Exported {len(report.written)} file(s) to {folder}"
         if report.cancelled:
             text = f"Export cancelled after {report.exported_studies} of {total} studies; " + text[0].lower() + text[1:]

@@ -106,12 +106,15 @@ class Runner(QObject):
         failed: Callable[[str], None] | None = None,
         progress: Callable[[int, int], None] | None = None,
         partial: Callable[[Any], None] | None = None,
+        finished: Callable[[], None] | None = None,
         priority: int = 0,
     ) -> Task:
-        """Queue `fn(task)` on the pool; callbacks run on the UI thread."""
+        """Queue `fn(task)` on the pool; callbacks run on the UI thread (all are connected
+        before the task starts, so none can be missed; `finished` comes last, always)."""
         task = Task(fn, name)
         for signal, callback in ((task.signals.done, done), (task.signals.failed, failed),
-                                 (task.signals.progress, progress), (task.signals.partial, partial)):
+                                 (task.signals.progress, progress), (task.signals.partial, partial),
+                                 (task.signals.finished, finished)):
             if callback is not None:
                 signal.connect(callback)
         task.signals.finished.connect(lambda: self._tasks.discard(task))

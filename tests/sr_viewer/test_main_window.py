@@ -139,15 +139,31 @@ def test_export_png_shows_the_boxes(make_window, qtbot, weights, study_folder, t
     assert "pred" in csv_path.read_text()
 
 
-def test_batch_export_writes_every_study(make_window, qtbot, weights, study_folder, tmp_path):
+def test_batch_export_writes_every_study_off_the_ui_thread(make_window, qtbot, weights, study_folder, tmp_path):
+    import threading
+
     window = make_window(weights=weights)
     window.open_paths([study_folder])
     qtbot.waitUntil(lambda: len(window.model.studies) == 2 and all(s.status is Status.DONE for s in window.model.studies),
                     timeout=INFERENCE_TIMEOUT_MS)
+    threads, render = [], window.exporter.render
+    window.exporter.render = lambda *args, **kwargs: (threads.append(threading.current_thread()), render(*args, **kwargs))[1]
     report = window.export_all(tmp_path / "batch")
+    assert len(threads) == 2 and threading.main_thread() not in threads
     assert sorted(p.name for p in report.written) == ["00000344_003_sr.png", "00000732_005_sr.png", "boxes.csv"]
     assert report.skipped == []
     assert not report.cancelled and report.exported_studies == 2
+    window.exporter.render = render
+    # Painted off the UI thread, the PNG is the picture the UI thread paints (legend text too).
+    import cv2
+    import numpy as np
+
+    from sr_viewer.qt.render import qimage_to_rgb
+
+    study = next(st for st in window.model.studies if st.path.name == "00000732_005.png")
+    on_ui = qimage_to_rgb(window.exporter.render(study))
+    written = cv2.cvtColor(cv2.imread(str(tmp_path / "batch" / "00000732_005_sr.png")), cv2.COLOR_BGR2RGB)
+    assert written.shape == on_ui.shape and np.array_equal(written, on_ui)
     # Stopped by the progress callback after the first study: that study and its boxes stay.
     part = window.exporter.export_all(tmp_path / "part", progress=lambda done, total: done < 1)
     assert part.cancelled and part.exported_studies == 1
@@ -157,15 +173,16 @@ def test_batch_export_writes_every_study(make_window, qtbot, weights, study_fold
 
 def test_batch_export_cancel_button_stops_and_says_so(make_window, qtbot, weights, study_folder, tmp_path,
                                                       monkeypatch):
-    from PySide6.QtWidgets import QProgressDialog
-
     window = make_window(weights=weights)
     window.open_paths([study_folder])
     qtbot.waitUntil(lambda: len(window.model.studies) == 2 and all(s.status is Status.DONE for s in window.model.studies),
                     timeout=INFERENCE_TIMEOUT_MS)
     messages = []
     window.notifier.info.connect(messages.append)
-    monkeypatch.setattr(QProgressDialog, "wasCanceled", lambda self: True)
+    from sr_viewer.qt.workers import Task
+
+    # As if Cancel was pressed before the first study (the worker checks between studies).
+    monkeypatch.setattr(Task, "cancelled", property(lambda self: True))
     report = window.export_all(tmp_path / "cancelled")
     assert report.cancelled and report.exported_studies == 0 and report.written == []
     assert any("cancelled after 0 of 2" in m for m in messages)
