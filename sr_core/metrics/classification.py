@@ -52,7 +52,7 @@ def youden_cutoff(scores: np.ndarray, labels: np.ndarray) -> float | None:
     # Cases at or above values[k]: everything from the first index of values[k] on.
     first = np.searchsorted(ordered, values, side="left")
     pos_above = n_pos - np.r_[0, np.cumsum(pos_ordered)][first]
-    neg_above = n_neg - (first - (n_pos - pos_above))
+    neg_above = (scores.size - first) - pos_above
     j = pos_above / n_pos - neg_above / n_neg
     k = int(np.argmax(j))
     return float(values[k] if k == 0 else (values[k - 1] + values[k]) / 2.0)
@@ -108,7 +108,6 @@ def classification_report(
         "accuracy": float(top1.mean()),
         "auc_per_class": {name: (None if math.isnan(a) else a) for name, a in zip(names, aucs)},
         "auc_mean": float(np.mean(defined)) if defined else None,
-        "operating_points": {name: cut for name, cut in
-                             ((name, youden_cutoff(probabilities[:, c], onehot[:, c])) for c, name in enumerate(names))
-                             if cut is not None},
+        "operating_points": {name: cut for c, name in enumerate(names)
+                             if (cut := youden_cutoff(probabilities[:, c], onehot[:, c])) is not None},
     }

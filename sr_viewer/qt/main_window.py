@@ -370,19 +370,25 @@ class MainWindow(QMainWindow):
         if path:
             self.loader.load_ground_truth(Path(path))
 
-    def on_export_png(self) -> None:
+    def _exportable_current(self):
+        """The current study if it can be exported, else None (and the reader is told)."""
         study = self.model.current
         if study is None or not study.readable:
             self.notifier.say("Nothing to export: open a readable study first")
+            return None
+        return study
+
+    def on_export_png(self) -> None:
+        study = self._exportable_current()
+        if study is None:
             return
         path = self._save_path("Export annotated PNG", export_name(study.path, ".png"), "PNG image (*.png)")
         if path:
             self._export("Annotated PNG", lambda: self.exporter.export_png(study, path, self.include_identifiers))
 
     def on_export_dicom(self) -> None:
-        study = self.model.current
-        if study is None or not study.readable:
-            self.notifier.say("Nothing to export: open a readable study first")
+        study = self._exportable_current()
+        if study is None:
             return
         path = self._save_path("Export DICOM Secondary Capture", export_name(study.path, ".dcm"), "DICOM (*.dcm)")
         if path:
@@ -418,17 +424,17 @@ class MainWindow(QMainWindow):
         loop = QEventLoop()
 
         def work(task) -> None:
+            def keep_going(done: int, count: int) -> bool:
+                task.progress(done, count)
+                return not task.cancelled
+
             # The report is kept here, not returned: a cancelled task's result is dropped.
-            outcome["report"] = self.exporter.export_all(
-                folder, self.include_identifiers,
-                progress=lambda done, count: (task.progress(done, count), not task.cancelled)[1])
+            outcome["report"] = self.exporter.export_all(folder, self.include_identifiers, progress=keep_going)
 
         def progress(done: int, count: int) -> None:
             dialog.setValue(done)
             dialog.setLabelText(f"Exporting study {min(done + 1, count)} of {count} ...")
             self.statusBar().showMessage(f"Exporting {done}/{count} ...")
-            if dialog.wasCanceled():
-                task.cancel()
 
         task = self.export_runner.submit(work, name="export all", progress=progress,
                                          failed=lambda message: outcome.update(error=message), finished=loop.quit)
@@ -439,9 +445,9 @@ class MainWindow(QMainWindow):
             self.notifier.fail(f"Export failed: {outcome.get('error', 'stopped')}")
             return None
         report = outcome["report"]
-        text = f"Exported {len(report.written)} file(s) to {folder}"
-        if report.cancelled:
-            text = f"Export cancelled after {report.exported_studies} of {total} studies; " + text[0].lower() + text[1:]
+        text = f"{len(report.written)} file(s) written to {folder}"
+        text = (f"Export cancelled after {report.exported_studies} of {total} studies; " if report.cancelled
+                else "Exported: ") + text
         if report.skipped:
             text += f"; skipped {len(report.skipped)}: " + "; ".join(report.skipped[:3])
         self.notifier.say(text)
