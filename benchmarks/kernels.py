@@ -16,6 +16,8 @@ adds d(x_dbl) in fp32 with atomics. At these sizes it is bound by instructions a
 latency (scans, layout changes, 4 softplus per element), not by these bytes.
 
 Run: python benchmarks/kernels.py [--batch 64] [--repeats 20] [--tile-h 16 --tile-w 16 --block-d 16]
+     python benchmarks/kernels.py --once [--stages 1,4 --dtypes bf16]   (one Triton forward+backward
+     per shape, then each compiled kernel's registers and spills: run it under ncu)
 """
 
 from __future__ import annotations
@@ -84,6 +86,22 @@ def _triton_fn():
     return ss2d_scan_triton
 
 
+def run_once(args, dtypes, tiles) -> None:
+    """One forward+backward per shape, then what ptxas gave each compiled Triton kernel."""
+    from sr_core.kernels import triton_ss2d_bwd, triton_ss2d_fwd
+
+    for name, d, hw, r in (s for s in STAGES if s[0][-1] in args.stages.split(",")):
+        for dname in args.dtypes.split(","):
+            run("triton", make(args.batch, d, hw, r, dtypes[dname]), dtypes[dname], True, tiles)
+    torch.cuda.synchronize()
+    for module in (triton_ss2d_fwd, triton_ss2d_bwd):
+        for kname, fn in vars(module).items():
+            for cache in getattr(fn, "device_caches", {}).values():
+                for compiled in cache[0].values():
+                    print(f"{kname}: {compiled.n_regs} registers, {compiled.n_spills} spills, "
+                          f"{compiled.metadata.shared} B shared, {compiled.metadata.num_warps} warps")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=64)
@@ -94,11 +112,24 @@ def main() -> None:
     parser.add_argument("--tile-h", type=int)
     parser.add_argument("--tile-w", type=int)
     parser.add_argument("--block-d", type=int)
+    parser.add_argument("--num-warps", type=int)
+    parser.add_argument("--bwd-block-d", type=int)
+    parser.add_argument("--bwd-num-warps", type=int)
+    parser.add_argument("--maxnreg", help="per-kernel register caps, e.g. state=96,out=128,bwd=0 (0: no cap)")
+    parser.add_argument("--once", action="store_true",
+                        help="one Triton forward+backward per shape and the kernels' registers (for profilers)")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("needs a CUDA device")
-    tiles = {k: v for k, v in (("tile_h", args.tile_h), ("tile_w", args.tile_w), ("block_d", args.block_d)) if v}
+    tiles = {k: v for k, v in (("tile_h", args.tile_h), ("tile_w", args.tile_w), ("block_d", args.block_d),
+                               ("num_warps", args.num_warps), ("bwd_block_d", args.bwd_block_d),
+                               ("bwd_num_warps", args.bwd_num_warps)) if v}
+    if args.maxnreg:
+        tiles["maxnreg"] = {k: int(v) for k, v in (item.split("=") for item in args.maxnreg.split(","))}
     dtypes = {"bf16": torch.bfloat16, "fp32": torch.float32}
+    if args.once:
+        run_once(args, dtypes, tiles)
+        return
     bw = copy_bandwidth()
     print(f"GPU: {torch.cuda.get_device_name()}; torch {torch.__version__}; copy bandwidth {bw:.0f} GB/s "
           f"(1 GiB device-to-device, read+write); batch {args.batch}; median of {args.repeats} (CUDA events); "

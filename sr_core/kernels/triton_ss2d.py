@@ -42,6 +42,13 @@ _INTERPRET = os.environ.get("TRITON_INTERPRET", "") == "1"  # the interpreter ha
 _BLOCK_S = 64  # segments per step of the carry pass
 _BLOCK_DC = 32  # channels per program of the carry pass (128-byte rows)
 _ELEMS = 2048  # tile elements (channels x positions) per program
+KERNELS = ("state", "out", "bwd_state", "bwd")
+# Register caps (ptxas .maxnreg). Uncapped, the forward kernels took 160-255 registers a thread,
+# which left room for 2-3 programs (8-12 warps) per multiprocessor: latency-bound at an IPC of
+# 1.4-1.8 (ncu, H100). At 128 they fit 4 programs and spill little; measured on an H100 at
+# batch 64 (benchmarks/RESULTS.md): forward 18-21% faster at stages 1-3. The backward kernel
+# stays uncapped: every cap tried (128, 168, with 4 or 8 warps) spilled and ran slower.
+_MAXNREG = {"state": 128, "out": 128, "bwd_state": 128}
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,7 @@ class _Config:
     num_warps: int
     bwd_block_d: int  # the backward's (its kernels hold more live tensors)
     bwd_num_warps: int
+    maxnreg: tuple[tuple[str, int], ...] = ()  # per-kernel register caps (see _MAXNREG)
 
 
 def _pow2(n: int) -> int:
@@ -61,7 +69,8 @@ def _pow2(n: int) -> int:
 
 def _config(h: int, w: int, d: int, r: int, tile_h: int | None = None, tile_w: int | None = None,
             block_d: int | None = None, num_warps: int | None = None, bwd_block_d: int | None = None,
-            bwd_num_warps: int | None = None, fp32: bool = False) -> _Config:
+            bwd_num_warps: int | None = None, fp32: bool = False,
+            maxnreg: dict[str, int] | None = None) -> _Config:
     """Tile sizes: up to 8 x 16 spatial tiles and about 2048 elements per program.
 
     Longer segments mean fewer carries to store and scan, but a whole tile of every operand
@@ -85,7 +94,11 @@ def _config(h: int, w: int, d: int, r: int, tile_h: int | None = None, tile_w: i
     # fp32, where the 3-pass TF32 dot holds more).
     nw = num_warps or (4 if bd * th * tw <= 2048 and not (fp32 and r_pad > 32) else 8)
     bwd_nw = bwd_num_warps or (4 if bwd_bd * th * tw <= 2048 and r_pad <= 32 else 8)
-    return _Config(th, tw, bd, r_pad, nw, bwd_bd, bwd_nw)
+    caps = dict(_MAXNREG, **(maxnreg or {}))
+    unknown = set(caps) - set(KERNELS)
+    if unknown:
+        raise ValueError(f"maxnreg: unknown kernel(s) {sorted(unknown)}; known: {', '.join(KERNELS)}")
+    return _Config(th, tw, bd, r_pad, nw, bwd_bd, bwd_nw, tuple(sorted((k, int(v)) for k, v in caps.items() if v)))
 
 
 def _empty(shape, dtype, device) -> torch.Tensor:
@@ -121,10 +134,11 @@ class _Geometry:
     def common(self):
         return (self.h, self.w, self.d, self.n_th, self.n_tw, self.n_tiles, self.n_dblk, self.s_max)
 
-    def meta(self):
+    def meta(self, kernel: str):
         c = self.cfg
+        extra = {"maxnreg": v for k, v in c.maxnreg if k == kernel}
         return dict(R=self.r, N=self.n, R_PAD=c.r_pad, BLOCK_D=self.block_d, TH=c.th, TW=c.tw,
-                    DOT_LOWP=self.dot_lowp, num_warps=self.num_warps)
+                    DOT_LOWP=self.dot_lowp, num_warps=self.num_warps, **extra)
 
     def carry(self, sums: torch.Tensor, dsum: torch.Tensor, A_logs: torch.Tensor, backward: int) -> None:
         block_s = min(_BLOCK_S, _pow2(self.s_max))
@@ -146,11 +160,11 @@ class _SS2DScan(torch.autograd.Function):
         # Segment summaries, channels last so that every access is a contiguous row of D.
         sums = _empty((g.b, 4, g.n, g.s_max, g.d), torch.float32, dev)
         dsum = _empty((g.b, 4, 1, g.s_max, g.d), torch.float32, dev)
-        _fwd_state_kernel[g.grid](x, x_dbl, dtw, dtb, A_logs, sums, dsum, *g.common(), *x.stride(), **g.meta())
+        _fwd_state_kernel[g.grid](x, x_dbl, dtw, dtb, A_logs, sums, dsum, *g.common(), *x.stride(), **g.meta("state"))
         g.carry(sums, dsum, A_logs, backward=0)
         y = _empty((g.b, g.h, g.w, g.d), x.dtype, dev)
         _fwd_out_kernel[g.grid](x, x_dbl, dtw, dtb, A_logs, Ds, sums, y, *g.common(), *x.stride(), *y.stride(),
-                                **g.meta())
+                                **g.meta("out"))
         # Only the segment carries are kept for the backward (fp32, 2 floats per segment).
         ctx.save_for_backward(x, x_dbl, dtw, dtb, A_logs, Ds, sums, dsum)
         ctx.cfg = cfg
@@ -166,7 +180,7 @@ class _SS2DScan(torch.autograd.Function):
         # the layout conversions the mismatch otherwise costs inside every kernel.
         gy = gy.permute(0, 3, 1, 2).contiguous()
         sumq = _empty((g.b, 4, g.n, g.s_max, g.d), torch.float32, dev)
-        _bwd_state_kernel[g.grid](x_dbl, dtw, dtb, A_logs, gy, sumq, *g.common(), *gy.stride(), **g.meta())
+        _bwd_state_kernel[g.grid](x_dbl, dtw, dtb, A_logs, gy, sumq, *g.common(), *gy.stride(), **g.meta("bwd_state"))
         g.carry(sumq, dsum, A_logs, backward=1)
         dx = _empty((g.b, g.d, g.h, g.w), x.dtype, dev)
         # Atomic targets start at zero. Parameter partials: a few rows, shared round-robin.
@@ -177,7 +191,7 @@ class _SS2DScan(torch.autograd.Function):
         pda = torch.zeros((n_part, 4, g.d, g.n), dtype=torch.float32, device=dev)
         pdd = torch.zeros((n_part, 4, g.d), dtype=torch.float32, device=dev)
         _bwd_kernel[g.grid](x, x_dbl, dtw, dtb, A_logs, Ds, sums, sumq, gy, dx, dxdbl, pdw, pdb, pda, pdd,
-                            *g.common(), n_part, *x.stride(), *gy.stride(), *dx.stride(), **g.meta())
+                            *g.common(), n_part, *x.stride(), *gy.stride(), *dx.stride(), **g.meta("bwd"))
         return (dx, dxdbl.to(x_dbl.dtype), pdw.sum(0).to(dtw.dtype), pdb.sum(0).to(dtb.dtype),
                 pda.sum(0).reshape(4 * g.d, g.n).to(A_logs.dtype), pdd.sum(0).reshape(4 * g.d).to(Ds.dtype), None)
 
@@ -196,6 +210,7 @@ def ss2d_scan_triton(
     num_warps: int | None = None,
     bwd_block_d: int | None = None,
     bwd_num_warps: int | None = None,
+    maxnreg: dict[str, int] | None = None,
 ) -> torch.Tensor:
     """SS2D core on Triton kernels; same arguments and result as `reference.ss2d_scan`.
 
@@ -208,6 +223,8 @@ def ss2d_scan_triton(
         Ds: (4*D,).
         tile_h, tile_w, block_d, num_warps, bwd_block_d, bwd_num_warps: override the tiling
             (powers of two; for tests and tuning).
+        maxnreg: per-kernel register caps, {"state"|"out"|"bwd_state"|"bwd": registers}, in
+            place of the defaults (_MAXNREG); 0 removes a cap.
 
     Returns:
         (B, H, W, D) in x's dtype, computed in fp32.
@@ -217,7 +234,7 @@ def ss2d_scan_triton(
     b, d, h, w = x.shape
     k, c, _ = x_proj_weight.shape
     cfg = _config(h, w, d, dt_projs_weight.shape[2], tile_h, tile_w, block_d, num_warps, bwd_block_d, bwd_num_warps,
-                  fp32=x.dtype == torch.float32 and not torch.is_autocast_enabled(x.device.type))
+                  fp32=x.dtype == torch.float32 and not torch.is_autocast_enabled(x.device.type), maxnreg=maxnreg)
     # Projections act per position: apply them in spatial order, (B, 4C, L) in one GEMM.
     x_dbl = torch.matmul(x_proj_weight.reshape(k * c, d).to(x.dtype), x.reshape(b, d, h * w))
     return _SS2DScan.apply(x, x_dbl.view(b, k, c, h * w), dt_projs_weight, dt_projs_bias, A_logs, Ds, cfg)

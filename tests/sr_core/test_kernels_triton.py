@@ -116,6 +116,20 @@ def test_triton_channels_last_input():
                     tile_h=4, tile_w=4)
 
 
+def test_triton_register_caps_merge_and_reject_unknown_kernels():
+    cfg = triton_ss2d._config(64, 64, 192, 6)
+    assert dict(cfg.maxnreg) == triton_ss2d._MAXNREG
+    cfg = triton_ss2d._config(64, 64, 192, 6, maxnreg={"out": 0, "bwd": 168})
+    assert dict(cfg.maxnreg) == {**{k: v for k, v in triton_ss2d._MAXNREG.items() if k != "out"}, "bwd": 168}
+    with pytest.raises(ValueError, match="outt"):
+        triton_ss2d._config(8, 8, 16, 2, maxnreg={"outt": 96})
+
+
+def test_triton_register_cap_override_runs():
+    params, seed = make_inputs(1, 18, 5, 6, 1, 2)
+    run_and_compare(params, seed, tile_h=4, tile_w=4, maxnreg={"state": 96, "bwd": 168, "out": 0})
+
+
 def test_triton_registered_and_auto_uses_torch_on_cpu(monkeypatch):
     assert "triton" in available_backends()
     assert kernels.resolve_backend("auto", torch.device("cpu")) == "torch"
