@@ -15,8 +15,8 @@ gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
 export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1
 mkdir -p "$out"
 rm -f "$out/steps.md"
-echo "| model | GPUs | SS2D backend | batch per GPU | img/s total | img/s per GPU | peak GiB |"
-echo "|---|---|---|---:|---:|---:|---:|"
+echo "| model | GPUs | SS2D backend | mode | batch per GPU | img/s total | img/s per GPU | peak GiB |"
+echo "|---|---|---|---|---:|---:|---:|---:|"
 for n in 1 2 4 8; do
   [ "$n" -le "$gpus" ] || break
   torchrun --standalone --nproc_per_node="$n" benchmarks/train_speed.py --model sr_vmamba_tiny --batch 64 \
@@ -25,10 +25,10 @@ done
 python3 - "$out/steps.md" <<'PY'
 import sys
 rows = [line.strip("|\n").split("|") for line in open(sys.argv[1]) if line.startswith("| sr_")]
-one = next(float(r[4]) for r in rows if r[1].strip().endswith("x 1"))
+one = next(float(r[5]) for r in rows if r[1].strip().endswith("x 1"))
 print("\n| GPUs | img/s | efficiency | NIH epoch (112,120 images) |\n|---:|---:|---:|---:|")
 for r in rows:
-    n, total = int(r[1].split("x")[-1]), float(r[4])
+    n, total = int(r[1].split("x")[-1]), float(r[5])
     print(f"| {n} | {total:.0f} | {100 * total / (n * one):.1f}% | {112120 / total:.0f} s |")
 PY
 if [ -n "$data" ]; then

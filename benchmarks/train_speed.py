@@ -38,6 +38,8 @@ def time_training(args) -> None:
     model = create_model(args.model, num_classes=8, ssm_backend=args.backend).to(device)
     opt = build_optimizer(model, OptimSection())
     net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[local]) if world > 1 else model
+    if args.compile:
+        net = torch.compile(net)  # as the trainer does with train.compile=true
     x = torch.randn(args.batch, 3, args.size, args.size, device=device)
     y = torch.randint(0, 8, (args.batch,), device=device)
 
@@ -48,9 +50,11 @@ def time_training(args) -> None:
         loss.backward()
         opt.step()
 
+    start = time.perf_counter()
     for _ in range(args.warmup):
         step()
     torch.cuda.synchronize()
+    warmup_s = time.perf_counter() - start
     torch.cuda.reset_peak_memory_stats()
     times = []
     for _ in range(args.repeats):
@@ -65,7 +69,8 @@ def time_training(args) -> None:
     peak = torch.cuda.max_memory_allocated() / 2**30
     if rank == 0:
         total = args.batch * world / median
-        print(f"| {args.model} | {torch.cuda.get_device_name()} x {world} | {args.backend} | {args.batch} | "
+        mode = f"compile ({warmup_s:.0f} s to compile and warm up)" if args.compile else "eager"
+        print(f"| {args.model} | {torch.cuda.get_device_name()} x {world} | {args.backend} | {mode} | {args.batch} | "
               f"{total:.0f} | {total / world:.0f} | {peak:.1f} |", flush=True)
     if world > 1:
         dist.destroy_process_group()
@@ -96,6 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="sr_vmamba_tiny")
     parser.add_argument("--backend", default="auto")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model, as train.compile=true does")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--warmup", type=int, default=5)
@@ -109,8 +115,8 @@ def main() -> None:
         time_loader(args)
     if not args.loader_only:
         if int(os.environ.get("RANK", "0")) == 0:
-            print("| model | GPUs | SS2D backend | batch per GPU | img/s total | img/s per GPU | peak GiB |")
-            print("|---|---|---|---:|---:|---:|---:|")
+            print("| model | GPUs | SS2D backend | mode | batch per GPU | img/s total | img/s per GPU | peak GiB |")
+            print("|---|---|---|---|---:|---:|---:|---:|")
         time_training(args)
 
 
