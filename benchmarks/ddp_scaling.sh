@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 data=${1:-}
 out=${2:-runs/ddp-scaling}
 gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")
-export NCCL_NVLS_ENABLE=0 PYTHONUNBUFFERED=1
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1 PYTHONUNBUFFERED=1
 mkdir -p "$out"
 rm -f "$out/steps.md"
 echo "| model | GPUs | SS2D backend | mode | batch per GPU | img/s total | img/s per GPU | peak GiB |"
