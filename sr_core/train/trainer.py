@@ -13,6 +13,7 @@ import math
 import os
 import platform
 import time
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -138,6 +139,12 @@ class Trainer:
         if self.world > 1:
             ids = [self.local_rank] if self.device.type == "cuda" else None
             self.ddp = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            # The depthwise (C, 1, 3, 3) and CAM (K, C, 1, 1) conv weights get their gradients in
+            # channels-last strides (their inputs are channels last); DDP then copies those few
+            # kilobytes into its bucket instead of aliasing them, and warns once per rank that
+            # this "may impair performance". It does not measurably (4 GPUs scale at 98%,
+            # benchmarks/RESULTS.md): silence that one message, which users cannot act on.
+            warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
         self.forward = torch.compile(self.ddp) if self.cfg.train.compile else self.ddp
         self.progress = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_metric": None,
                          "best_epoch": None, "best_val": None, "train_seconds": 0.0}

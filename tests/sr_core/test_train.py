@@ -100,6 +100,7 @@ def test_ddp_with_two_cpu_processes(tmp_path):
            "--set", "train.batch_size=4", *QUIET]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "Grad strides do not match" not in result.stderr  # DDP's layout warning, unactionable
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["kind"] for r in records] == ["epoch", "val", "timing"] * 2  # rank 0 logs, once
     # Two processes of batch 4 take the steps one process of batch 8 takes.
