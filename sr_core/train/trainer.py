@@ -365,9 +365,10 @@ class Trainer:
                     self._tensorboard.add_scalar(f"{prefix}/{name}", value, record["step"])
             self._tensorboard.flush()
         if record["kind"] == "val":
+            auc = record["auc_mean"]
             log.info("validation epoch %d: GT-known IoU>0.1 %.3f, best-threshold %.3f at %.2f, AUC %s",
                      record["epoch"], record["gt_known_iou_0.1"], record["selection_metric"],
-                     record["selection_threshold"], record["auc_mean"])
+                     record["selection_threshold"], "n/a" if auc is None else f"{auc:.3f}")
 
     def _trim_metrics(self, step: int) -> None:
         """After a resume, forget log lines written after the checkpoint (they are redone)."""
