@@ -119,22 +119,39 @@ def sweep_boxes(
         threshold_regions; (0, 4) where nothing passes. With "all" the boxes come in no
         particular order (ranking them by area would double the cost of a sweep).
     """
+    return sweep_boxes_by_mode(fpm, thresholds, (mode,))[mode]
+
+
+def sweep_boxes_by_mode(
+    fpm: np.ndarray, thresholds: Sequence[float] | np.ndarray, modes: Sequence[Mode] = MODES
+) -> dict[str, list[np.ndarray]]:
+    """sweep_boxes for several modes from one contour pass per threshold.
+
+    The metrics sweep the same maps for MaxBoxAccV2 ("all") and for the inference rule's
+    curves ("largest"); tracing each mask once serves both.
+
+    Returns:
+        ``{mode: sweep_boxes(fpm, thresholds, mode)}`` for each of modes.
+    """
     fpm = _check_fpm(fpm)
-    _check_mode(mode)
+    for mode in modes:
+        _check_mode(mode)
     top = fpm.max()
     empty = np.empty((0, 4), np.int64)
-    out = []
+    out: dict[str, list[np.ndarray]] = {mode: [] for mode in modes}
     for threshold in thresholds:
         threshold = _check_threshold(threshold)
         if fpm.dtype.type(threshold) > top:  # nothing passes: skip the contour pass
-            out.append(empty)
+            for swept in out.values():
+                swept.append(empty)
             continue
         mask = _mask(fpm, threshold)
         outer, boxes = _outer_components(mask)
-        if mode == "all":
-            out.append(boxes)
-        else:
-            out.append(boxes[[i for i, _ in _select(mask, outer, boxes, mode, 1)]])
+        for mode, swept in out.items():
+            if mode == "all":
+                swept.append(boxes)
+            else:
+                swept.append(boxes[[i for i, _ in _select(mask, outer, boxes, mode, 1)]])
     return out
 
 

@@ -31,11 +31,10 @@ from sr_core.metrics import (
     LocalizationRecord,
     best_thresholds,
     classification_report,
-    gt_known_curve,
     iobb_matrix,
     iou_matrix,
     localization_report,
-    max_box_acc_v2,
+    sweep_metrics,
 )
 
 if TYPE_CHECKING:
@@ -190,8 +189,8 @@ def score(rows: Sequence[ScoredRow], class_names: Sequence[str], errors: Sequenc
     fpms = [r.fpm for r in rows if r.fpm is not None]
     curves: dict[str, dict] = {}
     if len(fpms) == len(rows):
-        report["maxboxacc_v2"] = max_box_acc_v2(fpms)
-        curves = {f"{iou:g}": gt_known_curve(fpms, iou_threshold=iou, mode=mode) for iou in CURVE_IOUS}
+        report["maxboxacc_v2"], by_iou = sweep_metrics(fpms, CURVE_IOUS, mode)
+        curves = {f"{iou:g}": curve for iou, curve in zip(CURVE_IOUS, by_iou)}
         report["best_thresholds"] = {f"iou {k}": best_thresholds(c) for k, c in curves.items()}
     else:  # needs the maps: not available from a predictions file or a baseline
         report["maxboxacc_v2"] = report["best_thresholds"] = None

@@ -28,6 +28,7 @@ from sr_core.metrics.sweeps import (
     best_thresholds,
     gt_known_curve,
     max_box_acc_v2,
+    sweep_metrics,
 )
 
 __all__ = [
@@ -51,5 +52,6 @@ __all__ = [
     "max_box_acc_v2",
     "report_table",
     "roc_auc",
+    "sweep_metrics",
     "threshold_key",
 ]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sr_core.boxes import sweep_boxes
+from sr_core.boxes import sweep_boxes_by_mode
 from sr_core.metrics.localization import check_thresholds, threshold_key
 from sr_core.metrics.overlap import Box, as_boxes, iou_matrix
 
@@ -47,27 +47,57 @@ def _sweep_thresholds(thresholds: Sequence[float] | np.ndarray | None, step: flo
     return values
 
 
-def _best_iou_sweep(records: Sequence[FpmRecord], thresholds: np.ndarray, mode: str) -> np.ndarray:
-    """(R, T) best IoU between any predicted box at each threshold and any GT box (0: no box)."""
+def _best_iou_sweeps(
+    records: Sequence[FpmRecord], thresholds: np.ndarray, modes: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """{mode: (R, T) best IoU between any predicted box at each threshold and any GT box}
+    (0: no box); each map is traced once per threshold for all the modes."""
     if not records:
         raise ValueError("need at least one record")
-    best = np.zeros((len(records), len(thresholds)))
+    best = {mode: np.zeros((len(records), len(thresholds))) for mode in modes}
     for k, record in enumerate(records):
         gts = as_boxes(record.gt_boxes, f"gt_boxes of {record.image}")
         if len(gts) == 0:
             raise ValueError(f"{record.image} ({record.finding}) has no ground-truth box")
-        per_threshold = sweep_boxes(record.fpm, thresholds, mode)
-        counts = np.array([len(b) for b in per_threshold])
-        if counts.sum() == 0:
-            continue
-        preds = np.concatenate(per_threshold).astype(np.float64)
-        if record.image_size is not None:
-            h, w = np.shape(record.fpm)
-            preds *= np.array([record.image_size[1] / w, record.image_size[0] / h] * 2)
-        # One IoU matrix for every box at every threshold, then the max per threshold.
-        per_box = iou_matrix(preds, gts).max(axis=1)
-        np.maximum.at(best[k], np.repeat(np.arange(len(thresholds)), counts), per_box)
+        for mode, per_threshold in sweep_boxes_by_mode(record.fpm, thresholds, modes).items():
+            counts = np.array([len(b) for b in per_threshold])
+            if counts.sum() == 0:
+                continue
+            preds = np.concatenate(per_threshold).astype(np.float64)
+            if record.image_size is not None:
+                h, w = np.shape(record.fpm)
+                preds *= np.array([record.image_size[1] / w, record.image_size[0] / h] * 2)
+            # One IoU matrix for every box at every threshold, then the max per threshold.
+            per_box = iou_matrix(preds, gts).max(axis=1)
+            np.maximum.at(best[mode][k], np.repeat(np.arange(len(thresholds)), counts), per_box)
     return best
+
+
+def _max_box_acc(best: np.ndarray, thresholds: np.ndarray, levels: Sequence[float]) -> dict:
+    """max_box_acc_v2's report from the (R, T) best IoUs of the "all" rule."""
+    report: dict = {"best_threshold": {}}
+    for delta in levels:
+        accuracy = (best >= delta).mean(axis=0)
+        at = int(np.argmax(accuracy))
+        report[threshold_key(delta)] = float(accuracy[at])
+        report["best_threshold"][threshold_key(delta)] = float(thresholds[at])
+    report["mean"] = float(np.mean([report[threshold_key(d)] for d in levels]))
+    return report
+
+
+def _gt_known_curve(
+    records: Sequence[FpmRecord], best: np.ndarray, thresholds: np.ndarray, iou_threshold: float
+) -> dict:
+    """gt_known_curve's curves from the (R, T) best IoUs."""
+    hits = best > float(iou_threshold)
+    findings = np.array([r.finding for r in records])
+    per_class = {name: hits[findings == name].mean(axis=0) for name in sorted(set(findings.tolist()))}
+    return {
+        "thresholds": thresholds,
+        "per_class": per_class,
+        "class_mean": np.mean(list(per_class.values()), axis=0),
+        "image_mean": hits.mean(axis=0),
+    }
 
 
 def max_box_acc_v2(
@@ -97,15 +127,7 @@ def max_box_acc_v2(
     """
     thresholds = _sweep_thresholds(thresholds, step)
     levels = check_thresholds(iou_levels, "iou_levels")
-    best = _best_iou_sweep(records, thresholds, "all")
-    report: dict = {"best_threshold": {}}
-    for delta in levels:
-        accuracy = (best >= delta).mean(axis=0)
-        at = int(np.argmax(accuracy))
-        report[threshold_key(delta)] = float(accuracy[at])
-        report["best_threshold"][threshold_key(delta)] = float(thresholds[at])
-    report["mean"] = float(np.mean([report[threshold_key(d)] for d in levels]))
-    return report
+    return _max_box_acc(_best_iou_sweeps(records, thresholds, ("all",))["all"], thresholds, levels)
 
 
 def gt_known_curve(
@@ -125,15 +147,32 @@ def gt_known_curve(
         "image_mean": (T,)}`` numpy arrays.
     """
     thresholds = _sweep_thresholds(thresholds, step)
-    hits = _best_iou_sweep(records, thresholds, mode) > float(iou_threshold)
-    findings = np.array([r.finding for r in records])
-    per_class = {name: hits[findings == name].mean(axis=0) for name in sorted(set(findings.tolist()))}
-    return {
-        "thresholds": thresholds,
-        "per_class": per_class,
-        "class_mean": np.mean(list(per_class.values()), axis=0),
-        "image_mean": hits.mean(axis=0),
-    }
+    return _gt_known_curve(records, _best_iou_sweeps(records, thresholds, (mode,))[mode], thresholds, iou_threshold)
+
+
+def sweep_metrics(
+    records: Sequence[FpmRecord],
+    iou_thresholds: Sequence[float],
+    mode: str = "largest",
+    thresholds: Sequence[float] | np.ndarray | None = None,
+    step: float = 0.01,
+    iou_levels: Sequence[float] = MAXBOXACC_IOU_LEVELS,
+) -> tuple[dict, list[dict]]:
+    """max_box_acc_v2 and gt_known_curve at several IoU thresholds from one sweep of the maps.
+
+    The same numbers as the separate calls, but each map is thresholded and traced once
+    per map threshold instead of once per metric (the sweeps are most of an evaluation's
+    CPU time).
+
+    Returns:
+        ``(max_box_acc_v2(records, thresholds, step, iou_levels),
+        [gt_known_curve(records, thresholds, t, mode, step) for t in iou_thresholds])``.
+    """
+    thresholds = _sweep_thresholds(thresholds, step)
+    levels = check_thresholds(iou_levels, "iou_levels")
+    best = _best_iou_sweeps(records, thresholds, ("all", mode))
+    curves = [_gt_known_curve(records, best[mode], thresholds, t) for t in iou_thresholds]
+    return _max_box_acc(best["all"], thresholds, levels), curves
 
 
 def best_thresholds(curve: dict) -> dict[str, float]:

@@ -5,7 +5,14 @@ import numpy as np
 import pytest
 
 from sr_core import boxes as boxes_module
-from sr_core.boxes import contour, fpm_to_boxes, sweep_boxes, threshold_regions, upsample_fpm
+from sr_core.boxes import (
+    contour,
+    fpm_to_boxes,
+    sweep_boxes,
+    sweep_boxes_by_mode,
+    threshold_regions,
+    upsample_fpm,
+)
 
 
 def blank(height: int = 64, width: int = 80) -> np.ndarray:
@@ -136,6 +143,20 @@ def test_sweep_matches_single_thresholds():
             expected = fpm_to_boxes(fpm, threshold, mode)
             assert sorted(tuple(b) for b in boxes.tolist()) == sorted(expected)  # "all": any order
         assert swept[-1].shape == (0, 4)
+
+
+def test_sweep_by_mode_matches_one_mode_at_a_time():
+    fpm = upsample_fpm(np.random.default_rng(4).random((8, 8)), (64, 80))
+    thresholds = np.arange(0.0, 1.2, 0.05)
+    swept = sweep_boxes_by_mode(fpm, thresholds, ("all", "largest"))
+    assert list(swept) == ["all", "largest"]
+    for mode, per_threshold in swept.items():
+        expected = sweep_boxes(fpm, thresholds, mode)
+        assert len(per_threshold) == len(expected)
+        for boxes, want in zip(per_threshold, expected):
+            np.testing.assert_array_equal(boxes, want)
+    with pytest.raises(ValueError, match="mode"):
+        sweep_boxes_by_mode(fpm, thresholds, ("all", "biggest"))
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from sr_core.boxes import upsample_fpm
 from sr_core.metrics import (
     IOBB_THRESHOLDS,
     IOU_THRESHOLDS,
@@ -25,6 +26,7 @@ from sr_core.metrics import (
     max_box_acc_v2,
     report_table,
     roc_auc,
+    sweep_metrics,
     threshold_key,
 )
 
@@ -199,6 +201,28 @@ def test_gt_known_curve_and_operating_points():
     np.testing.assert_array_equal(curve["image_mean"], [0, 0, 0.5, 0])
     points = best_thresholds(curve)
     assert points["Mass"] == 0.6 and points["class_mean"] == 0.6
+
+
+def test_sweep_metrics_match_the_separate_sweeps():
+    rng = np.random.default_rng(5)
+    records = [
+        FpmRecord(f"{k}.png", ("Mass", "Nodule")[k % 2], upsample_fpm(rng.random((6, 6)), (48, 64)),
+                  [(8, 4, 40, 30), (50, 20, 60, 44)][: 1 + k % 2], image_size=(96, 128))
+        for k in range(6)
+    ]
+    ious = (0.1, 0.3, 0.5)
+    for mode in ("largest", "all"):
+        maxbox, curves = sweep_metrics(records, ious, mode, step=0.05)
+        assert maxbox == max_box_acc_v2(records, step=0.05)
+        assert len(curves) == len(ious)
+        for iou_threshold, curve in zip(ious, curves):
+            expected = gt_known_curve(records, iou_threshold=iou_threshold, mode=mode, step=0.05)
+            np.testing.assert_array_equal(curve["thresholds"], expected["thresholds"])
+            for key in ("class_mean", "image_mean"):
+                np.testing.assert_array_equal(curve[key], expected[key])
+            assert curve["per_class"].keys() == expected["per_class"].keys()
+            for name, values in expected["per_class"].items():
+                np.testing.assert_array_equal(curve["per_class"][name], values)
 
 
 # --- classification ---------------------------------------------------------------------------
