@@ -2,7 +2,9 @@
 
 Times fpm_to_boxes / threshold_regions on two realistic maps (an upsampled 8x8 random map, as
 the model produces, and a map of several Gaussian blobs), beside the plain
-connectedComponentsWithStats route they replace, then upsample_fpm and one MaxBoxAccV2 sweep.
+connectedComponentsWithStats route they replace, then upsample_fpm, one MaxBoxAccV2 sweep, and
+what an evaluation (and the trainer's validation) sweeps: MaxBoxAccV2 plus the GT-known curves
+at IoU 0.1/0.3/0.5, as four separate sweeps and as the one shared sweep score() runs.
 Median and p95 of REPEATS calls after WARMUP, printed as a Markdown table with the CPU.
 
 Run: python benchmarks/boxes.py [--repeats 200] [--records 300]
@@ -22,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_name, time_call  # noqa: E402
 
 from sr_core.boxes import fpm_to_boxes, threshold_regions, upsample_fpm  # noqa: E402
-from sr_core.metrics import FpmRecord, max_box_acc_v2  # noqa: E402
+from sr_core.evaluate import CURVE_IOUS  # noqa: E402
+from sr_core.metrics import FpmRecord, gt_known_curve, max_box_acc_v2, sweep_metrics  # noqa: E402
 
 SIZE = (1024, 1024)
 WARMUP = 20
@@ -100,6 +103,16 @@ def main() -> None:
         f"\nMaxBoxAccV2: {args.records} maps of 256x256 x 100 thresholds in {seconds:.2f} s "
         f"(mean {result['mean']:.3f} on random maps)"
     )
+    start = time.perf_counter()
+    separate = [max_box_acc_v2(records)] + [gt_known_curve(records, iou_threshold=t) for t in CURVE_IOUS]
+    separate_s = time.perf_counter() - start
+    start = time.perf_counter()
+    shared, curves = sweep_metrics(records, CURVE_IOUS)
+    shared_s = time.perf_counter() - start
+    assert shared == separate[0] and all(
+        np.array_equal(a["class_mean"], b["class_mean"]) for a, b in zip(curves, separate[1:]))
+    print(f"MaxBoxAccV2 + GT-known curves at IoU {'/'.join(f'{t:g}' for t in CURVE_IOUS)}: "
+          f"{separate_s:.2f} s as four sweeps, {shared_s:.2f} s as one (sweep_metrics, same results)")
 
 
 if __name__ == "__main__":
