@@ -46,7 +46,7 @@ KERNELS = ("state", "out", "bwd_state", "bwd")
 # Register caps (ptxas .maxnreg). Uncapped, the forward kernels took 160-255 registers a thread,
 # which left room for 2-3 programs (8-12 warps) per multiprocessor: latency-bound at an IPC of
 # 1.4-1.8 (ncu, H100). At 128 they fit 4 programs and spill little; measured on an H100 at
-# batch 64 (benchmarks/RESULTS.md): forward 18-21% faster at stages 1-3. The backward kernel
+# batch 64 (benchmarks/RESULTS.md): forward 21, 18, 15, 10% faster at stages 1-4. The backward kernel
 # stays uncapped: every cap tried (128, 168, with 4 or 8 warps) spilled and ran slower.
 _MAXNREG = {"state": 128, "out": 128, "bwd_state": 128}
 
