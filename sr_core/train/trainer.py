@@ -121,7 +121,7 @@ class Trainer:
             raise TrainingError(f"{len(self.train_set)} training images are fewer than one batch "
                                 f"({self.cfg.train.batch_size} x {self.world} processes)")
         try:
-            self.val_set = LocalizationSet(root)
+            self.val_set = LocalizationSet(root, split=data.val_split)
         except LayoutError as exc:
             self.val_set = None
             if self.is_main:

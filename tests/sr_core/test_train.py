@@ -188,3 +188,25 @@ def test_a_dead_head_is_named_in_one_warning(caplog):
         assert not caplog.records
         assert not check_head_alive(7, 3e-4)
     assert len(caplog.records) == 1 and "epoch 7" in caplog.text and "optim.lr" in caplog.text
+
+
+def test_validation_uses_the_configured_split(tmp_path):
+    import shutil
+
+    from sr_core.data.phantoms import write_phantom_dataset
+    from sr_core.train.trainer import Trainer
+
+    data = tmp_path / "data"
+    write_phantom_dataset(data, 3, 32, seed=2, class_names=["Atelectasis", "Mass"], n_test_per_class=1)
+    shutil.copytree(data / "test", data / "holdout")
+    for kind in ("list", "gt"):
+        shutil.copy(data / f"test_{kind}.txt", data / f"holdout_{kind}.txt")
+    root = [f"data.root={json.dumps(str(data))}", "data.workers=0", "train.batch_size=2"]
+    for split, rows in (("holdout", 2), ("absent", None)):
+        trainer = Trainer(load_config("smoke", [*root, f'data.val_split="{split}"']), tmp_path / split)
+        trainer._setup_device()
+        trainer._setup_data()
+        if rows is None:
+            assert trainer.val_set is None  # no validation with boxes, said in one warning
+        else:
+            assert trainer.val_set.split == split and len(trainer.val_set) == rows
