@@ -121,13 +121,19 @@ def main() -> None:
     parser.add_argument("--once", action="store_true",
                         help="one Triton forward+backward per shape and the kernels' registers (for profilers)")
     args = parser.parse_args()
-    if not torch.cuda.is_available():
-        sys.exit("needs a CUDA device")
     tiles = {k: v for k, v in (("tile_h", args.tile_h), ("tile_w", args.tile_w), ("block_d", args.block_d),
                                ("num_warps", args.num_warps), ("bwd_block_d", args.bwd_block_d),
                                ("bwd_num_warps", args.bwd_num_warps)) if v}
     if args.maxnreg:
-        tiles["maxnreg"] = {k: int(v) for k, v in (item.split("=") for item in args.maxnreg.split(","))}
+        from sr_core.kernels.triton_ss2d import _config
+
+        try:
+            tiles["maxnreg"] = {k: int(v) for k, v in (item.split("=") for item in args.maxnreg.split(","))}
+            _config(8, 8, 16, 1, maxnreg=tiles["maxnreg"])  # names checked where the caps are used
+        except ValueError as exc:
+            parser.error(f"--maxnreg {args.maxnreg!r}: expected KERNEL=REGISTERS[,...] ({exc})")
+    if not torch.cuda.is_available():
+        sys.exit("needs a CUDA device")
     dtypes = {"bf16": torch.bfloat16, "fp32": torch.float32}
     if args.once:
         run_once(args, dtypes, tiles)
