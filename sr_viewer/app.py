@@ -7,7 +7,8 @@
     sr-viewer --benchmark-startup             print when the window is shown and exit
 
 The window shows before torch is imported: the model loads on a worker thread and the
-model panel says so meanwhile. Exit status: 0 ok, 1 failure (one line on stderr), 2 usage.
+model panel says so meanwhile. Exit status: 0 ok, 1 failure (one line on stderr), 2 usage or
+no display Qt can start (one line naming what is missing and how to fix it).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     from sr_viewer.qt.errors import route_qt_messages
 
     route_qt_messages()
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "sr-viewer"])
+    app = create_application()
     app.setApplicationName("sr-viewer")
     app.setOrganizationName("sr-viewer")
     if args.screenshot:
@@ -110,6 +113,119 @@ def main(argv: list[str] | None = None) -> int:
     status = app.exec()
     log.info("sr-viewer exiting (%d)", status)
     return int(status)
+
+
+# --- the display: Qt's platform plugin ----------------------------------------------------------
+
+HEADLESS_HINT = "for headless use set QT_QPA_PLATFORM=offscreen, or render a PNG with sr-viewer --screenshot OUT.png"
+_PLATFORM_TRIED = re.compile(r'Could not (find|load) the Qt platform plugin "([^"]+)"')
+_AVAILABLE = re.compile(r"Available platform plugins are: ([^\n]*?)\.?\s*$", re.MULTILINE)
+# Debian/Ubuntu package names that the soname rule (libfoo.so.1 -> libfoo1) gets wrong.
+_PACKAGE_OF = {"libz.so.1": "zlib1g", "libgcc_s.so.1": "libgcc-s1", "libglib-2.0.so.0": "libglib2.0-0",
+               "libgthread-2.0.so.0": "libglib2.0-0", "libGLdispatch.so.0": "libglvnd0",
+               "libbrotlicommon.so.1": "libbrotli1", "libbrotlidec.so.1": "libbrotli1"}
+
+
+def create_application():
+    """The QApplication; when Qt cannot start any display plugin, one line on stderr and exit 2.
+
+    Qt reports that with qFatal: abort, status 134, its message only in our log. A message
+    handler held only while the QApplication is made turns it into a line that says what is
+    missing. Nothing is probed up front, so a working launch pays nothing for the check.
+    """
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+    from PySide6.QtWidgets import QApplication
+
+    if QApplication.instance() is not None:
+        return QApplication.instance()
+    tried: list[tuple[str, bool]] = []  # (platform, whether its plugin file was found)
+
+    def guard(kind, context, text) -> None:
+        if previous is not None:
+            previous(kind, context, text)
+        for verb, name in _PLATFORM_TRIED.findall(text):
+            tried.append((name, verb == "load"))
+        if kind == QtMsgType.QtFatalMsg:
+            line = f"sr-viewer: error: {platform_failure(tried, text)}"
+            log.critical("%s", line)
+            print(line, file=sys.stderr, flush=True)
+            os._exit(2)  # Qt aborts once the handler returns: leave first, with our status
+
+    previous = qInstallMessageHandler(guard)
+    try:
+        return QApplication([sys.argv[0] if sys.argv else "sr-viewer"])
+    finally:
+        qInstallMessageHandler(previous)
+
+
+def platform_failure(tried: list[tuple[str, bool]], qt_message: str) -> str:
+    """Why no Qt platform plugin started and how to fix it, in one line.
+
+    Args:
+        tried: (platform, plugin file found) for each plugin Qt tried, in order.
+        qt_message: Qt's fatal message (it lists the available plugins).
+    """
+    if "platform plugin" not in qt_message:
+        return f"Qt cannot start: {' '.join(qt_message.split())}"
+    if not tried:
+        requested = [p for p in os.environ.get("QT_QPA_PLATFORM", "").split(";") if p]
+        tried = [(name.split(":")[0], True) for name in requested or ["xcb"]]
+    available = _AVAILABLE.search(qt_message)
+    reasons = []
+    for name, found in dict.fromkeys(tried):
+        if not found:
+            known = f"; it has: {available[1]}" if available else ""
+            reasons.append(f"Qt has no display plugin {name!r} (QT_QPA_PLATFORM){known}")
+        else:
+            reasons.append(_plugin_failure(name))
+    return "; ".join(reasons) + f"; {HEADLESS_HINT}"
+
+
+def _plugin_failure(name: str) -> str:
+    """Why the platform plugin `name`, whose file exists, did not start."""
+    variable = {"xcb": "DISPLAY", "wayland": "WAYLAND_DISPLAY"}.get(name.split("-")[0])
+    display = os.environ.get(variable) if variable else None
+    no_display = f"no display to open the window on ({variable} is not set)" if variable and not display else ""
+    missing = missing_libraries(name)
+    if missing:
+        packages = " ".join(dict.fromkeys(debian_package(soname) for soname in missing))
+        text = (f"Qt's {name} display plugin needs system libraries that are missing ({', '.join(missing)}): "
+                f"install them with `sudo apt install {packages}` (Debian/Ubuntu)")
+        return f"{text}; also {no_display}" if no_display else text
+    if no_display or variable is None:
+        return no_display or f"Qt's {name} display plugin could not start"
+    return f"cannot connect to the display {display!r} ({variable}): is it running, and may this user use it?"
+
+
+def missing_libraries(platform: str) -> list[str]:
+    """Shared libraries the platform's Qt plugin needs that the system lacks (ldd's "not found").
+
+    Only run after Qt failed (ldd takes a few tens of milliseconds); [] when ldd or the plugin
+    is not there.
+    """
+    from PySide6.QtCore import QLibraryInfo
+
+    plugins = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms"
+    plugin = next(iter(sorted(plugins.glob(f"libq{platform}.so*"))), None)
+    if plugin is None:
+        return []
+    try:
+        out = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    found = re.findall(r"^\s*(\S+) => not found", out, re.MULTILINE)
+    return list(dict.fromkeys(found))
+
+
+def debian_package(soname: str) -> str:
+    """The Debian/Ubuntu package that ships a library: libxcb-icccm.so.4 -> libxcb-icccm4,
+    libxkbcommon-x11.so.0 -> libxkbcommon-x11-0 (a dash when the name ends in a digit)."""
+    if soname in _PACKAGE_OF:
+        return _PACKAGE_OF[soname]
+    name, _, version = soname.partition(".so")
+    major = version.lstrip(".").split(".")[0]
+    name = name.lower()
+    return f"{name}-{major}" if major and name[-1].isdigit() else f"{name}{major}"
 
 
 def _close_on_signals(window) -> None:

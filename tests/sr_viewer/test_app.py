@@ -1,14 +1,17 @@
-"""sr-viewer's entry point: --screenshot renders headless and exits; failures are one line."""
+"""sr-viewer's entry point: --screenshot renders headless and exits; failures are one line,
+including a display Qt cannot start."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from PySide6.QtGui import QImage
 
-from sr_viewer.app import STARTUP_MARKER, main
+from sr_viewer.app import HEADLESS_HINT, STARTUP_MARKER, debian_package, main, platform_failure
 
 
 def test_screenshot_renders_the_window_with_the_study(qapp, weights, nih_demo, tmp_path, config_dir):
@@ -61,3 +64,80 @@ def test_window_shows_before_torch_is_imported(tmp_path):
     assert out.returncode == 0, out.stderr
     marker, seconds, torch_flag = out.stdout.split()
     assert marker == STARTUP_MARKER and float(seconds) > 0 and torch_flag == "torch_imported=False"
+
+
+def _run_viewer(tmp_path, **env_changes) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SR_VIEWER_CONFIG_DIR": str(tmp_path)}
+    for name, value in env_changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return subprocess.run([sys.executable, "-m", "sr_viewer"], capture_output=True, text=True, env=env, timeout=120)
+
+
+def _missing_xcb_libraries() -> list[str]:
+    """What ldd says the installed xcb plugin lacks on this machine (the test's own look)."""
+    from PySide6.QtCore import QLibraryInfo
+
+    plugin = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms" / "libqxcb.so"
+    out = subprocess.run(["ldd", str(plugin)], capture_output=True, text=True).stdout
+    return sorted({line.split()[0] for line in out.splitlines() if "not found" in line})
+
+
+def _one_line_with_the_fix(out: subprocess.CompletedProcess) -> str:
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1, out.stderr
+    line = lines[0]
+    assert line.startswith("sr-viewer: error: ")
+    assert "QT_QPA_PLATFORM=offscreen" in line and "--screenshot" in line
+    assert "Traceback" not in line
+    return line
+
+
+def test_xcb_without_its_libraries_or_a_display_exits_2_with_one_line_naming_the_fix(tmp_path):
+    line = _one_line_with_the_fix(_run_viewer(tmp_path, QT_QPA_PLATFORM="xcb", DISPLAY=None, WAYLAND_DISPLAY=None))
+    missing = _missing_xcb_libraries()
+    if missing:  # this machine lacks some of Qt's X libraries: the line says which and the apt line
+        assert "sudo apt install " in line
+        for soname in missing:
+            assert soname in line and debian_package(soname) in line
+    assert "DISPLAY is not set" in line
+    assert (tmp_path / "logs" / "sr-viewer.log").read_text().count("sr-viewer: error: ") == 1
+
+
+def test_an_unknown_platform_exits_2_with_one_line_listing_the_plugins(tmp_path):
+    line = _one_line_with_the_fix(_run_viewer(tmp_path, QT_QPA_PLATFORM="nonexistent"))
+    assert "no display plugin 'nonexistent'" in line and "offscreen" in line and "xcb" in line
+
+
+def test_an_explicit_headless_platform_is_not_blocked(tmp_path):
+    env = {**os.environ, "QT_QPA_PLATFORM": "minimal", "SR_VIEWER_CONFIG_DIR": str(tmp_path)}
+    env.pop("DISPLAY", None)
+    out = subprocess.run([sys.executable, "-m", "sr_viewer", "--benchmark-startup"], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(STARTUP_MARKER)
+
+
+@pytest.mark.parametrize("environment, expected", [
+    ({}, "no display to open the window on (DISPLAY is not set)"),
+    ({"DISPLAY": ":77"}, "cannot connect to the display ':77' (DISPLAY)"),
+])
+def test_xcb_with_its_libraries_names_the_display_problem(monkeypatch, environment, expected):
+    monkeypatch.setattr("sr_viewer.app.missing_libraries", lambda platform: [])
+    monkeypatch.delenv("DISPLAY", raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    fatal = "no Qt platform plugin could be initialized.\n\nAvailable platform plugins are: offscreen, xcb.\n"
+    line = platform_failure([("xcb", True)], fatal)
+    assert line.startswith(expected) and line.endswith(HEADLESS_HINT) and "\n" not in line
+
+
+def test_missing_libraries_are_named_by_their_debian_packages():
+    assert [debian_package(s) for s in ("libxcb-icccm.so.4", "libxcb-keysyms.so.1", "libxcb-cursor.so.0",
+                                        "libxkbcommon-x11.so.0", "libX11-xcb.so.1", "libxcb-render-util.so.0",
+                                        "libGL.so.1", "libglib-2.0.so.0")] == [
+        "libxcb-icccm4", "libxcb-keysyms1", "libxcb-cursor0", "libxkbcommon-x11-0", "libx11-xcb1",
+        "libxcb-render-util0", "libgl1", "libglib2.0-0"]
