@@ -1,13 +1,17 @@
 """sr-core-train: train an SR model, or export a run's weights for release.
 
-    sr-core-train --config NAME_OR_FILE [--data DIR] [--out RUN_DIR] [--resume] [--deterministic] [--set key=value ...]
+    sr-core-train --config NAME_OR_FILE [--data DIR] [--out RUN_DIR] [--resume] [--deterministic] [--quiet]
+                  [--set key=value ...]
     sr-core-train export RUN_DIR --out W.safetensors [--fp16] [--checkpoint best|last]
 
 Configs ship by name (smoke, nih-nano, nih-tiny) or come from a TOML file; --set overrides
 any key (e.g. --set train.lr=3e-4 --set model.overrides.modulation=false). Several GPUs:
     torchrun --nproc_per_node=N -m sr_core.train.cli --config nih-tiny --data DIR
 and several machines with torchrun's rendezvous (--nnodes, --rdzv-backend=c10d,
---rdzv-endpoint=HOST:PORT on each). Exit status: 0 done, 1 failed (one line), 2 usage error.
+--rdzv-endpoint=HOST:PORT on each). On a terminal each epoch shows a progress bar on stderr;
+with --quiet or when stderr is not a terminal, each epoch is one log line. The closing line
+names the selection metric, its best value, the epoch and the best checkpoint.
+Exit status: 0 done, 1 failed (one line), 2 usage error.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ def train_parser() -> ArgumentParser:
     parser.add_argument("--out", help="run folder; default from output.dir")
     parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/last.safetensors")
     parser.add_argument("--deterministic", action="store_true", help="bit-identical CPU runs (slower)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars (output.progress=false): one log line per epoch")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     return parser
 
@@ -57,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides.append(f"data.root={_quote(args.data)}")
         if args.deterministic:
             overrides.append("train.deterministic=true")
+        if args.quiet:
+            overrides.append("output.progress=false")
         try:
             cfg = load_config(args.config, overrides)
         except ConfigError as exc:
@@ -82,7 +90,7 @@ def run_train(cfg, out: Path, resume: bool) -> int:
                         format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     trainer = Trainer(cfg, out, resume=resume)
     try:
-        progress = trainer.fit()
+        trainer.fit()
     except (TrainingError, LayoutError, ValueError, OSError) as exc:
         fail(PROG, exc)
         return 1
@@ -91,9 +99,7 @@ def run_train(cfg, out: Path, resume: bool) -> int:
 
         distributed.shutdown()
     if rank == 0:
-        best = progress.get("best_metric")
-        print(f"done: {progress['epoch']} epochs, {progress['global_step']} steps in {out}"
-              + (f"; best validation GT-known {best:.3f} at epoch {progress['best_epoch']}" if best is not None else ""))
+        print(trainer.summary())
     return 0
 
 

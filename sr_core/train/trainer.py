@@ -3,6 +3,8 @@
 Rank 0 logs and writes checkpoints; validation is sharded over the ranks and scored on rank 0
 with the same code as sr-core-eval. A run folder holds config.toml (resolved), metrics.jsonl,
 checkpoints/{last,best}.safetensors, plots and, when tensorboard is installed, its events.
+On a terminal each epoch shows a progress bar (loss terms, img/s, ETA) on stderr; when stderr
+is not a terminal or output.progress is off, each epoch is one log line instead.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import math
 import os
 import platform
+import sys
 import time
 import warnings
 from contextlib import nullcontext
@@ -65,6 +68,9 @@ class Trainer:
         self.ckpt_dir = self.run_dir / "checkpoints"
         self._tensorboard = None
         self._pending_best = False
+        # Bars only where someone watches: on a terminal, rank 0, output.progress on. In a log
+        # file a bar is a line of carriage returns, so each epoch is one log line there instead.
+        self.show_bars = self.is_main and cfg.output.progress and sys.stderr.isatty()
 
     # --- set-up -----------------------------------------------------------------------------
     def _setup_device(self) -> None:
@@ -109,7 +115,7 @@ class Trainer:
         if empty:
             raise TrainingError(f"{root / 'train'}: no training images for {', '.join(empty)}")
         if self.is_main:
-            failed = self.train_set.verify(progress=self.cfg.output.progress)
+            failed = self.train_set.verify(progress=self.show_bars)
             fraction = len(failed) / (len(self.train_set.samples) + len(failed))
             if failed:
                 log.warning("%d unreadable training images skipped (%.2f%%)", len(failed), 100 * fraction)
@@ -174,6 +180,7 @@ class Trainer:
             save_config(self.cfg, self.run_dir / "config.toml")
             self._tensorboard = self._open_tensorboard()
         cfg = self.cfg.train
+        self._loop_start, self._loop_first_epoch = time.perf_counter(), self.progress["epoch"]
         try:
             while self.progress["epoch"] < cfg.epochs:
                 epoch = self.progress["epoch"]
@@ -211,7 +218,7 @@ class Trainer:
         sums.setdefault("logit_spread", 0.0)
         images, start = 0, time.perf_counter()
         bar = tqdm(total=self.steps_per_epoch, initial=done, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not (self.is_main and self.cfg.output.progress), unit="step")
+                   disable=not self.show_bars, unit="step", dynamic_ncols=True)
         batches = iter(self.loader)
         for step in range(done, self.steps_per_epoch):
             factor = lr_factor(self.progress["global_step"], self.steps_per_epoch, cfg.epochs, self.cfg.optim)
@@ -223,8 +230,10 @@ class Trainer:
             self.progress["global_step"] += 1
             self.progress["step_in_epoch"] = step + 1
             elapsed = time.perf_counter() - start
-            bar.set_postfix({k: f"{terms[k]:.3f}" for k in ("total", "ce", "control", "area")} |
-                            {"img/s": f"{images / max(elapsed, 1e-9):.0f}", "lr": f"{lr:.2e}"})
+            # The epoch's running means (steps so far, a resumed epoch's included): the bar ends
+            # on the epoch's mean losses, the numbers metrics.jsonl records.
+            bar.set_postfix({k: f"{sums[k] / (step + 1):.3f}" for k in LOSS_TERMS} |
+                            {"img/s": f"{images / max(elapsed, 1e-9):.0f}", "lr": f"{lr:.2e}"}, refresh=False)
             bar.update(1)
             every = self.cfg.checkpoint.every_steps
             if every and self.progress["global_step"] % every == 0 and step + 1 < self.steps_per_epoch:
@@ -319,12 +328,14 @@ class Trainer:
         curve = evaluation.curves.get(key)
         best_t = report["best_thresholds"][f"iou {key}"]["class_mean"] if curve else ecfg.threshold
         best_acc = float(curve["class_mean"].max()) if curve else report["gt_known"]["iou"][key]["class_mean"]
+        where = "the best map threshold" if curve else "threshold"
+        selection_name = f"GT-known IoU>{key} class mean at {where} ({best_t:.2f})"
         record = {
             "kind": "val", "epoch": epoch, "step": self.progress["global_step"],
             "gt_known_iou_0.1": report["gt_known"]["iou"]["0.1"]["class_mean"],
             "gt_known_iou_0.3": report["gt_known"]["iou"]["0.3"]["class_mean"],
             "gt_known_iou_0.5": report["gt_known"]["iou"]["0.5"]["class_mean"],
-            "selection_metric": best_acc, "selection_threshold": best_t,
+            "selection_metric": best_acc, "selection_threshold": best_t, "selection_name": selection_name,
             "maxboxacc_v2": (report["maxboxacc_v2"] or {}).get("mean"),
             "accuracy": report["classification"]["accuracy"], "auc_mean": report["classification"]["auc_mean"],
         }
@@ -354,6 +365,23 @@ class Trainer:
                 self._pending_best = False
         self._barrier()
 
+    def _eta(self, epochs_done: int) -> float:
+        """Seconds left for the remaining epochs at this process's wall time per epoch so far
+        (validation and checkpoints included)."""
+        done = epochs_done - self._loop_first_epoch
+        per_epoch = (time.perf_counter() - self._loop_start) / max(done, 1)
+        return per_epoch * (self.cfg.train.epochs - epochs_done)
+
+    def summary(self) -> str:
+        """The closing line: what ran, and which checkpoint is best by which metric."""
+        progress = self.progress
+        line = f"done: {progress['epoch']} epochs, {progress['global_step']} steps in {self.run_dir}"
+        if progress.get("best_metric") is None:
+            return line + f"; no validation with boxes, so no best checkpoint; last: {self.ckpt_dir / 'last.safetensors'}"
+        record = progress["best_val"]["record"]
+        return (line + f"; best checkpoint by {record.get('selection_name', 'the selection metric')}: "
+                f"{progress['best_metric']:.3f} at epoch {progress['best_epoch']}, {self.ckpt_dir / 'best.safetensors'}")
+
     def _log(self, record: dict) -> None:
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
@@ -364,11 +392,17 @@ class Trainer:
                 if value is not None:
                     self._tensorboard.add_scalar(f"{prefix}/{name}", value, record["step"])
             self._tensorboard.flush()
+        if record["kind"] == "epoch" and not self.show_bars:
+            losses = record["losses"]
+            log.info("epoch %d/%d: loss %.3f (%s), %.0f img/s, %.1f s, lr %.2e, ETA %s", record["epoch"],
+                     self.cfg.train.epochs, losses["total"],
+                     ", ".join(f"{k} {losses[k]:.3f}" for k in LOSS_TERMS[1:]), record["images_per_s"],
+                     record["seconds"], record["lr"], tqdm.format_interval(self._eta(record["epoch"])))
         if record["kind"] == "val":
             auc = record["auc_mean"]
-            log.info("validation epoch %d: GT-known IoU>0.1 %.3f, best-threshold %.3f at %.2f, AUC %s",
-                     record["epoch"], record["gt_known_iou_0.1"], record["selection_metric"],
-                     record["selection_threshold"], "n/a" if auc is None else f"{auc:.3f}")
+            log.info("validation epoch %d: GT-known IoU>0.1 %.3f at threshold %.2f; selection metric %s: %.3f; "
+                     "AUC %s", record["epoch"], record["gt_known_iou_0.1"], self.cfg.eval.threshold,
+                     record["selection_name"], record["selection_metric"], "n/a" if auc is None else f"{auc:.3f}")
 
     def _trim_metrics(self, step: int) -> None:
         """After a resume, forget log lines written after the checkpoint (they are redone)."""

@@ -1,7 +1,9 @@
 """sr-core-train: the smoke config end to end, export, bit-identical resume after SIGKILL,
 DDP with two CPU processes (gloo), configuration and failure messages."""
 
+import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -210,3 +212,41 @@ def test_validation_uses_the_configured_split(tmp_path):
             assert trainer.val_set is None  # no validation with boxes, said in one warning
         else:
             assert trainer.val_set.split == split and len(trainer.val_set) == rows
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_a_terminal_gets_an_epoch_bar_a_log_gets_one_line_per_epoch_and_the_summary_names_the_metric(
+        tmp_path, capsys, caplog, monkeypatch):
+    small = ["--config", "smoke", "--set", "data.synthetic_per_class=4", "--set", "train.batch_size=8"]
+    with caplog.at_level(logging.INFO, logger="sr_core.train.trainer"):
+        # stderr captured by pytest: not a terminal, so no bar, one log line per epoch.
+        assert main([*small, "--out", str(tmp_path / "log"), "--set", "train.epochs=2"]) == 0
+        captured = capsys.readouterr()
+        epoch_lines = [r.getMessage() for r in caplog.records if ": loss " in r.getMessage()]
+        assert [line.split(":")[0] for line in epoch_lines] == ["epoch 1/2", "epoch 2/2"]
+        assert all(k in epoch_lines[0] for k in ("ce ", "ce_fpm ", "control ", "area ", "img/s", "ETA "))
+        assert "\r" not in captured.err and "step/s" not in captured.err
+        records = [json.loads(line) for line in (tmp_path / "log" / "metrics.jsonl").read_text().splitlines()]
+        vals = [r for r in records if r["kind"] == "val"]
+        best = max(vals, key=lambda r: r["selection_metric"])  # the first of equals, as the trainer keeps
+        summary = captured.out.strip().splitlines()[-1]
+        assert summary.startswith("done: 2 epochs") and best["selection_name"] in summary
+        assert best["selection_name"].startswith("GT-known IoU>0.1 class mean at the best map threshold")
+        assert (f"{best['selection_metric']:.3f} at epoch {best['epoch']}, "
+                f"{tmp_path / 'log' / 'checkpoints' / 'best.safetensors'}") in summary
+
+        caplog.clear()
+        monkeypatch.setattr(sys, "stderr", _Terminal())
+        assert main([*small, "--out", str(tmp_path / "tty"), "--set", "train.epochs=1"]) == 0
+        bar = sys.stderr.getvalue()
+        assert "epoch 1/1" in bar and "img/s=" in bar and "ce_fpm=" in bar and "<" in bar  # < ETA
+        assert not [r for r in caplog.records if ": loss " in r.getMessage()]
+
+        monkeypatch.setattr(sys, "stderr", _Terminal())
+        assert main([*small, "--out", str(tmp_path / "quiet"), "--set", "train.epochs=1", "--quiet"]) == 0
+        assert "step/s" not in sys.stderr.getvalue()
+        assert [r.getMessage().split(":")[0] for r in caplog.records if ": loss " in r.getMessage()] == ["epoch 1/1"]
