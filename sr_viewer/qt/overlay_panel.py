@@ -17,7 +17,9 @@ from PySide6.QtWidgets import (
 
 from sr_viewer.state import COLORMAPS, ViewerModel
 
-SLIDER_STEPS = 1000  # threshold resolution of the slider: 0.001
+SLIDER_STEPS = 1000  # threshold resolution of the slider (and its arrow keys): 0.001
+SLIDER_PAGE_STEP = 50  # a click on the groove (Page Up/Down) moves 0.05
+UNKNOWN = "-"  # what the threshold reads before a map and the weights' value for it exist
 
 
 class OverlayPanel(QWidget):
@@ -36,6 +38,7 @@ class OverlayPanel(QWidget):
 
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, SLIDER_STEPS)
+        self.slider.setPageStep(SLIDER_PAGE_STEP)
         self.slider.setTracking(True)  # live while dragging
         self.slider.setToolTip("FPM threshold: heatmap cut, contour and boxes follow live ([ and ] keys)")
         self.spin = QDoubleSpinBox()
@@ -108,9 +111,8 @@ class OverlayPanel(QWidget):
         model = self.model
         self._syncing = True
         try:
-            self.slider.setValue(round(model.threshold * SLIDER_STEPS))
-            self.spin.setValue(model.threshold)
             finding = model.finding
+            self._show_threshold(model.threshold if finding is not None else None)
             if finding is not None:
                 self.default_label.setText(f"weights' threshold for {finding}: {model.weights_threshold(finding):.2f}")
             else:
@@ -125,3 +127,13 @@ class OverlayPanel(QWidget):
             self.gt_files.setText(", ".join(p.name for p in files) if files else "none found")
         finally:
             self._syncing = False
+
+    def _show_threshold(self, threshold: float | None) -> None:
+        """The threshold, or "-" with the controls off while there is no map to cut (no
+        prediction yet: the model's value for the finding is not known, so none is shown)."""
+        known = threshold is not None
+        for control in (self.slider, self.spin, self.reset):
+            control.setEnabled(known)
+        self.spin.setSpecialValueText("" if known else UNKNOWN)  # shown at the minimum
+        self.slider.setValue(round(threshold * SLIDER_STEPS) if known else 0)
+        self.spin.setValue(threshold if known else self.spin.minimum())

@@ -1,16 +1,23 @@
-"""Start-up without arguments, the pixel readout, recent files and the last-resort error hook."""
+"""Start-up without arguments, the pixel readout, recent files, the last-resort error hook,
+the threshold before the model answered, the slider's steps and error lines in the study list."""
 
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 
+import numpy as np
 import pytest
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QFontMetrics
 
+from sr_core.predict import Prediction
 from sr_viewer.app import NO_BUNDLED_WEIGHTS, start
-from sr_viewer.state import NO_WEIGHTS_MESSAGE, Status
+from sr_viewer.state import NO_WEIGHTS_MESSAGE, Status, ViewerModel
+
+from .conftest import wait_done
 
 
 def test_no_path_opens_the_demo_study_and_says_there_are_no_weights(make_window, qtbot, monkeypatch):
@@ -101,3 +108,83 @@ def test_model_card_is_found_beside_the_weights_or_as_model_card_md(tmp_path):
     assert model_card_text(weights) == "folder card"
     (tmp_path / "w.md").write_text("own card")
     assert model_card_text(weights) == "own card"  # a card named after the file wins
+
+
+def _prediction(width: int = 64, height: int = 64, **thresholds) -> Prediction:
+    """A real Prediction over two findings whose weights' thresholds are not 0.5."""
+    maps = {"Mass": np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8), "Nodule": np.zeros((8, 8), np.float32)}
+    return Prediction({"Mass": 0.7, "Nodule": 0.3}, maps, ["Mass"], width, height, default_threshold=0.35,
+                      thresholds=thresholds)
+
+
+@pytest.fixture
+def overlay(qtbot, nih_demo):
+    """An overlay panel over a model with one opened, not yet predicted study."""
+    from sr_viewer.qt.overlay_panel import OverlayPanel
+
+    model = ViewerModel()
+    panel = OverlayPanel(model)
+    qtbot.addWidget(panel)
+    model.add_studies([nih_demo / "00000072_000.png"])
+    return panel
+
+
+def test_threshold_reads_a_dash_until_the_weights_value_is_known(overlay):
+    model = overlay.model
+    assert overlay.spin.text() == "-"  # not a made-up 0.500
+    assert not overlay.slider.isEnabled() and not overlay.spin.isEnabled() and not overlay.reset.isEnabled()
+    model.set_prediction(model.current, _prediction(Mass=0.42))
+    assert overlay.spin.text() == "0.420" and overlay.slider.value() == 420
+    assert overlay.slider.isEnabled() and overlay.spin.isEnabled() and overlay.reset.isEnabled()
+    model.set_finding("Nodule")  # no operating point of its own: the weights' default
+    assert overlay.spin.text() == "0.350"
+    model.set_threshold(0.0)
+    assert overlay.spin.text() == "0.000"  # a real 0 reads as a number, not as the dash
+
+
+def test_threshold_shows_a_dash_in_the_window_while_the_model_loads(make_window, qtbot, weights, nih_demo):
+    window = make_window(weights=weights)
+    window.open_paths([nih_demo / "00000072_000.png"])
+    panel = window.overlay_panel
+    assert window.model.current.prediction is None and panel.spin.text() == "-" and not panel.slider.isEnabled()
+    wait_done(qtbot, window)
+    assert panel.spin.text() == f"{window.model.weights_threshold():.3f}" and panel.slider.isEnabled()
+
+
+def test_a_click_on_the_slider_groove_moves_the_threshold_by_0_05(overlay, qtbot):
+    model = overlay.model
+    model.set_prediction(model.current, _prediction(Mass=0.42))
+    overlay.resize(420, overlay.sizeHint().height())
+    overlay.show()
+    qtbot.waitExposed(overlay)
+    slider = overlay.slider
+    qtbot.mouseClick(slider, Qt.MouseButton.LeftButton, pos=QPoint(slider.width() - 3, slider.height() // 2))
+    assert model.threshold == pytest.approx(0.47)
+    qtbot.mouseClick(slider, Qt.MouseButton.LeftButton, pos=QPoint(2, slider.height() // 2))
+    assert model.threshold == pytest.approx(0.42)
+    slider.setFocus()
+    qtbot.keyClick(slider, Qt.Key.Key_Right)  # the arrow keys keep the fine step
+    assert model.threshold == pytest.approx(0.421)
+
+
+def test_study_list_wraps_an_error_line_instead_of_cutting_it_off(qtbot, nih_demo, tmp_path):
+    from sr_viewer.qt.study_list import StudyList
+
+    model = ViewerModel()
+    studies = model.add_studies([nih_demo / "00000072_000.png", tmp_path / "report.dcm"])
+    message = ("report.dcm: the DICOM file has no pixel data (PixelData element missing); it may be a "
+               "structured report or a presentation state, not an image")
+    model.image_failed(studies[1], message)
+    view = StudyList(model)
+    qtbot.addWidget(view)
+    view.resize(240, 400)
+    view.show()
+    qtbot.waitExposed(view)
+    item = view.item_for(studies[1])
+    rect, width = view.visualItemRect(item), view.viewport().width()
+    assert rect.width() <= width  # nothing hides behind a horizontal scroll bar
+    metrics = QFontMetrics(view.font())
+    lines = 1 + math.ceil(metrics.horizontalAdvance(f"error: {message}") / width)  # the name, then the error
+    assert rect.height() >= lines * metrics.height()  # the row grew to show every wrapped line
+    assert message in item.text() and message in item.toolTip()
+    assert view.visualItemRect(view.item_for(studies[0])).height() < rect.height()  # others stay compact
