@@ -1,12 +1,20 @@
 """torchrun support shared by the trainer and the command-line tools.
 
-Under torchrun (WORLD_SIZE > 1) each process takes `rank::world` of the work and rank 0
-gathers the results; NCCL on GPUs, gloo on CPUs. Without torchrun everything is rank 0 of 1.
+Under torchrun (WORLD_SIZE > 1) each process takes its shard of the work (whole batches, dealt
+round robin) and rank 0 gathers the results back in input order; NCCL on GPUs, gloo on CPUs.
+Without torchrun everything is rank 0 of 1.
+
+Why whole batches: a model's float32 outputs for an image change in their last bits with the
+batch size (and with the number of CPU threads), not with which images share its batch. An
+image in the same batch as in one process, at the same thread count, gets the same bits; at
+torchrun's default of one thread per process against several in one process, the outputs
+agree to about 1e-7 only.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -40,6 +48,23 @@ def gather_to_main(obj: Any) -> list[Any] | None:
     out = [None] * world if rank == 0 else None
     dist.gather_object(obj, out, dst=0)
     return out
+
+
+def shard(n: int, batch: int = 1) -> list[int]:
+    """This rank's indices of range(n): blocks of `batch` consecutive items dealt round robin,
+    so that with the same batch size every item meets the batch it meets in one process."""
+    rank, world = rank_and_world()
+    batch = max(1, batch)
+    return [i for start in range(rank * batch, n, world * batch) for i in range(start, min(start + batch, n))]
+
+
+def gather_in_order(pairs: Sequence[tuple[int, Any]]) -> list[Any] | None:
+    """Every rank's (index, item) pairs, merged by index on rank 0: the items in input order
+    whatever the number of ranks; None on the other ranks."""
+    parts = gather_to_main(list(pairs))
+    if parts is None:
+        return None
+    return [item for _, item in sorted((pair for part in parts for pair in part), key=lambda pair: pair[0])]
 
 
 def barrier() -> None:

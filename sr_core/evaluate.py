@@ -80,30 +80,58 @@ def rows_from_predictor(
     indices: Sequence[int] | None = None, progress: bool = False,
 ) -> tuple[list[ScoredRow], list[str]]:
     """Run the model over dataset rows; returns (scored rows, one-line errors)."""
+    rows, errors = _indexed_rows(predictor, dataset, threshold, mode, indices, progress)
+    return [row for _, row in rows], [error for _, error in errors]
+
+
+def rows_from_predictor_sharded(
+    predictor: Predictor, dataset: LocalizationSet, threshold: float | None = None, mode: str = "largest",
+    progress: bool = False,
+) -> tuple[list[ScoredRow], list[str]] | None:
+    """rows_from_predictor over the whole dataset, shared by the torchrun ranks.
+
+    Each rank predicts whole batches of the rows (sr_core.distributed.shard); rank 0 gets every
+    row and error in dataset order, as one process makes them, and None is returned elsewhere.
+    Every rank must call it. Without torchrun it is rows_from_predictor.
+    """
+    from sr_core import distributed
+
+    rank = distributed.rank_and_world()[0]
+    indices = distributed.shard(len(dataset), predictor.batch_size)
+    rows, errors = _indexed_rows(predictor, dataset, threshold, mode, indices, progress and rank == 0)
+    rows, errors = distributed.gather_in_order(rows), distributed.gather_in_order(errors)
+    return None if rows is None else (rows, errors)
+
+
+def _indexed_rows(
+    predictor: Predictor, dataset: LocalizationSet, threshold: float | None, mode: str,
+    indices: Sequence[int] | None, progress: bool,
+) -> tuple[list[tuple[int, ScoredRow]], list[tuple[int, str]]]:
+    """The scored rows and the errors, each with its dataset index."""
     indices = list(range(len(dataset))) if indices is None else list(indices)
-    rows: list[ScoredRow] = []
-    errors: list[str] = []
+    rows: list[tuple[int, ScoredRow]] = []
+    errors: list[tuple[int, str]] = []
     bar = tqdm(total=len(indices), desc="evaluate", unit="img", disable=not progress)
     batch: list = []
 
     def flush() -> None:
-        preds = predictor.predict_batch([XrayImage(s.image, path=s.path) for s in batch])
-        for sample, pred in zip(batch, preds):
+        preds = predictor.predict_batch([XrayImage(s.image, path=s.path) for _, s in batch])
+        for (i, sample), pred in zip(batch, preds):
             t = pred.threshold_for(sample.finding) if threshold is None else threshold
-            rows.append(ScoredRow(
+            rows.append((i, ScoredRow(
                 image=sample.path.name, finding=sample.finding, gt_boxes=_gt(sample.boxes),
                 pred_boxes=pred.boxes(t, sample.finding, mode), threshold=t,
                 probabilities=pred.probabilities,
                 fpm=_sweep_record(sample, pred.small_maps[sample.finding], pred.height, pred.width),
-            ))
+            )))
         bar.update(len(batch))
         batch.clear()
 
     for i in indices:
         try:
-            batch.append(dataset[i])
+            batch.append((i, dataset[i]))
         except ImageReadError as exc:
-            errors.append(str(exc))
+            errors.append((i, str(exc)))
             log.warning("%s", exc)
             bar.update(1)
             continue

@@ -102,7 +102,7 @@ def evaluate_model(args, weights: Path | None):
         LayoutError, ValueError (WeightsError included), OSError.
     """
     from sr_core.data.datasets import LocalizationSet
-    from sr_core.evaluate import describe, rows_from_predictions, rows_from_predictor, score
+    from sr_core.evaluate import describe, rows_from_predictions, rows_from_predictor_sharded, score
     from sr_core.predict import Predictor
 
     from sr_core import distributed
@@ -120,17 +120,15 @@ def evaluate_model(args, weights: Path | None):
             source = Path(args.predictions).name
             rows, errors = rows_from_predictions(Path(args.predictions), dataset)
         else:
-            # Under torchrun each rank predicts rank::world of the rows; rank 0 scores them all.
+            # Under torchrun each rank predicts its share of the rows; rank 0 gets them all in
+            # dataset order and scores them once, as one process does.
             predictor = Predictor.from_weights(weights, device=device, batch_size=args.batch_size)
             source = predictor.name
-            mine = rows_from_predictor(predictor, dataset, args.threshold, args.mode,
-                                       indices=range(rank, len(dataset), world),
-                                       progress=not args.no_progress and rank == 0)
-            parts = distributed.gather_to_main(mine)
-            if rank > 0:
+            merged = rows_from_predictor_sharded(predictor, dataset, args.threshold, args.mode,
+                                                 progress=not args.no_progress)
+            if merged is None:
                 return None
-            rows = [row for part, _ in parts for row in part]
-            errors = [error for _, part in parts for error in part]
+            rows, errors = merged
         evaluation = score(rows, dataset.class_names, errors, args.mode)
     finally:
         distributed.shutdown()

@@ -28,7 +28,7 @@ from sr_core import distributed
 from sr_core.data.datasets import LocalizationSet
 from sr_core.data.layout import LayoutError
 from sr_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from sr_core.evaluate import rows_from_predictor, score
+from sr_core.evaluate import rows_from_predictor_sharded, score
 from sr_core.models import create_model
 from sr_core.predict import Predictor, resolve_device
 from sr_core.train.config import TrainConfig, save_config
@@ -314,14 +314,12 @@ class Trainer:
     def _validate(self, epoch: int) -> None:
         ecfg = self.cfg.eval
         predictor = Predictor(self.model, self.metadata(), device=self.device, batch_size=ecfg.batch_size)
-        indices = range(self.rank, len(self.val_set), self.world)
-        rows, errors = rows_from_predictor(predictor, self.val_set, ecfg.threshold, indices=indices)
-        gathered = distributed.gather_to_main((rows, errors))
+        # Rank 0 gets every row in dataset order: the report of one process, however many ranks.
+        merged = rows_from_predictor_sharded(predictor, self.val_set, ecfg.threshold)
         self.model.train()
-        if not self.is_main:
+        if merged is None:
             return
-        rows = [r for part, _ in gathered for r in part]
-        errors = [e for _, part in gathered for e in part]
+        rows, errors = merged
         evaluation = score(rows, self.val_set.class_names, errors)
         report = evaluation.report
         key = f"{ecfg.iou:g}"
