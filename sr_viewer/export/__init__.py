@@ -4,14 +4,13 @@ The data side lives here, Qt-free; painting a picture needs Qt and lives in qt/r
 Exports never overwrite a source image or an earlier export (see paths.safe_output_path).
 """
 
-from sr_viewer.export.annotation import Annotation, GtMark, build_annotation, heat_rgba
+from sr_viewer.export.annotation import Annotation, build_annotation, heat_rgba
 from sr_viewer.export.paths import ExportError, export_name, safe_output_path
 from sr_viewer.export.tables import box_records, write_boxes_csv, write_boxes_json
 
 __all__ = [
     "Annotation",
     "ExportError",
-    "GtMark",
     "box_records",
     "build_annotation",
     "export_name",

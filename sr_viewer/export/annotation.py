@@ -21,25 +21,9 @@ import numpy as np
 from sr_core.io import IDENTIFIER_KEYS, XrayImage
 
 from sr_viewer.palette import PALETTE, OverlayPalette, heat_index
+from sr_viewer.state.compare import BoxRow
 from sr_viewer.state.document import Overlay
-from sr_viewer.state.study import GtBox
 from sr_viewer.state.window import Window, windowed_grey
-
-
-@dataclass(frozen=True)
-class GtMark:
-    """A ground-truth box as drawn: the box, its label text and whether it was hit."""
-
-    box: GtBox
-    iou: float | None
-    hit: bool | None
-
-    @property
-    def label(self) -> str:
-        if self.iou is None:
-            return f"GT {self.box.finding}"
-        mark = "hit" if self.hit else "miss"
-        return f"GT {self.box.finding} IoU {self.iou:.2f} {mark}"
 
 
 @dataclass
@@ -52,7 +36,8 @@ class Annotation:
             None when the overlay is hidden or there is no prediction.
         pred_boxes: Predicted boxes (x0, y0, x1, y1), exclusive ends.
         contours: (K, 2) float (x, y) outlines of the kept components.
-        gt: Ground-truth boxes with IoU and hit/miss.
+        gt: The ground-truth rows of the box table: the shown finding's boxes with IoU and
+            hit/miss, other findings' boxes as context (drawn faded, not scored).
         legend: Lines of text for the legend box.
         palette: Colours.
     """
@@ -61,7 +46,7 @@ class Annotation:
     heat: np.ndarray | None = None
     pred_boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
     contours: list[np.ndarray] = field(default_factory=list)
-    gt: list[GtMark] = field(default_factory=list)
+    gt: list[BoxRow] = field(default_factory=list)
     legend: list[str] = field(default_factory=list)
     palette: OverlayPalette = PALETTE
 
@@ -90,6 +75,20 @@ def identifier_lines(image: XrayImage | None, identifiers: dict[str, Any] | None
         shown = [f"{key.replace('_', ' ')}: {identifiers[key]}" for key in IDENTIFIER_KEYS if identifiers.get(key)]
         if shown:
             lines.append("; ".join(shown))
+    return lines
+
+
+def ground_truth_lines(rows: list[BoxRow], finding: str | None, iou_threshold: float) -> list[str]:
+    """Legend lines on the ground truth: hits among the shown finding's boxes, and how many
+    boxes of other findings are drawn as context."""
+    scored = [r for r in rows if r.hit is not None]
+    context = sum(1 for r in rows if r.context)
+    lines = []
+    if scored:
+        hits = sum(1 for r in scored if r.hit)
+        lines.append(f"Ground truth {finding}: {hits}/{len(scored)} hit at IoU > {iou_threshold:.2f}")
+    if context:
+        lines.append(f"Ground truth of other findings: {context} box(es), not scored")
     return lines
 
 
@@ -140,12 +139,8 @@ def build_annotation(
         legend.append("No prediction")
     legend.append(f"Model: {model_name or 'none'}")
     if overlay is not None and show_gt:
-        gt_rows = overlay.gt_rows
-        boxes = overlay.study.gt_boxes
-        annotation.gt = [GtMark(box, row.iou, row.hit) for box, row in zip(boxes, gt_rows)]
-        if annotation.gt and prediction is not None:
-            hits = sum(1 for m in annotation.gt if m.hit)
-            legend.append(f"Ground truth: {hits}/{len(annotation.gt)} hit at IoU > {iou_threshold:.2f}")
+        annotation.gt = overlay.gt_rows
+        legend += ground_truth_lines(annotation.gt, overlay.finding, iou_threshold)
     if include_identifiers:
         legend += identifier_lines(image, identifiers, overlay.study.name if overlay else (image.path.name if image.path else ""))
     legend.append(f"Exported {date.today().isoformat()}")

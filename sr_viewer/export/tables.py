@@ -2,6 +2,8 @@
 
 Boxes are (x0, y0, x1, y1) in image pixels with exclusive ends, like sr_core.boxes. The
 image column holds the file name: these tables are for the reader's own bookkeeping.
+Every row names its finding; only the GT boxes of the shown finding carry an IoU and a hit
+(GT boxes of other findings are rows with context = true and empty iou/hit).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from sr_viewer.state.document import Overlay
 
-COLUMNS = ("image", "kind", "finding", "probability", "threshold", "x0", "y0", "x1", "y1", "iou", "hit", "model")
+COLUMNS = ("image", "kind", "finding", "probability", "threshold", "x0", "y0", "x1", "y1", "iou", "hit", "context", "model")
 
 
 def box_records(overlay: Overlay, model_name: str) -> list[dict[str, Any]]:
@@ -30,6 +32,7 @@ def box_records(overlay: Overlay, model_name: str) -> list[dict[str, Any]]:
             "x0": x0, "y0": y0, "x1": x1, "y1": y1,
             "iou": None if row.iou is None else round(row.iou, 4),
             "hit": row.hit,
+            "context": row.context if row.kind == "gt" else None,
             "model": model_name if row.kind == "pred" else None,
         })
     return records

@@ -1,4 +1,8 @@
-"""The study's boxes: predicted and ground truth, with coordinates, IoU and hit/miss."""
+"""The study's boxes: predicted and ground truth, with their finding, coordinates, IoU and hit/miss.
+
+Only the shown finding's GT boxes are scored; GT boxes of other findings are listed (Kind
+"GT other", greyed) with their finding and no IoU or mark.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,14 @@ from sr_viewer.palette import PALETTE
 from sr_viewer.state import ViewerModel
 
 COLUMNS = ("Kind", "Finding", "x0", "y0", "x1", "y1", "IoU", "Hit")
+KIND_COLUMN, HIT_COLUMN = 0, 7
+
+
+def kind_text(row) -> str:
+    """The Kind cell: "pred", "GT" (scored against the shown map) or "GT other" (context)."""
+    if row.kind == "pred":
+        return "pred"
+    return "GT other" if row.context else "GT"
 
 
 class BoxesTable(QTableWidget):
@@ -43,23 +55,29 @@ class BoxesTable(QTableWidget):
             self.setRowCount(len(rows))
             for r, row in enumerate(rows):
                 hit = "" if row.hit is None else ("hit" if row.hit else "miss")
-                values = ("pred" if row.kind == "pred" else "GT", row.finding, *(f"{v:.0f}" for v in row.box),
+                values = (kind_text(row), row.finding, *(f"{v:.0f}" for v in row.box),
                           "" if row.iou is None else f"{row.iou:.2f}", hit)
                 colour = QColor(*PALETTE.pred_box) if row.kind == "pred" else QColor(*PALETTE.gt_box)
+                text = self.palette().text().color()
+                if row.context:  # another finding's box: context, shown faded
+                    colour = text = self.palette().placeholderText().color()
+                tip = (f"Ground truth of {row.finding}: context, not scored against the {overlay.finding} map"
+                       if row.context else "")
                 for c, value in enumerate(values):
                     item = self.item(r, c)
                     if item is None:
                         item = QTableWidgetItem()
                         self.setItem(r, c, item)
-                    elif item.text() == value and c not in (0, 7):
+                    elif item.text() == value and item.toolTip() == tip and c not in (KIND_COLUMN, HIT_COLUMN):
                         continue  # unchanged cell (most of them during a drag)
                     item.setText(value)
-                    if c == 0:
+                    item.setToolTip(tip)
+                    if c == KIND_COLUMN:
                         foreground = colour
-                    elif c == 7 and row.hit is not None:
+                    elif c == HIT_COLUMN and row.hit is not None:
                         foreground = QColor(*(PALETTE.hit if row.hit else PALETTE.miss))
                     else:
-                        foreground = self.palette().text().color()
+                        foreground = text
                     item.setForeground(foreground)
         finally:
             self.setUpdatesEnabled(True)

@@ -3,7 +3,9 @@
 Composition (STYLE.md, pyqtgraph): a ViewBox (y axis down, aspect locked) holding a grey
 ImageItem (16-bit data; window/level moves only its levels), a heatmap ImageItem (8-bit
 index data, colormap LUT with a transparent entry 0 and the opacity as alpha), one PlotCurveItem for
-all contours, one for the predicted boxes, one dashed for ground truth, and text labels.
+all contours, one for the predicted boxes, one dashed for the ground truth of the shown
+finding, one dotted and faded for the ground truth of other findings (context, not scored),
+and text labels.
 Image pixel (col, row) covers [col, col+1) x [row, row+1), the frame of sr_core.boxes, so
 boxes (exclusive ends) and contours (pixel centres) draw without offsets.
 
@@ -23,6 +25,7 @@ from PySide6.QtWidgets import QGraphicsItem
 
 from sr_viewer.palette import PALETTE, heat_index
 from sr_viewer.qt.image_items import GreyItem, HeatmapItem
+from sr_viewer.qt.render import gt_context_colour
 from sr_viewer.state import Study, ViewerModel
 from sr_viewer.state.window import display_data, display_levels, drag_window, start_window, uses_raw
 
@@ -112,13 +115,16 @@ class Canvas(pg.GraphicsView):
         self.contour.setZValue(20)
         self.gt = pg.PlotCurveItem(connect="finite", pen=pg.mkPen(PALETTE.gt_box, width=2, style=Qt.PenStyle.DashLine))
         self.gt.setZValue(25)
+        self.gt_context = pg.PlotCurveItem(connect="finite", pen=pg.mkPen(gt_context_colour(PALETTE), width=2,
+                                                                           style=Qt.PenStyle.DotLine))
+        self.gt_context.setZValue(24)
         self.boxes = pg.PlotCurveItem(connect="finite", pen=pg.mkPen(PALETTE.pred_box, width=2))
         self.boxes.setZValue(30)
         self.pred_label = pg.TextItem(color=PALETTE.pred_box, anchor=(0, 1), fill=(0, 0, 0, 140))
         self.pred_label.setZValue(40)
         self.message = pg.TextItem(color=(200, 200, 200), anchor=(0.5, 0.5))
         self.view.addItem(self.grey)
-        for item in (self.heat, self.contour, self.gt, self.boxes, self.pred_label, self.message):
+        for item in (self.heat, self.contour, self.gt_context, self.gt, self.boxes, self.pred_label, self.message):
             self.view.addItem(item, ignoreBounds=True)
         self.gt_labels: list[pg.TextItem] = []
 
@@ -218,8 +224,8 @@ class Canvas(pg.GraphicsView):
 
     def _update_gt(self, overlay) -> None:
         rows = overlay.gt_rows if overlay is not None and overlay.study.image is not None else []
-        boxes = overlay.study.gt_boxes if rows else []
-        self.gt.setData(*box_path([g.box for g in boxes]))
+        self.gt.setData(*box_path([r.box for r in rows if not r.context]))
+        self.gt_context.setData(*box_path([r.box for r in rows if r.context]))
         while len(self.gt_labels) < len(rows):
             label = pg.TextItem(anchor=(0, 0), fill=(0, 0, 0, 140))
             label.setZValue(40)
@@ -229,20 +235,21 @@ class Canvas(pg.GraphicsView):
             if i >= len(rows):
                 label.setText("")
                 continue
-            row, gt = rows[i], boxes[i]
-            if row.iou is None:
-                text, colour = f"GT {gt.finding}", PALETTE.gt_box
+            row = rows[i]
+            if row.context:
+                colour = gt_context_colour(PALETTE)
+            elif row.hit is None:
+                colour = PALETTE.gt_box
             else:
-                text = f"GT {gt.finding} IoU {row.iou:.2f} {'hit' if row.hit else 'miss'}"
                 colour = PALETTE.hit if row.hit else PALETTE.miss
-            label.setText(text, color=colour)
-            label.setPos(gt.box[0], gt.box[3])
+            label.setText(row.label, color=colour)
+            label.setPos(row.box[0], row.box[3])
 
     def _apply_visibility(self) -> None:
         overlay, gt = self.model.overlay_visible, self.model.gt_visible
         for item in (self.heat, self.contour, self.boxes, self.pred_label):
             item.setVisible(overlay)
-        for item in [self.gt, *self.gt_labels]:
+        for item in [self.gt, self.gt_context, *self.gt_labels]:
             item.setVisible(gt)
 
     def _set_colormap(self) -> None:

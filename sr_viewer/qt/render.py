@@ -12,6 +12,15 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen, QPolygonF
 
 from sr_viewer.export.annotation import Annotation
+from sr_viewer.palette import OverlayPalette
+
+GT_CONTEXT_ALPHA = 120  # ground truth of other findings: the GT colour faded, dotted
+
+
+def gt_context_colour(palette: OverlayPalette) -> tuple[int, int, int, int]:
+    """RGBA of a GT box drawn for another finding than the shown one (context, not scored),
+    on the canvas and in exports alike."""
+    return (*palette.gt_box, GT_CONTEXT_ALPHA)
 
 
 def line_width(width: int, height: int) -> int:
@@ -54,14 +63,19 @@ def render_annotation(annotation: Annotation) -> QImage:
         font = QFont()
         font.setPixelSize(max(12, round(height / 60)))
         painter.setFont(font)
-        for mark in a.gt:
-            pen = QPen(QColor(*palette.gt_box), lw, Qt.PenStyle.DashLine)
+        for row in a.gt:
+            if row.context:
+                colour = line_colour = gt_context_colour(palette)
+            else:
+                line_colour = palette.gt_box
+                colour = palette.gt_box if row.hit is None else (palette.hit if row.hit else palette.miss)
+            style = Qt.PenStyle.DotLine if row.context else Qt.PenStyle.DashLine
+            pen = QPen(QColor(*line_colour), lw, style)
             pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
             painter.setPen(pen)
-            x0, y0, x1, y1 = mark.box.box
-            painter.drawRect(_inside(mark.box.box, lw))
-            colour = palette.gt_box if mark.hit is None else (palette.hit if mark.hit else palette.miss)
-            _label(painter, mark.label, QPointF(x0, y1 + lw), colour, palette.legend_back, below=True)
+            x0, y0, x1, y1 = row.box
+            painter.drawRect(_inside(row.box, lw))
+            _label(painter, row.label, QPointF(x0, y1 + lw), colour, palette.legend_back, below=True)
         pen = QPen(QColor(*palette.pred_box), lw)
         pen.setJoinStyle(Qt.PenJoinStyle.MiterJoin)
         painter.setPen(pen)
@@ -94,11 +108,13 @@ def _legend(painter: QPainter, annotation: Annotation, width: int, height: int) 
     line = metrics.height() * 1.15
     keys = [("predicted box", palette.pred_box, Qt.PenStyle.SolidLine),
             ("contour", palette.contour, Qt.PenStyle.SolidLine)]
-    if annotation.gt:
+    if any(not row.context for row in annotation.gt):
         keys.append(("ground truth", palette.gt_box, Qt.PenStyle.DashLine))
+    if any(row.context for row in annotation.gt):
+        keys.append(("ground truth, other finding", gt_context_colour(palette), Qt.PenStyle.DotLine))
     swatch = line * 1.6
     text_width = max([metrics.horizontalAdvance(t) for t in annotation.legend] +
-                     [swatch + 6 + metrics.horizontalAdvance(k[0]) for k in keys])
+                     [swatch + 6 + metrics.horizontalAdvance(k[0]) for k in keys]) + 1  # +1: the widest line is not elided
     pad = line * 0.4
     box = QRectF(pad, pad, min(width - 2 * pad, text_width + 2 * pad), (len(annotation.legend) + len(keys)) * line + 2 * pad)
     painter.fillRect(box, QColor(*palette.legend_back))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -85,6 +86,38 @@ def test_box_tables_csv_and_json(nih_demo, tmp_path):
     rows = list(csv.DictReader(open(write_boxes_csv(records, tmp_path / "b.csv"))))
     assert rows[0]["x1"] == "600.0" and rows[1]["probability"] == ""
     assert json.loads(write_boxes_json(records, tmp_path / "b.json").read_text())[0]["finding"] == "Mass"
+
+
+def test_exports_score_only_the_shown_findings_gt_boxes(qapp, nih_demo, tmp_path):
+    """Issue #13 item 4: another finding's GT box is context in tables and pictures alike."""
+    from sr_viewer.qt.render import gt_context_colour, qimage_to_rgb, render_annotation
+
+    image = read_image(nih_demo / "00000032_037.png")
+    other = GtBox("Atelectasis", (210.0, 310.0, 590.0, 440.0))  # over the Mass region: would score high
+    model, overlay = overlay_for(tmp_path, image, [GtBox("Mass", (200.0, 300.0, 600.0, 450.0)), other])
+    pred, mass, atelectasis = box_records(overlay, "m.safetensors")
+    assert pred["finding"] == "Mass" and pred["iou"] == pytest.approx(0.75) and pred["context"] is None
+    assert (mass["finding"], mass["hit"], mass["context"]) == ("Mass", True, False)
+    assert atelectasis["finding"] == "Atelectasis" and atelectasis["context"] is True
+    assert atelectasis["iou"] is None and atelectasis["hit"] is None
+    rows = list(csv.DictReader(open(write_boxes_csv([pred, mass, atelectasis], tmp_path / "b.csv"))))
+    assert (rows[2]["finding"], rows[2]["iou"], rows[2]["hit"], rows[2]["context"]) == ("Atelectasis", "", "", "True")
+    assert json.loads(write_boxes_json([atelectasis], tmp_path / "b.json").read_text())[0]["iou"] is None
+
+    annotation = build_annotation(image, overlay, window=None, invert=False, lut=LUT, opacity=0.5,
+                                  mode="largest", iou_threshold=0.3, model_name="m")
+    assert [r.label for r in annotation.gt] == ["GT Mass IoU 0.75 hit", "GT Atelectasis (other finding)"]
+    legend = "\n".join(annotation.legend)
+    assert "Ground truth Mass: 1/1 hit" in legend and "other findings: 1 box(es), not scored" in legend
+    rgb = qimage_to_rgb(render_annotation(annotation))
+    plain = qimage_to_rgb(render_annotation(dataclasses.replace(annotation, gt=annotation.gt[:1])))
+    edge = rgb[330:430, 211].astype(int)  # the context box's left border, below the legend
+    drawn = np.any(edge != plain[330:430, 211], axis=1)
+    assert 0.2 < drawn.mean() < 0.9  # dotted: dots and gaps
+    assert not np.any(np.all(edge == PALETTE.gt_box, axis=1))  # faded, never the scored GT colour
+    alpha = gt_context_colour(PALETTE)[3] / 255
+    expected = alpha * np.array(PALETTE.gt_box) + (1 - alpha) * plain[330:430, 211][drawn]
+    assert np.abs(edge[drawn] - expected).max() <= 2
 
 
 def test_secondary_capture_references_the_source_and_names_no_patient(shared_data, tmp_path):

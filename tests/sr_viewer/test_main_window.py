@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from sr_viewer.palette import PALETTE
 from sr_viewer.state import NO_WEIGHTS_MESSAGE, Status
 
 from .conftest import INFERENCE_TIMEOUT_MS, wait_done
+
+DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
 
 
 def drop(window, *paths: Path) -> None:
@@ -98,23 +101,57 @@ def test_ground_truth_next_to_images_shows_iou(make_window, qtbot, weights, stud
     wait_done(qtbot, window)
     study = window.model.current
     assert [g.finding for g in study.gt_boxes] == ["Cardiomegaly", "Pneumothorax"]
+    window.model.set_finding("Cardiomegaly")
     window.model.set_threshold(0.05)  # a large predicted region: overlaps the GT boxes
-    gt_rows = [r for r in window.boxes_table.rows() if r[0] == "GT"]
-    assert [r[1] for r in gt_rows] == ["Cardiomegaly", "Pneumothorax"]
-    ious = [float(r[6]) for r in gt_rows]
-    assert ious == pytest.approx([row.iou for row in window.model.overlay().gt_rows], abs=0.005)
-    assert all(r[7] in ("hit", "miss") for r in gt_rows) and max(ious) > 0
+    gt_rows = [r for r in window.boxes_table.rows() if r[0].startswith("GT")]
+    assert [r[:2] for r in gt_rows] == [["GT", "Cardiomegaly"], ["GT other", "Pneumothorax"]]
+    scored, other = gt_rows
+    assert float(scored[6]) == pytest.approx(window.model.overlay().gt_rows[0].iou, abs=0.005)
+    assert scored[7] in ("hit", "miss") and float(scored[6]) > 0
+    assert other[6:] == ["", ""]  # Pneumothorax is not scored against the Cardiomegaly map
     labels = [label.textItem.toPlainText() for label in window.canvas.gt_labels[:2]]
     assert labels[0].startswith("GT Cardiomegaly IoU ") and labels[0].endswith(("hit", "miss"))
+    assert labels[1] == "GT Pneumothorax (other finding)"
     window.overlay_panel.iou.setValue(0.0)
-    assert all(r.hit for r in window.model.overlay().gt_rows if r.iou > 0)
+    assert all(r.hit for r in window.model.overlay().gt_rows if r.iou)
+
+
+def test_demo_study_scores_gt_boxes_only_against_their_own_findings_map(make_window, qtbot, weights, tmp_path):
+    """Issue #13 item 4: the Mass map of demo study 00000072_000 left its Atelectasis GT box
+    reading "IoU 0.01 miss"; that box is context for Mass, and scored for Atelectasis."""
+    window = make_window(weights=weights)
+    window.open_paths([DEMO / "00000072_000.png"])
+    wait_done(qtbot, window)
+    model, canvas = window.model, window.canvas
+    (box,) = model.current.gt_boxes
+    assert box.finding == "Atelectasis"
+    model.set_finding("Mass")
+    model.set_threshold(0.05)  # a predicted region over much of the image, the Atelectasis box too
+    assert model.overlay().regions.boxes
+    (row,) = [r for r in window.boxes_table.rows() if r[0].startswith("GT")]
+    assert row[:2] == ["GT other", "Atelectasis"] and row[6:] == ["", ""]
+    assert window.boxes_table.rows()[0][:2] == ["pred", "Mass"] and window.boxes_table.rows()[0][6] == ""
+    assert canvas.gt_labels[0].textItem.toPlainText() == "GT Atelectasis (other finding)"
+    xs, ys = canvas.gt_context.getData()  # drawn dotted and faded, not as a scored GT box
+    assert (np.nanmin(xs), np.nanmin(ys), np.nanmax(xs), np.nanmax(ys)) == pytest.approx(box.box)
+    assert len(canvas.gt.getData()[0]) == 0 and canvas.gt_context.opts["pen"].color().alpha() < 255
+    written = window.exporter.export_boxes([model.current], tmp_path / "boxes.csv")
+    (exported,) = [r for r in csv.DictReader(open(written)) if r["kind"] == "gt"]
+    assert (exported["finding"], exported["iou"], exported["hit"], exported["context"]) == ("Atelectasis", "", "", "True")
+    model.set_finding("Atelectasis")
+    model.set_threshold(0.05)
+    (row,) = [r for r in window.boxes_table.rows() if r[0].startswith("GT")]
+    assert row[:2] == ["GT", "Atelectasis"] and row[7] in ("hit", "miss") and row[6] != ""
+    assert canvas.gt_labels[0].textItem.toPlainText().startswith("GT Atelectasis IoU ")
+    assert len(canvas.gt_context.getData()[0]) == 0 and len(canvas.gt.getData()[0]) > 0
 
 
 def test_export_png_shows_the_boxes(make_window, qtbot, weights, study_folder, tmp_path):
     window = make_window(weights=weights)
     window.open_paths([study_folder / "00000344_003.png"])
     wait_done(qtbot, window)
-    window.model.set_threshold(0.6)
+    window.model.set_finding("Effusion")  # the finding of its GT box: scored, drawn dashed
+    window.model.set_threshold(0.7)  # a box clear of the legend
     study = window.model.current
     (x0, y0, x1, y1) = window.model.overlay().regions.boxes[0]
     out = window.exporter.export_png(study, tmp_path / "a.png")
