@@ -36,7 +36,11 @@ def thumbnail(image: XrayImage, side: int = THUMBNAIL_SIDE) -> np.ndarray:
 
 
 def load_image(path: Path) -> tuple[XrayImage, np.ndarray]:
-    """Decode an image and make its thumbnail (raises sr_core.io.ImageReadError)."""
+    """Decode an image and make its thumbnail (raises sr_core.io.ImageReadError).
+
+    The viewer's one door for pixels: the study list's thumbnail, the canvas and the model
+    all use the image decoded here.
+    """
     image = read_image(path)
     return image, thumbnail(image)
 
@@ -138,13 +142,11 @@ def load_model(weights: Path, device: str) -> LoadedModel:
     )
 
 
-def predict(predictor: Any, path: Path, image: XrayImage | None) -> tuple[XrayImage, np.ndarray | None, Any]:
-    """Run the model on a study, reading the image first if it is not in memory.
+def predict(predictor: Any, image: XrayImage) -> Any:
+    """Run the model on a decoded study image (decoding is the study loader's alone, through
+    load_image, so a file is read once whether or not a model runs on it).
 
     Returns:
-        (image, thumbnail or None when the image was given, prediction).
+        The sr_core.predict.Prediction.
     """
-    small = None
-    if image is None:
-        image, small = load_image(path)
-    return image, small, predictor.predict(image)
+    return predictor.predict(image)

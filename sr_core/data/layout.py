@@ -12,6 +12,10 @@ Layout (DESIGN.md, "Data formats")::
 is W x H; an image stored on disk at another size (a resized copy) has its boxes scaled by
 (width_on_disk / W, height_on_disk / H) when read (see ``datasets.LocalizationSet``).
 
+A folder in NIH's official format (a BBox_List_2017*.csv beside the images, e.g. nih-val)
+is read as a test split too, as ``sr-core-data import-nih`` would lay it out (see
+``nih_import.read_official_rows``), without writing anything.
+
 The parsers are tolerant: spaces around ';', blank lines and '#' comments are accepted, and
 a malformed row is skipped and reported as ``"<file>:<line>: <why>"`` in the returned
 ``problems`` list (and logged as a warning); one bad row never raises. Class names are the
@@ -22,6 +26,7 @@ torch (the viewer loads ground truth from it); an image is what ``sr_core.io`` o
 from __future__ import annotations
 
 import csv
+import fnmatch
 import logging
 import math
 from collections.abc import Iterable, Mapping
@@ -38,6 +43,8 @@ Box = tuple[float, float, float, float]
 SPLITS = ("train", "val", "test")
 TEST_LIST = "test_list.txt"
 TEST_GT = "test_gt.txt"
+BOXES_PATTERN = "BBox_List_2017*.csv"
+"""NIH's box files (matched without regard to case)."""
 
 
 def split_files(split: str) -> tuple[str, str]:
@@ -332,6 +339,8 @@ class LocalizationRows:
         rows: the usable rows of the list file, in file order.
         gt: ``{(finding folder, file): GtEntry}`` of the box file.
         problems: one line per skipped row (the parsers' problems included).
+        files: ``{(finding folder, file): image}`` where images are not laid out as
+            ``ROOT/<split>/<Finding>/<file>`` (an official NIH folder); empty otherwise.
     """
 
     root: Path
@@ -340,9 +349,20 @@ class LocalizationRows:
     rows: list[TestListRow]
     gt: dict[tuple[str, str], GtEntry]
     problems: list[str]
+    files: dict[tuple[str, str], Path] = field(default_factory=dict)
 
     def image_path(self, row: TestListRow) -> Path:
-        return self.root / self.split / row.finding / row.file
+        return self.files.get((row.finding, row.file)) or self.root / self.split / row.finding / row.file
+
+
+def official_box_files(folder: str | Path) -> list[Path]:
+    """The BBox_List_2017*.csv files directly in `folder`: there, it is in NIH's official
+    format (boxes beside the images) rather than the layout; [] when there is none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    pattern = BOXES_PATTERN.lower()
+    return sorted(p for p in folder.iterdir() if p.is_file() and fnmatch.fnmatch(p.name.lower(), pattern))
 
 
 def read_localization_rows(
@@ -352,6 +372,8 @@ def read_localization_rows(
 
     A row whose image is missing, whose label is not a class, or that has no GT box is
     skipped and described in ``problems``. Images are not read (no torch, no decoding).
+    A folder without the list file but with a BBox_List_2017*.csv (NIH's official format)
+    gives the rows its import would give (``nih_import.read_official_rows``).
 
     Args:
         root: dataset root.
@@ -363,9 +385,17 @@ def read_localization_rows(
     """
     root = Path(root)
     list_name, gt_name = split_files(split)
+    if not (root / list_name).is_file() and official_box_files(root):
+        from sr_core.data.nih_import import read_official_rows  # it imports this module
+
+        if split != "test":
+            raise LayoutError(f"{root} is an official NIH folder (BBox_List CSV beside the images): "
+                              f"it has one split, test, not {split!r}")
+        return read_official_rows(root, class_names)
     for name in (list_name, gt_name):
         if not (root / name).is_file():
-            raise LayoutError(f"{root / name} not found: a localization set needs {list_name} and {gt_name}")
+            raise LayoutError(f"{root / name} not found: a localization set needs {list_name} and {gt_name} "
+                              f"(the NIH layout) or a {BOXES_PATTERN} beside the images (NIH's official format)")
     listed, problems = read_test_list(root / list_name)
     gt, gt_problems = read_test_gt(root / gt_name)
     problems += gt_problems
@@ -373,20 +403,34 @@ def read_localization_rows(
         has_train = (root / "train").is_dir()
         class_names = find_class_names(root, "train") if has_train else sorted({r.label for r in listed})
     found = LocalizationRows(root, split, list(class_names), [], gt, problems)
+    return keep_usable_rows(found, listed, list_name, gt_name)
+
+
+def keep_usable_rows(found: LocalizationRows, listed: Iterable[TestListRow], list_name: str,
+                     gt_name: str) -> LocalizationRows:
+    """Append to ``found.rows`` the listed rows that can be scored: image present, label a
+    class, a GT box; each other row is one line in ``found.problems``.
+
+    Args:
+        list_name, gt_name: the files the rows and the boxes come from, for the messages.
+
+    Raises:
+        LayoutError: no row is usable.
+    """
     for row in listed:
         why = None
         if not found.image_path(row).is_file():
             why = "image not found"
         elif row.label not in found.class_names:
             why = f"label {row.label!r} is not one of the classes"
-        elif not gt.get((row.finding, row.file), GtEntry(1, 1)).boxes:
+        elif not found.gt.get((row.finding, row.file), GtEntry(1, 1)).boxes:
             why = f"no box in {gt_name}"
         if why:
-            message = f"{list_name}: {split}/{row.relpath}: {why}; row skipped"
-            problems.append(message)
+            message = f"{list_name}: {found.split}/{row.relpath}: {why}; row skipped"
+            found.problems.append(message)
             log.warning("%s", message)
         else:
             found.rows.append(row)
     if not found.rows:
-        raise LayoutError(f"{root}: no usable {split} image (see problems: {len(problems)})")
+        raise LayoutError(f"{found.root}: no usable {found.split} image (see problems: {len(found.problems)})")
     return found

@@ -35,6 +35,11 @@ folders), written as 8-bit PNG resized so the longer side is --size (or copied u
 with --size 0). Missing and unreadable images are reported, counted and skipped.
 MANIFEST.md5 lists the md5 of every written file; import_summary.json records the options
 and counts; import_problems.txt lists every problem (when there is one).
+
+Reading in place
+    ``read_official_rows`` reads a folder with a BBox_List_2017*.csv beside its images (as
+    nih-val) as the test split the import would write, rows and boxes alike, without
+    writing anything: sr-core-eval evaluates such a folder directly.
 """
 
 from __future__ import annotations
@@ -55,13 +60,18 @@ import numpy as np
 from tqdm import tqdm
 
 from sr_core.data.layout import (
+    BOXES_PATTERN,
     NIH_BOX_FINDINGS,
     TEST_GT,
     TEST_LIST,
     BoxRow,
     GtEntry,
+    LayoutError,
+    LocalizationRows,
     TestListRow,
     canonical_finding,
+    keep_usable_rows,
+    official_box_files,
     read_bbox_list_csv,
     write_test_gt,
     write_test_list,
@@ -71,7 +81,8 @@ from sr_core.io import ImageReadError, read_image
 log = logging.getLogger(__name__)
 
 ENTRIES_PATTERN = "Data_Entry_2017*.csv"
-BOXES_PATTERN = "BBox_List_2017*.csv"
+NIH_BOX_FRAME = (1024, 1024)
+"""The frame of BBox_List_2017's coordinates: NIH's released 1024 x 1024 PNGs."""
 SOURCE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MANIFEST = "MANIFEST.md5"
 SUMMARY = "import_summary.json"
@@ -250,7 +261,7 @@ def import_nih(
     val_fraction: float = 0.2,
     seed: int = 6,
     findings: Sequence[str] | None = None,
-    box_frame: tuple[int, int] = (1024, 1024),
+    box_frame: tuple[int, int] = NIH_BOX_FRAME,
     progress: bool = False,
 ) -> ImportReport:
     """Build ROOT/{train,val,test}/<Finding>/, test_list.txt, test_gt.txt and MANIFEST.md5.
@@ -332,11 +343,7 @@ def _plan_splits(
 ) -> dict[str, list[tuple[str, str]]]:
     """{stem: [(split, finding)]} for every image found on disk (see the module docstring)."""
     box_patients = {_patient_of(stem, entry_rows) for stem in box_rows}
-    plan: dict[str, list[tuple[str, str]]] = {}
-    for stem in sorted(box_rows):
-        chosen = dict.fromkeys(r.finding for r in box_rows[stem] if r.finding in folders)
-        if chosen:
-            plan[stem] = [("test", f) for f in chosen]
+    plan = {stem: [("test", f) for f in chosen] for stem, chosen in _test_plan(box_rows, folders).items()}
     candidates: dict[str, list[str]] = {}
     for stem, row in sorted(entry_rows.items()):
         if stem in box_rows:
@@ -360,6 +367,67 @@ def _plan_splits(
         split = "val" if entry_rows[stem].patient in val_patients else "train"
         plan[stem] = [(split, f) for f in chosen]
     return {s: p for s, p in sorted(plan.items()) if s in index}
+
+
+def _test_plan(box_rows: dict[str, list[BoxRow]], folders) -> dict[str, list[str]]:
+    """{stem: its selected box findings, in the box file's order} of every image with a box of
+    a selected finding, sorted by stem: the test split."""
+    plan = {}
+    for stem in sorted(box_rows):
+        chosen = list(dict.fromkeys(r.finding for r in box_rows[stem] if r.finding in folders))
+        if chosen:
+            plan[stem] = chosen
+    return plan
+
+
+def read_official_rows(folder: str | Path, class_names: list[str] | None = None,
+                       findings: Sequence[str] | None = None) -> LocalizationRows:
+    """The test split that import_nih would make of an official NIH folder, read in place.
+
+    The folder holds BBox_List_2017*.csv files and, in it or any sub-folder, the images
+    (matched by stem); a Data_Entry labels CSV may sit beside them (the test rows come from
+    the boxes alone, as in the import). Rows, order and boxes are the import's: one row per
+    (image, selected box finding), boxes in NIH's 1024 x 1024 frame (scaled to the image on
+    disk when read), so the scores equal those of the imported layout.
+
+    Args:
+        folder: the official folder (e.g. nih-val).
+        class_names: class order; default the findings of the rows, sorted.
+        findings: the selected findings (default the 8 box findings).
+
+    Raises:
+        LayoutError: no box file, or no usable row.
+    """
+    folder = Path(folder)
+    box_files = official_box_files(folder)
+    if not box_files:
+        raise LayoutError(f"{folder}: no {BOXES_PATTERN} file (NIH's official box list)")
+    folders = {f: _safe_folder(f) for f in (canonical_finding(f) for f in (findings or NIH_BOX_FINDINGS))}
+    problems: list[str] = []
+    box_rows: dict[str, list[BoxRow]] = defaultdict(list)
+    for path in box_files:
+        rows, row_problems = read_bbox_list_csv(path)
+        problems += row_problems
+        for row in rows:
+            box_rows[Path(row.image).stem].append(row)
+    index, index_problems = index_images([folder])
+    problems += index_problems
+    listed: list[TestListRow] = []
+    gt: dict[tuple[str, str], GtEntry] = {}
+    files: dict[tuple[str, str], Path] = {}
+    for stem, chosen in _test_plan(box_rows, folders).items():
+        file = index[stem].name if stem in index else box_rows[stem][0].image
+        for finding in chosen:
+            key = (folders[finding], file)
+            listed.append(TestListRow(*key, folders[finding]))
+            gt[key] = GtEntry(*NIH_BOX_FRAME, _clipped_boxes(box_rows[stem], finding, NIH_BOX_FRAME))
+            if stem in index:
+                files[key] = index[stem]
+    # The import writes (and so lists) only the images it finds: their findings are the classes.
+    names = list(class_names) if class_names is not None else sorted({r.label for r in listed if
+                                                                      (r.finding, r.file) in files})
+    found = LocalizationRows(folder, "test", names, [], gt, problems, files)
+    return keep_usable_rows(found, listed, box_files[0].name, box_files[0].name)
 
 
 def _write_images(out, plan, index, box_rows, entry_rows, folders, size, box_frame, progress, report):

@@ -4,6 +4,10 @@ One serial pool runs everything that touches torch (loading weights, then one st
 time), so a model swap never races a prediction. Queued studies run in the background, the
 shown one first. Cancel empties the queue (the study already in the model finishes: a
 forward pass cannot be interrupted, and it takes a fraction of a second).
+
+The model never reads a file: the StudyLoader decodes the next IMAGES_AHEAD queued studies
+(`prefetch`) and a study runs once its pixels are there, so each opened file is decoded
+once, and a file that cannot be read is reported once, by the loader.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from PySide6.QtCore import QObject, Signal
 
 from sr_viewer import jobs
 from sr_viewer.qt.notify import Notifier
+from sr_viewer.qt.study_loader import StudyLoader
 from sr_viewer.qt.workers import Runner
-from sr_viewer.state import NO_WEIGHTS_MESSAGE, Status, Study, ViewerModel
+from sr_viewer.state import IMAGES_AHEAD, NO_WEIGHTS_MESSAGE, Status, Study, ViewerModel
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +46,8 @@ class InferenceController(QObject):
     progress = Signal(int, int)
     idle = Signal()
 
-    def __init__(self, model: ViewerModel, notifier: Notifier, loader=None, parent: QObject | None = None) -> None:
+    def __init__(self, model: ViewerModel, notifier: Notifier, loader: StudyLoader,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.model = model
         self.notifier = notifier
@@ -51,10 +57,13 @@ class InferenceController(QObject):
         self.card_text: str | None = None
         self._generation = 0  # bumped on every weights/device change: late results are dropped
         self._running: Study | None = None
+        self._waiting: Study | None = None  # next in line, its pixels being decoded by the loader
         self._run_done = 0
         self._run_total = 0
         model.events.studies_added.connect(lambda studies: self.schedule())
+        model.events.studies_removed.connect(lambda studies: self.schedule())
         model.events.current_changed.connect(self._current_changed)
+        loader.image_ready.connect(self._image_ready)
 
     # --- weights ----------------------------------------------------------------------------
 
@@ -65,6 +74,7 @@ class InferenceController(QObject):
         generation = self._generation
         self.predictor = None
         self.card_text = None
+        self._waiting = None
         if weights is None:
             self.model.set_model_status(state="none", weights=None, device=device, message=NO_WEIGHTS_MESSAGE,
                                         metadata={}, name="", active_device=None)
@@ -78,6 +88,7 @@ class InferenceController(QObject):
                                     metadata=previous.metadata if same_model else {})
         if not same_model:  # other weights: earlier predictions are not theirs
             self.model.requeue(forget=True)
+            self.schedule()  # no model yet: the first studies are decoded meanwhile
         self.notifier.say(f"Loading model {weights.name} ...")
 
         def done(loaded: jobs.LoadedModel) -> None:
@@ -121,13 +132,19 @@ class InferenceController(QObject):
 
     @property
     def busy(self) -> bool:
-        return self._running is not None or self.model.model_status.state == "loading"
+        return self._running is not None or self._waiting is not None or self.model.model_status.state == "loading"
 
     def schedule(self) -> None:
-        """Start the next queued study if the model is ready and idle."""
+        """Have the next queued studies decoded, and start the next one if the model is
+        ready and idle and its pixels are there (else it starts when the loader has them)."""
+        self._waiting = None
+        self.loader.prefetch(self.model.queued_for_inference(IMAGES_AHEAD))
         if self._running is not None or self.predictor is None:
             return
         study = self.model.next_for_inference()
+        if study is not None and study.image is None:
+            self._waiting = study
+            return
         if study is None:
             if self._run_total:
                 self._run_done = self._run_total = 0
@@ -146,13 +163,9 @@ class InferenceController(QObject):
         def done(result) -> None:
             self._running = None
             if generation == self._generation and study in self.model.studies:
-                image, small, prediction = result
-                if study.image is None:
-                    self.model.image_loaded(study, image, small if study.thumbnail is None else None)
-                self.model.set_prediction(study, prediction)
+                self.model.set_prediction(study, result)
                 log.info("predicted %s in %.2f s", study.name, time.perf_counter() - started)
-                if self.loader is not None:
-                    self.loader.trim()
+                self.loader.trim()
                 self._run_done += 1
                 self.study_done.emit(study)
             else:
@@ -170,13 +183,15 @@ class InferenceController(QObject):
                 self._requeue_stale(study)
             self.schedule()
 
-        self.runner.submit(lambda task: jobs.predict(predictor, study.path, image), name=f"predict {study.name}",
+        self.runner.submit(lambda task: jobs.predict(predictor, image), name=f"predict {study.name}",
                            done=done, failed=failed)
 
     def cancel(self) -> None:
-        """Stop the queue: queued studies become "cancelled" (run them again with Run)."""
-        self.model.mark_unqueued(Status.CANCELLED)
-        self._run_total = self._run_done + (1 if self._running is not None else 0)
+        """Stop the queue: queued studies become "cancelled" (run them again with Run). The
+        study in the model, or next in with its pixels being read, finishes."""
+        waiting = self._waiting if self._waiting is not None and self._waiting.status is Status.QUEUED else None
+        self.model.mark_unqueued(Status.CANCELLED, keep=waiting)
+        self._run_total = self._run_done + (1 if self._running is not None or waiting is not None else 0)
         self.notifier.say("Inference queue cancelled")
 
     def run_again(self, studies: list[Study] | None = None) -> None:
@@ -195,6 +210,11 @@ class InferenceController(QObject):
     def shutdown(self) -> None:
         self._generation += 1
         self.runner.shutdown()
+
+    def _image_ready(self, study: Study) -> None:
+        # The study the queue waits for was decoded (or could not be: then the next one goes).
+        if study is self._waiting:
+            self.schedule()
 
     def _current_changed(self, study: Study | None) -> None:
         # The reader wants to see this one: a cancelled study runs when shown.

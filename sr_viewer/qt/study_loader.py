@@ -2,7 +2,14 @@
 
 Folders are walked on a pool thread and their images arrive in batches; every image is
 decoded on a pool thread (two at a time: the model needs the other core); a file that
-cannot be read becomes a study in error, named in the status bar, and the others go on.
+cannot be read becomes a study in error, named once in the status bar and a dialog, and
+the others go on.
+
+The loader is the viewer's one door for pixels: the model never reads a file. A study the
+model will take is decoded when the InferenceController asks for it (a few ahead of the
+model, see `prefetch`), and that one decode serves the thumbnail, the canvas and the
+model; a study no model waits for is decoded at once for its thumbnail. Pixels dropped to
+save memory (`trim`) are read again through here when wanted.
 """
 
 from __future__ import annotations
@@ -16,9 +23,12 @@ from PySide6.QtCore import QObject, Signal
 from sr_viewer import jobs
 from sr_viewer.qt.notify import Notifier
 from sr_viewer.qt.workers import Runner
-from sr_viewer.state import GroundTruthError, Study, ViewerModel, is_annotation_file
+from sr_viewer.state import GroundTruthError, Status, Study, ViewerModel, is_annotation_file
 
 log = logging.getLogger(__name__)
+
+SHOWN_PRIORITY = 10  # the study on screen is read first,
+MODEL_PRIORITY = 5  # then the ones the model takes next, then thumbnails (0)
 
 
 class StudyLoader(QObject):
@@ -40,6 +50,7 @@ class StudyLoader(QObject):
         self._loading: set[int] = set()
         self.walks = 0
         model.events.current_changed.connect(self._current_changed)
+        model.events.study_changed.connect(self._for_thumbnail)
 
     def open_paths(self, paths: Iterable[str | Path]) -> list[Study]:
         """Open files and folders (annotation files load ground truth instead).
@@ -64,7 +75,7 @@ class StudyLoader(QObject):
     def add_files(self, paths: list[Path]) -> list[Study]:
         added = self.model.add_studies(paths)
         for study in added:
-            self.load(study)
+            self._for_thumbnail(study)
         return added
 
     def walk(self, folder: Path) -> None:
@@ -93,8 +104,14 @@ class StudyLoader(QObject):
                                   failed=lambda message: self.notifier.fail(f"{folder}: {message}"))
         task.signals.finished.connect(finished)
 
+    def prefetch(self, studies: Iterable[Study]) -> None:
+        """Decode the studies the model takes next (InferenceController asks, in its order)."""
+        for study in studies:
+            self.load(study, priority=MODEL_PRIORITY)
+
     def load(self, study: Study, priority: int = 0) -> None:
-        """Decode a study's image in the background (once at a time per study)."""
+        """Decode a study's image in the background (once at a time per study; a study whose
+        file could not be read is not tried again)."""
         if id(study) in self._loading or study.image is not None or not study.readable:
             return
         self._loading.add(id(study))
@@ -138,4 +155,10 @@ class StudyLoader(QObject):
 
     def _current_changed(self, study: Study | None) -> None:
         if study is not None and study.image is None:
-            self.load(study, priority=10)
+            self.load(study, priority=SHOWN_PRIORITY)
+
+    def _for_thumbnail(self, study: Study) -> None:
+        # A study no model waits for (no weights, cancelled, failed to load weights) is read
+        # now for its thumbnail; a queued one waits for prefetch, so one decode serves both.
+        if study.thumbnail is None and study.status not in (Status.QUEUED, Status.RUNNING):
+            self.load(study)

@@ -27,6 +27,7 @@ from sr_viewer.state.study import Status, Study
 COLORMAPS = ("inferno", "viridis", "magma", "plasma", "turbo", "cividis")
 MODES = ("largest", "all")
 IMAGES_KEPT = 4  # decoded images kept in memory besides the shown one (a 2k DICOM is 16 MB+)
+IMAGES_AHEAD = 2  # queued studies decoded ahead of the model: the one it takes next, and one more
 
 EVENT_NAMES = (
     "studies_added",  # (list[Study])
@@ -214,21 +215,37 @@ class ViewerModel:
         self._overlay_cache = None
         return queued
 
-    def mark_unqueued(self, status: Status) -> None:
-        """Queued studies become `status` (OPENED when the model is gone, CANCELLED on cancel)."""
-        for study in self.studies:
-            if study.status is Status.QUEUED:
-                self.set_status(study, status)
+    def mark_unqueued(self, status: Status, keep: Study | None = None) -> None:
+        """Queued studies become `status` (OPENED when the model is gone, CANCELLED on cancel).
+
+        Args:
+            status: The new status.
+            keep: A queued study that stays queued (the one about to enter the model).
+        """
+        unqueued = [s for s in self.studies if s.status is Status.QUEUED and s is not keep]
+        for study in unqueued:
+            self.set_status(study, status)
+
+    def queued_for_inference(self, limit: int | None = None) -> list[Study]:
+        """Queued studies in the order the model takes them: the shown one first, then list order."""
+        queued = [s for s in self.studies if s.status is Status.QUEUED]
+        if self._current in queued:
+            queued.remove(self._current)
+            queued.insert(0, self._current)
+        return queued[:limit]
 
     def next_for_inference(self) -> Study | None:
-        """The queued study to run next: the shown one first, then list order."""
-        if self._current is not None and self._current.status is Status.QUEUED:
-            return self._current
-        return next((s for s in self.studies if s.status is Status.QUEUED), None)
+        """The queued study to run next (see queued_for_inference)."""
+        queued = self.queued_for_inference(1)
+        return queued[0] if queued else None
 
     def images_to_evict(self) -> list[Study]:
-        """Studies whose decoded image can be dropped (all but the IMAGES_KEPT most recent)."""
+        """Studies whose decoded image can be dropped: all but the IMAGES_KEPT most recently
+        shown, the running study and the IMAGES_AHEAD the model takes next (their pixels were
+        decoded for it: dropping them would mean decoding them twice)."""
         keep = set(self._recent[: IMAGES_KEPT + 1]) | ({self._current} if self._current else set())
+        keep.update(s for s in self.studies if s.status is Status.RUNNING)
+        keep.update(self.queued_for_inference(IMAGES_AHEAD))
         return [s for s in self.studies if s.image is not None and s not in keep]
 
     # --- finding and threshold --------------------------------------------------------------

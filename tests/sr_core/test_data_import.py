@@ -191,3 +191,19 @@ def test_other_images_of_a_box_patient_are_left_out(shared_data, tmp_path, capsy
     assert "left out: 1 images of patients with a box image" in capsys.readouterr().out
     assert not list((tmp_path / "root").rglob(Path(moved["Image Index"]).stem + ".*"))
     assert [p.parent.name for p in (tmp_path / "root" / "train").rglob("*.png")] == ["Effusion"]
+
+
+def test_an_official_folder_reads_in_place_as_its_import_lays_it_out(imported, shared_data):
+    _, out = imported
+    official = LocalizationSet(shared_data / "nih-val")  # labels.csv + BBox_List beside images/
+    laid_out = LocalizationSet(out)
+    assert official.problems == [] and official.class_names == laid_out.class_names
+    assert official.rows == laid_out.rows and len(official) == 394
+    for key, entry in laid_out.gt.items():
+        assert (official.gt[key].width, official.gt[key].height) == (entry.width, entry.height) == (1024, 1024)
+        np.testing.assert_allclose(official.gt[key].boxes, entry.boxes, atol=1e-3)  # test_gt keeps 3 decimals
+    first = official.rows[0]
+    sample = official[0]
+    assert sample.path == shared_data / "nih-val" / "images" / first.file
+    assert sample.image.shape == (256, 256)  # boxes scaled from the 1024 frame to the file's 256 px
+    np.testing.assert_allclose(sample.boxes, np.asarray(official.gt[(first.finding, first.file)].boxes) / 4, atol=1e-4)

@@ -10,6 +10,7 @@ from sr_core.data.layout import (
     LayoutError,
     TestListRow,
     read_bbox_list_csv,
+    read_localization_rows,
     read_test_gt,
     read_test_list,
     scan_split,
@@ -125,3 +126,34 @@ def test_scan_split_takes_class_names_from_train_folders(tmp_path):
     (tmp_path / "test" / "Other").mkdir()
     with pytest.raises(LayoutError, match="Other"):
         scan_split(tmp_path, "test")
+
+
+def _official_folder(tmp_path, images=("a.png",)):
+    """A folder in NIH's official format: BBox_List_2017 CSV beside images/."""
+    folder = tmp_path / "official"
+    (folder / "images").mkdir(parents=True)
+    (folder / "BBox_List_2017.csv").write_text(
+        "Image Index,Finding Label,Bbox [x,y,w,h],,,\n"
+        "a.png,Mass,100,200,50,60\n"
+        "a.png,Infiltrate,0,0,1024,1024\n"
+        "b.png,Nodule,10,10,20,20\n"
+    )
+    for name in images:
+        (folder / "images" / name).write_bytes(b"")  # rows are read without decoding images
+    return folder
+
+
+def test_an_official_folder_gives_the_rows_its_import_would_and_names_a_missing_image(tmp_path):
+    found = read_localization_rows(_official_folder(tmp_path))
+    assert found.class_names == ["Infiltration", "Mass"]
+    assert found.rows == [TestListRow("Mass", "a.png", "Mass"), TestListRow("Infiltration", "a.png", "Infiltration")]
+    assert found.gt[("Mass", "a.png")] == GtEntry(1024, 1024, [(100, 200, 150, 260)])
+    assert found.image_path(found.rows[0]) == tmp_path / "official" / "images" / "a.png"
+    assert len(found.problems) == 1 and "b.png" in found.problems[0] and "image not found" in found.problems[0]
+
+
+def test_a_folder_in_neither_format_or_an_official_one_with_another_split_is_one_line(tmp_path):
+    with pytest.raises(LayoutError, match="test_list.txt not found.*BBox_List_2017"):
+        read_localization_rows(tmp_path)
+    with pytest.raises(LayoutError, match="one split, test, not 'val'"):
+        read_localization_rows(_official_folder(tmp_path), split="val")

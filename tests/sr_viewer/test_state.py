@@ -11,7 +11,7 @@ import pytest
 
 from sr_core.boxes import threshold_regions
 from sr_core.io import XrayImage, read_image
-from sr_viewer.state import GroundTruth, GroundTruthError, GtBox, Status, ViewerModel, compare_boxes
+from sr_viewer.state import IMAGES_AHEAD, GroundTruth, GroundTruthError, GtBox, Status, ViewerModel, compare_boxes
 
 
 class FakePrediction:
@@ -243,3 +243,19 @@ def test_only_recent_images_stay_in_memory(tmp_path):
         model.set_current(study)
     evict = model.images_to_evict()
     assert studies[-1] not in evict and len(evict) == 8 - 5
+
+
+def test_pixels_decoded_for_the_model_are_kept_until_it_ran(tmp_path):
+    """The next IMAGES_AHEAD studies the model takes, and the running one, keep their image
+    (evicting them would mean decoding them twice); done studies make room."""
+    model, studies = loaded_model(tmp_path, n=10)
+    model.requeue()
+    running = studies[0]
+    model.set_status(running, Status.RUNNING)
+    model.set_current(studies[7])  # shown first: it goes to the front of the queue
+    ahead = model.queued_for_inference(IMAGES_AHEAD)
+    assert ahead == [studies[7], studies[1]] and model.next_for_inference() is studies[7]
+    evict = model.images_to_evict()
+    assert set(evict) == set(studies) - {running, *ahead}
+    model.set_prediction(studies[1], FakePrediction({"Mass": blobs()}, {"Mass": 1.0}))
+    assert studies[1] in model.images_to_evict() and studies[2] not in model.images_to_evict()
