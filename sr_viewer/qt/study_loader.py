@@ -100,9 +100,10 @@ class StudyLoader(QObject):
             self.walks -= 1
             self.walk_finished.emit(folder)
 
-        task = self.runner.submit(job, name=f"walk {folder.name}", partial=self.add_files, done=done,
-                                  failed=lambda message: self.notifier.fail(f"{folder}: {message}"))
-        task.signals.finished.connect(finished)
+        # `finished` goes through submit, connected before the task starts: connected after,
+        # a quick walk could end first and leave `walks` counting it forever.
+        self.runner.submit(job, name=f"walk {folder.name}", partial=self.add_files, done=done,
+                           failed=lambda message: self.notifier.fail(f"{folder}: {message}"), finished=finished)
 
     def prefetch(self, studies: Iterable[Study]) -> None:
         """Decode the studies the model takes next (InferenceController asks, in its order)."""
