@@ -186,13 +186,26 @@ class InferenceController(QObject):
         self.runner.submit(lambda task: jobs.predict(predictor, image), name=f"predict {study.name}",
                            done=done, failed=failed)
 
-    def cancel(self) -> None:
+    def cancel(self) -> int:
         """Stop the queue: queued studies become "cancelled" (run them again with Run). The
-        study in the model, or next in with its pixels being read, finishes."""
+        study in the model, or next in with its pixels being read, finishes.
+
+        Returns:
+            How many studies were cancelled; with none queued nothing changes and nothing
+            is said (Esc also closes dialogs: it must not claim to have cancelled anything).
+        """
         waiting = self._waiting if self._waiting is not None and self._waiting.status is Status.QUEUED else None
-        self.model.mark_unqueued(Status.CANCELLED, keep=waiting)
-        self._run_total = self._run_done + (1 if self._running is not None or waiting is not None else 0)
-        self.notifier.say("Inference queue cancelled")
+        cancelled = len(self.model.mark_unqueued(Status.CANCELLED, keep=waiting))
+        if not cancelled:
+            return 0
+        in_flight = self._running is not None or waiting is not None
+        if in_flight:
+            self._run_total = self._run_done + 1
+        else:
+            self._run_done = self._run_total = 0
+        self.progress.emit(self._run_done, self._run_total)
+        self.notifier.say(f"Inference queue cancelled: {cancelled} {'study' if cancelled == 1 else 'studies'} not run")
+        return cancelled
 
     def run_again(self, studies: list[Study] | None = None) -> None:
         """Queue studies (default: all cancelled/opened/failed ones) and start."""

@@ -215,16 +215,20 @@ class ViewerModel:
         self._overlay_cache = None
         return queued
 
-    def mark_unqueued(self, status: Status, keep: Study | None = None) -> None:
+    def mark_unqueued(self, status: Status, keep: Study | None = None) -> list[Study]:
         """Queued studies become `status` (OPENED when the model is gone, CANCELLED on cancel).
 
         Args:
             status: The new status.
             keep: A queued study that stays queued (the one about to enter the model).
+
+        Returns:
+            The studies that were unqueued (empty when none was).
         """
         unqueued = [s for s in self.studies if s.status is Status.QUEUED and s is not keep]
         for study in unqueued:
             self.set_status(study, status)
+        return unqueued
 
     def queued_for_inference(self, limit: int | None = None) -> list[Study]:
         """Queued studies in the order the model takes them: the shown one first, then list order."""

@@ -326,6 +326,33 @@ def test_cancel_stops_the_queue_and_showing_a_study_runs_it(make_window, qtbot, 
     wait_done(qtbot, window, cancelled)
 
 
+def test_esc_says_the_queue_was_cancelled_only_when_something_was(make_window, qtbot, weights, study_folder):
+    """Issue #13 item 7: Esc (which also closes dialogs) claimed a cancel with nothing queued."""
+    from sr_viewer.qt.dialogs import show_shortcuts
+
+    window = make_window()  # no model yet: opened studies wait for none
+    said = []
+    window.notifier.info.connect(said.append)
+    window.open_paths(sorted(study_folder.glob("*.png")))
+    dialog = show_shortcuts(window)
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)  # closes the dialog
+    assert not dialog.isVisible()
+    window.activateWindow()  # offscreen, the window gets keys once active again
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
+    esc = []
+    window.actions_by_name["cancel_inference"].triggered.connect(lambda *args: esc.append(True))
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert esc and not [m for m in said if "cancelled" in m] and window.inference.cancel() == 0
+    window.load_weights(weights)  # both studies wait for the model while it loads
+    studies = window.model.studies
+    assert [s.status for s in studies] == [Status.QUEUED] * 2
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert [m for m in said if "cancelled" in m] == ["Inference queue cancelled: 2 studies not run"]
+    assert [s.status for s in studies] == [Status.CANCELLED] * 2
+    qtbot.keyClick(window, Qt.Key.Key_Escape)  # again: nothing left to cancel, nothing said
+    assert len(esc) == 3 and len([m for m in said if "cancelled" in m]) == 1
+
+
 def test_window_level_drag_moves_the_levels(make_window, qtbot, shared_data):
     window = make_window()
     window.open_paths([shared_data / "dicom" / "CR-MONO1-10-chest.dcm"])

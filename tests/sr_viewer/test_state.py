@@ -259,3 +259,5 @@ def test_pixels_decoded_for_the_model_are_kept_until_it_ran(tmp_path):
     assert set(evict) == set(studies) - {running, *ahead}
     model.set_prediction(studies[1], FakePrediction({"Mass": blobs()}, {"Mass": 1.0}))
     assert studies[1] in model.images_to_evict() and studies[2] not in model.images_to_evict()
+    assert model.mark_unqueued(Status.CANCELLED) == [s for s in studies if s not in (running, studies[1])]
+    assert model.mark_unqueued(Status.CANCELLED) == []  # nothing left to cancel
