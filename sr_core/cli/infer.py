@@ -5,8 +5,11 @@
 With --json each input gives one JSON line
     {"image", "width", "height", "findings": [{"label", "probability", "boxes": [[x0,y0,x1,y1]]}], "error"}
 (findings sorted by probability; boxes in image pixels, exclusive ends, at the weights'
-threshold for each finding unless --threshold is given). A bad input gets its own line with
-"error" and the others still run. Exit status: 0 all good, 1 some input failed, 2 usage error.
+threshold for each finding unless --threshold is given; numbers to 6 significant digits). A bad
+input gets its own line with "error" and the others still run. A path that does not exist, or a
+folder without a readable image, is named in one line on stderr. On a terminal a progress bar
+runs on stderr (stdout keeps only the result lines). Exit status: 0 all good, 1 some input
+failed, 2 usage error.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from sr_core.cli.common import ArgumentParser, UsageError, check_threshold, fail, run_cli, weights_or_default
+from tqdm import tqdm
+
+from sr_core.cli.common import ArgumentParser, UsageError, check_threshold, fail, rounded, run_cli, weights_or_default
 
 PROG = "sr-core-infer"
 
@@ -34,16 +40,52 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
-def expand_inputs(paths: Sequence[str]) -> Iterator[Path]:
-    """Files as given, folders walked for image files (sorted); missing paths pass through."""
+@dataclass
+class Inputs:
+    """The command line's paths, expanded.
+
+    Attributes:
+        files: files as given and the image files of folders (sorted per folder).
+        folder_of: for each file, the folder argument it was found in (None: given as a file).
+        folders: every folder argument, in the command line's order.
+        missing: paths that do not exist.
+    """
+
+    files: list[Path] = field(default_factory=list)
+    folder_of: list[Path | None] = field(default_factory=list)
+    folders: list[Path] = field(default_factory=list)
+    missing: list[Path] = field(default_factory=list)
+
+
+def expand_inputs(paths: Sequence[str]) -> Inputs:
+    """Files as given, folders walked for image files (sorted), missing paths set aside."""
     from sr_core.io import iter_image_files
 
+    inputs = Inputs()
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            yield from iter_image_files(path)
+            inputs.folders.append(path)
+            for file in iter_image_files(path):
+                inputs.files.append(file)
+                inputs.folder_of.append(path)
+        elif path.exists():
+            inputs.files.append(path)
+            inputs.folder_of.append(None)
         else:
-            yield path
+            inputs.missing.append(path)
+    return inputs
+
+
+def folders_without_images(inputs: Inputs, readable: Sequence[bool]) -> list[str]:
+    """One line for each folder argument in which no image could be read."""
+    lines = []
+    for folder in inputs.folders:
+        found = [ok for ok, where in zip(readable, inputs.folder_of) if where == folder]
+        if not any(found):
+            why = "no image file there" if not found else f"{len(found)} image file(s), none readable"
+            lines.append(f"no readable image found in {folder} ({why})")
+    return lines
 
 
 def result_record(path: Path, prediction, threshold: float | None, mode: str) -> dict:
@@ -51,7 +93,7 @@ def result_record(path: Path, prediction, threshold: float | None, mode: str) ->
     for label in prediction.findings:
         t = prediction.threshold_for(label) if threshold is None else threshold
         boxes = [list(map(int, b)) for b in prediction.boxes(t, label, mode)]
-        findings.append({"label": label, "probability": round(prediction.probabilities[label], 6),
+        findings.append({"label": label, "probability": prediction.probabilities[label],
                          "threshold": t, "boxes": boxes})
     return {"image": str(path), "width": prediction.width, "height": prediction.height,
             "findings": findings, "error": None}
@@ -89,31 +131,40 @@ def run(args, weights: Path) -> int:
     except (WeightsError, ValueError, OSError) as exc:
         fail(PROG, exc)
         return 2 if isinstance(exc, ValueError) and not isinstance(exc, WeightsError) else 1
-    paths = list(expand_inputs(args.paths))
+    inputs = expand_inputs(args.paths)
+    paths = inputs.files
     out_file = open(args.output, "w", encoding="utf-8") if args.output and rank == 0 else None
-    failed = 0
+    readable: list[bool] = []
+    bar = tqdm(total=len(paths), desc="infer", unit="img", disable=rank > 0 or not sys.stderr.isatty())
     try:
         if world == 1:
-            for record in predict_records(predictor, paths, args):
-                failed += record["error"] is not None
-                emit(record, args.json, out_file)
+            records: Iterator[dict] | list[dict] = predict_records(predictor, paths, args, bar)
         else:
-            parts = distributed.gather_to_main(list(predict_records(predictor, paths[rank::world], args)))
-            if rank == 0:
-                for i in range(len(paths)):
-                    record = parts[i % world][i // world]
-                    failed += record["error"] is not None
-                    emit(record, args.json, out_file)
+            # Each rank takes whole batches; rank 0 prints every record in input order.
+            mine = distributed.shard(len(paths), args.batch_size)
+            bar.total = len(mine)
+            predicted = predict_records(predictor, [paths[i] for i in mine], args, bar)
+            records = distributed.gather_in_order(list(zip(mine, predicted))) or []
+        for record in records:
+            readable.append(record["error"] is None)
+            emit(record, args.json, out_file)
     finally:
+        bar.close()
         if out_file:
             out_file.close()
         distributed.shutdown()
-    return 1 if failed else 0
+    if rank > 0:
+        return 0
+    problems = [f"{path}: no such file or folder" for path in inputs.missing]
+    problems += folders_without_images(inputs, readable)
+    for line in problems:
+        fail(PROG, line)
+    return 1 if problems or not all(readable) else 0
 
 
-def predict_records(predictor, paths: Sequence[Path], args) -> Iterator[dict]:
+def predict_records(predictor, paths: Sequence[Path], args, bar: tqdm | None = None) -> Iterator[dict]:
     """One record per path, in order, predicting in batches; unreadable files and failed
-    batches become error records and the rest go on."""
+    batches become error records and the rest go on. `bar` advances once per record."""
     from sr_core.io import ImageReadError, read_image
 
     pending: list[tuple[Path, object]] = []
@@ -127,6 +178,8 @@ def predict_records(predictor, paths: Sequence[Path], args) -> Iterator[dict]:
             message = f"inference failed: {' '.join(str(exc).split())}"
             results = {id(img): error_record(p, message) for p, img in readable}
         for path, img in pending:
+            if bar is not None:
+                bar.update(1)
             yield error_record(path, img) if isinstance(img, str) else results[id(img)]
         pending.clear()
 
@@ -141,17 +194,19 @@ def predict_records(predictor, paths: Sequence[Path], args) -> Iterator[dict]:
 
 
 def emit(record: dict, as_json: bool, out_file) -> None:
-    line = json.dumps(record)
+    line = json.dumps(rounded(record))
     if out_file is not None:
         out_file.write(line + "\n")
-    if as_json:
-        print(line, flush=True)
-    elif record["error"]:
-        print(f"{record['image']}: error: {record['error']}", flush=True)
-    else:
-        top = record["findings"][0]
-        boxes = "; ".join(" ".join(map(str, b)) for b in top["boxes"]) or "no box"
-        print(f"{record['image']}: {top['label']} {top['probability']:.3f} [{boxes}]", flush=True)
+    if not as_json:
+        if record["error"]:
+            line = f"{record['image']}: error: {record['error']}"
+        else:
+            top = record["findings"][0]
+            boxes = "; ".join(" ".join(map(str, b)) for b in top["boxes"]) or "no box"
+            line = f"{record['image']}: {top['label']} {top['probability']:.3f} [{boxes}]"
+    # Through tqdm: on a terminal the bar (stderr) is lifted off while the line is written.
+    tqdm.write(line, file=sys.stdout)
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

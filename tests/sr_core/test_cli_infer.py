@@ -1,7 +1,9 @@
 """sr-core-infer: the JSON-lines contract, bad inputs on their own lines, exit statuses."""
 
+import io
 import json
 import shutil
+import sys
 
 import pytest
 import torch
@@ -66,3 +68,57 @@ def test_a_pickle_weights_file_is_refused_in_one_line(tmp_path, shared_data, cap
     status = main(["--weights", str(bad), str(shared_data / "nih-demo" / "00000150_002.png")])
     err = capsys.readouterr().err.strip()
     assert status == 1 and "model.pt" in err and "pickle" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("case", ["empty folder", "no readable image", "missing path"])
+def test_a_folder_without_a_readable_image_or_a_missing_path_is_one_line_on_stderr_and_exit_1(
+        case, weights, tmp_path, capsys):
+    path = tmp_path / "study"
+    if case != "missing path":
+        path.mkdir()
+        (path / "notes.txt").write_text("not an image")
+    if case == "no readable image":
+        (path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    status = main(["--weights", str(weights), "--json", str(path)])
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert status == 1 and len(err) == 1 and err[0].startswith("sr-core-infer: ") and str(path) in err[0]
+    assert "Traceback" not in captured.err
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    if case == "no readable image":  # the bad file still has its own result line
+        assert [r["image"] for r in records] == [str(path / "broken.png")] and records[0]["error"]
+    else:
+        assert records == []
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_many_files_show_a_progress_bar_on_a_terminal_and_stdout_keeps_only_json(
+        weights, shared_data, monkeypatch, capsys):
+    files = [str(shared_data / "nih-demo" / name) for name in ("00000032_037.png", "00000072_000.png")]
+    assert main(["--weights", str(weights), "--json", *files]) == 0
+    assert capsys.readouterr().err == ""  # stderr not a terminal: no bar
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    assert main(["--weights", str(weights), "--json", "--batch-size", "1", *files]) == 0
+    bar = sys.stderr.getvalue()
+    assert "infer" in bar and "2/2" in bar and "img" in bar
+    assert [json.loads(line)["image"] for line in capsys.readouterr().out.splitlines()] == files
+
+
+def test_json_numbers_are_written_with_six_significant_digits(shared_data, tmp_path, capsys):
+    torch.manual_seed(0)
+    path = tmp_path / "w.safetensors"
+    # 0.01 * 47 is 0.47000000000000003 in binary: what a threshold grid hands over.
+    save_weights(create_model("sr_vmamba_nano"), path, {"class_names": CLASSES, "default_threshold": 0.01 * 47,
+                                                        "fpm_thresholds": {"Mass": 0.1 + 0.2}})
+    assert main(["--weights", str(path), "--json", str(shared_data / "nih-demo" / "00000150_002.png")]) == 0
+    line = capsys.readouterr().out.strip()
+    record = json.loads(line)
+    thresholds = {f["label"]: f["threshold"] for f in record["findings"]}
+    assert thresholds["Mass"] == 0.3 and thresholds["Nodule"] == 0.47
+    assert "0.47000000000000003" not in line and "0.30000000000000004" not in line
+    for finding in record["findings"]:
+        assert 0 < finding["probability"] < 1 and float(f"{finding['probability']:.6g}") == finding["probability"]
