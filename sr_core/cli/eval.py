@@ -1,4 +1,5 @@
-"""sr-core-eval: the full localization and classification report on an NIH-layout test split.
+"""sr-core-eval: the full localization and classification report on an NIH-layout test split,
+or on a folder in NIH's official format (BBox_List_2017*.csv beside the images) read in place.
 
     sr-core-eval [--weights W] --data DIR [--split test] [--out DIR] [--threshold T]
                  [--predictions FILE.jsonl]
@@ -11,7 +12,8 @@ published Wang et al. 2017 table. --predictions scores an sr-core-infer JSON-lin
 any model) instead of running ours. --baseline class-prior scores the mean GT box of each
 finding (from the split itself, or from --prior-from) in the same report, without a model or
 torch; what needs a classifier or maps is null there. --compare prints this run beside another
-report.json (a model beside the baseline). Exit status: 0 done, 1 failed, 2 usage
+report.json (a model beside the baseline), each column headed by its weights' or baseline's
+name. Numbers are written to 6 significant digits. Exit status: 0 done, 1 failed, 2 usage
 error.
 """
 
@@ -23,7 +25,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sr_core.cli.common import ArgumentParser, UsageError, check_threshold, fail, run_cli, weights_or_default
+from sr_core.cli.common import ArgumentParser, UsageError, check_threshold, fail, rounded, run_cli, weights_or_default
 
 PROG = "sr-core-eval"
 
@@ -33,7 +35,9 @@ def build_parser() -> ArgumentParser:
 
     parser = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", help="weights file; default: the bundled weights")
-    parser.add_argument("--data", required=True, help="NIH-layout folder with test/, test_list.txt, test_gt.txt")
+    parser.add_argument("--data", required=True,
+                        help="NIH-layout folder (test/, test_list.txt, test_gt.txt), or a folder in NIH's official "
+                        "format (BBox_List_2017*.csv beside the images, e.g. nih-val)")
     parser.add_argument("--split", default="test",
                         help="split with boxes: <split>_list.txt, <split>_gt.txt, <split>/ (default: test)")
     parser.add_argument("--out", default="eval", help="output folder (default: ./eval)")
@@ -72,13 +76,13 @@ def run(args, weights: Path | None) -> int:
     try:
         other = read_report(Path(args.compare)) if args.compare else None
         if args.baseline:
-            from sr_core.baselines import class_prior_evaluation
+            from sr_core.baselines import baseline_evaluation
 
-            evaluation = class_prior_evaluation(args.data, args.split, args.prior_from)
+            evaluation = baseline_evaluation(args.baseline, args.data, args.split, args.prior_from)
         else:
             evaluation = evaluate_model(args, weights)
         if evaluation is not None:  # None: a rank other than 0 under torchrun; rank 0 writes
-            write_report(evaluation, Path(args.out), other)
+            write_report(evaluation, Path(args.out), other, Path(args.compare) if args.compare else None)
     except (ValueError, OSError) as exc:  # LayoutError, WeightsError, ImageReadError are ValueErrors
         fail(PROG, exc)
         return 1
@@ -136,7 +140,7 @@ def evaluate_model(args, weights: Path | None):
     return evaluation
 
 
-def write_report(evaluation, out: Path, other: dict | None = None) -> None:
+def write_report(evaluation, out: Path, other: dict | None = None, other_file: Path | None = None) -> None:
     """report.json, report.csv and the plots to out; the summary and tables (beside the
     published one, and beside another report if given) to stdout."""
     from sr_core.metrics import format_comparison_table, report_table
@@ -144,7 +148,7 @@ def write_report(evaluation, out: Path, other: dict | None = None) -> None:
 
     report = evaluation.report
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    (out / "report.json").write_text(json.dumps(rounded(report), indent=2), encoding="utf-8")
     write_csv(evaluation.rows, out / "report.csv")
     best: dict[str, list[float]] = {}
     for row in evaluation.rows:
@@ -157,10 +161,23 @@ def write_report(evaluation, out: Path, other: dict | None = None) -> None:
     print(format_comparison_table(report))
     if other is not None:
         print()
-        print(format_comparison_table(report, report_table(other), label=other.get("source") or "the other report"))
+        print(format_comparison_table(report, report_table(other), *comparison_label(report, other, other_file)))
     print(f"\nwritten to {out}/: report.json, report.csv, plots")
     for message in report["errors"][:10]:
         fail(PROG, message)
+
+
+def comparison_label(report: dict, other: dict, other_file: Path | None) -> tuple[str, str | None]:
+    """The other report's label and column: its weights' or baseline's name; its folder's
+    name when both reports have the same name (one model at two settings)."""
+    from sr_core.metrics import report_name
+    from sr_core.metrics.published import column_label
+
+    name = report_name(other)
+    if name != report_name(report) or other_file is None:
+        return name, None
+    folder = other_file.resolve().parent.name
+    return f"{name} in {folder}", column_label(folder)
 
 
 def summary(report: dict) -> str:
@@ -187,6 +204,7 @@ def write_csv(rows: list[dict], path: Path) -> None:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         for row in rows:
+            row = rounded(row)
             writer.writerow({k: (json.dumps(row[k]) if isinstance(row[k], list) else row[k]) for k in fields})
 
 

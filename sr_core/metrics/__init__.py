@@ -21,7 +21,13 @@ from sr_core.metrics.localization import (
     threshold_key,
 )
 from sr_core.metrics.overlap import Box, iobb, iobb_matrix, iou, iou_matrix
-from sr_core.metrics.published import WANG2017_LABEL, WANG2017_TABLE, format_comparison_table, report_table
+from sr_core.metrics.published import (
+    WANG2017_LABEL,
+    WANG2017_TABLE,
+    format_comparison_table,
+    report_name,
+    report_table,
+)
 from sr_core.metrics.sweeps import (
     MAXBOXACC_IOU_LEVELS,
     FpmRecord,
@@ -50,6 +56,7 @@ __all__ = [
     "iou_matrix",
     "localization_report",
     "max_box_acc_v2",
+    "report_name",
     "report_table",
     "roc_auc",
     "sweep_metrics",

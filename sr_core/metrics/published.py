@@ -1,4 +1,5 @@
-"""Published reference numbers and a side-by-side table with ours."""
+"""Published reference numbers and a side-by-side table: a report beside them, or beside
+another report, each column headed by whose numbers it holds."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import numpy as np
 from sr_core.metrics.localization import threshold_key
 
 WANG2017_LABEL = "Wang et al. 2017 (ResNet-50, trained on all of ChestX-ray8)"
+WANG2017_COLUMN = "Wang 2017"
+COLUMN_WIDTH = 14  # a column label is cut to this
 _WANG2017_FINDINGS = (
     "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration",
     "Mass", "Nodule", "Pneumonia", "Pneumothorax",
@@ -46,6 +49,18 @@ def _accuracy(report: dict, setting: str, finding: str | None = None, field: str
     return block[field] if finding is None else block["per_class"].get(finding)
 
 
+def report_name(report: dict) -> str:
+    """Whose numbers a report holds: its baseline's name, its weights' file name, or its
+    source (a predictions file); "this report" when it names none."""
+    return report.get("baseline") or report.get("weights") or report.get("source") or "this report"
+
+
+def column_label(name: str) -> str:
+    """A name short enough to head a column: without .safetensors, cut to COLUMN_WIDTH."""
+    name = name.removesuffix(".safetensors")
+    return name if len(name) <= COLUMN_WIDTH else name[: COLUMN_WIDTH - 1] + "~"
+
+
 def report_table(report: dict, settings: Sequence[str] = tuple(WANG2017_TABLE)) -> dict[str, dict[str, float]]:
     """A report's per-finding GT-known accuracies in the published tables' shape, so that
     format_comparison_table puts two reports (a model and a baseline) side by side.
@@ -60,14 +75,17 @@ def report_table(report: dict, settings: Sequence[str] = tuple(WANG2017_TABLE)) 
     return table
 
 
-def format_comparison_table(report: dict, published: dict = WANG2017_TABLE, label: str = WANG2017_LABEL) -> str:
-    """Our GT-known accuracy beside a published table, one row per finding.
+def format_comparison_table(report: dict, published: dict = WANG2017_TABLE, label: str = WANG2017_LABEL,
+                            column: str | None = None) -> str:
+    """A report's GT-known accuracy beside a published table, one row per finding.
 
     Args:
-        report: localization_report output; its ``source`` (if any) is named in the title.
+        report: localization_report output; named (report_name) in the title and its columns.
         published: {"T(IoU)0.1" | "T(IoBB)0.1" ...: {finding: accuracy}}; report_table of
             another report puts the two side by side.
-        label: who the published numbers are from.
+        label: who the published numbers are from (the other report's name).
+        column: the published side's column label; default: WANG2017_COLUMN for Wang et al.,
+            else from label.
 
     Returns:
         A fixed-width text table; "-" where a side has no number.
@@ -77,15 +95,19 @@ def format_comparison_table(report: dict, published: dict = WANG2017_TABLE, labe
     findings = list(dict.fromkeys([f for row in published.values() for f in row] + scored))
     counts = report.get("counts", {})
 
+    name = report_name(report)
+    left = column_label(name)
+    right = column or (WANG2017_COLUMN if label == WANG2017_LABEL else column_label(label))
+    cw = max(6, len(left), len(right))  # a cell's width
+
     def cell(value: float | None) -> str:
-        return f"{value:6.3f}" if value is not None else f"{'-':>6}"
+        return f"{value:{cw}.3f}" if value is not None else f"{'-':>{cw}}"
 
     width = max(len(f) for f in findings + ["image mean"])
-    ours = f"ours ({report['source']})" if report.get("source") else "ours"
     lines = [
-        f"GT-known localization accuracy: {ours} vs {label}",
-        f"{'':{width}}  {'n':>5}  " + "  ".join(f"{s:^14}" for s in settings),
-        f"{'finding':{width}}  {'':>5}  " + "  ".join(f"{'ours':>6}  {'theirs':>6}" for _ in settings),
+        f"GT-known localization accuracy: {name} vs {label}",
+        f"{'':{width}}  {'n':>5}  " + "  ".join(f"{s:^{2 * cw + 2}}" for s in settings),
+        f"{'finding':{width}}  {'':>5}  " + "  ".join(f"{left:>{cw}}  {right:>{cw}}" for _ in settings),
     ]
     for finding in findings:
         count = counts.get(finding)
@@ -102,8 +124,5 @@ def format_comparison_table(report: dict, published: dict = WANG2017_TABLE, labe
             f"{name:{width}}  {report.get('n_records', '-'):>5}  "
             + "  ".join(f"{cell(_accuracy(report, s, None, field))}  {cell(t)}" for s, t in zip(settings, theirs))
         )
-    lines.append(
-        f"(class mean: ours over the {len(scored)} findings we scored, "
-        f"theirs over the findings they list)"
-    )
+    lines.append(f"(class mean: {left} over the {len(scored)} findings it scored, {right} over the findings it lists)")
     return "\n".join(lines)

@@ -24,6 +24,7 @@ from sr_core.metrics import (
     iou_matrix,
     localization_report,
     max_box_acc_v2,
+    report_name,
     report_table,
     roc_auc,
     sweep_metrics,
@@ -322,11 +323,15 @@ def test_comparison_table_puts_two_reports_side_by_side():
     # (0,0,10,20) on (0,0,10,10): IoU 0.5, IoBB 0.5.
     assert table["T(IoU)0.3"] == {"Mass": 1.0, "Nodule": 1.0}
     assert table["T(IoU)0.5"] == {"Mass": 0.0, "Nodule": 1.0}
-    model["source"] = "sr_vmamba_nano"
-    text = format_comparison_table(model, table, label="class-prior baseline")
-    assert text.splitlines()[0] == "GT-known localization accuracy: ours (sr_vmamba_nano) vs class-prior baseline"
+    model.update(weights="sr_vmamba_nano.safetensors", baseline=None, source="sr_vmamba_nano.safetensors")
+    baseline.update(weights=None, baseline="class-prior", source="class-prior baseline (mean GT boxes of test)")
+    text = format_comparison_table(model, table, label=report_name(baseline))
+    assert text.splitlines()[0] == "GT-known localization accuracy: sr_vmamba_nano.safetensors vs class-prior"
+    # Each column is headed by its report's name (the weights without .safetensors).
+    assert text.splitlines()[2].split() == ["finding"] + ["sr_vmamba_nano", "class-prior"] * 4
+    assert "ours" not in text and "theirs" not in text
     rows = {line.split()[0]: line.split()[2:] for line in text.splitlines()[3:5]}
-    # T(IoBB)0.1, T(IoU)0.1, T(IoU)0.3, T(IoU)0.5: ours then theirs
+    # T(IoBB)0.1, T(IoU)0.1, T(IoU)0.3, T(IoU)0.5: the model then the baseline
     assert rows["Mass"] == ["1.000", "1.000", "1.000", "1.000", "1.000", "1.000", "1.000", "0.000"]
     assert rows["Nodule"] == ["0.000", "1.000", "0.000", "1.000", "0.000", "1.000", "0.000", "1.000"]
     class_mean = next(line for line in text.splitlines() if line.startswith("class mean")).split()[3:]
