@@ -5,12 +5,15 @@
     prediction.probabilities            # {finding: probability}
     prediction.fpm("Effusion")          # float32 HxW in [0, 1] at image size
     prediction.boxes(0.6, "Effusion")   # [(x0, y0, x1, y1)] in image pixels
+    prediction.warning                  # one line when the image does not look like a
+                                        # frontal chest film (sr_core.ood), else None
 
 The model runs once per image; every threshold afterwards is derived from the cached map.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -19,12 +22,16 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from sr_core import ood
 from sr_core.boxes import Box, Mode, Regions, threshold_regions, upsample_fpm
-from sr_core.checkpoint import load_weights
+from sr_core.checkpoint import WeightsError, load_weights
 from sr_core.data.transforms import eval_transforms
 from sr_core.io import XrayImage
 from sr_core.models import SRModel
+
+log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.5
 """FPM threshold used when a weights file does not carry its own (chosen on validation data)."""
@@ -51,6 +58,10 @@ class Prediction:
         width, height: image size the maps are upsampled to.
         default_threshold: the weights' FPM threshold.
         thresholds: per-finding FPM thresholds from the weights (operating points).
+        warning: one line saying why the image may not be a frontal chest film (DICOM header,
+            feature distance; sr_core.ood), or None. It never replaces the results.
+        ood_ratio: the feature distance over the weights' calibration limit (above 1 warns),
+            or None when the weights carry no calibration.
     """
 
     probabilities: dict[str, float]
@@ -60,6 +71,8 @@ class Prediction:
     height: int
     default_threshold: float = DEFAULT_THRESHOLD
     thresholds: dict[str, float] = field(default_factory=dict)
+    warning: str | None = None
+    ood_ratio: float | None = None
     _cache: dict[str | None, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
@@ -122,13 +135,18 @@ class Predictor:
         self.thresholds = {str(k): float(v) for k, v in (metadata.get("fpm_thresholds") or {}).items()}
         self.topk = min(int(model.head_cfg.topk), len(self.class_names))
         self._transform = eval_transforms(self.input_size, metadata.get("mean"), metadata.get("std"))
+        self.ood_reference, self.ood_note = _ood_reference(model, metadata)
         self._lock = threading.Lock()  # one forward at a time per model (viewer workers)
 
     @classmethod
     def from_weights(cls, path: str | os.PathLike, device: str | torch.device = "auto", batch_size: int = 8) -> Predictor:
         """Load a weights file (raises checkpoint.WeightsError with a one-line message)."""
         model, metadata = load_weights(path)
-        return cls(model, metadata, device=device, batch_size=batch_size, name=os.path.basename(str(path)))
+        name = os.path.basename(str(path))
+        try:
+            return cls(model, metadata, device=device, batch_size=batch_size, name=name)
+        except ood.CalibrationError as exc:
+            raise WeightsError(f"{name}: {exc}") from None
 
     def predict(self, image: XrayImage) -> Prediction:
         return self.predict_batch([image])[0]
@@ -145,16 +163,27 @@ class Predictor:
                 progress(len(out), len(images))
         return out
 
-    def _predict_chunk(self, images: Sequence[XrayImage]) -> list[Prediction]:
+    def ood_descriptors(self, images: Sequence[XrayImage]) -> np.ndarray:
+        """(N, D) float32 descriptors, as the out-of-distribution check measures them (sr_core.ood)."""
+        return self._forward(images)[2]
+
+    def _forward(self, images: Sequence[XrayImage]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Probabilities (N, C), maps (N, C, h, w) and OOD descriptors (N, D), numpy float32."""
         batch = torch.stack([self._transform(img.pixels) for img in images]).to(self.device)
         use_autocast = self.device.type == "cuda"
         with self._lock, torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, enabled=use_autocast):
-            logits, maps = self.model.finding_maps(batch)
+            logits, maps, features = self.model.finding_maps(batch, return_features=True)
         probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
-        maps = maps.float().cpu().numpy()
+        thumbnails = F.adaptive_avg_pool2d(batch[:, :1].float(), ood.THUMBNAIL_SIDE).cpu().numpy()
+        return probs, maps.float().cpu().numpy(), ood.descriptors(features.float().cpu().numpy(), thumbnails)
+
+    def _predict_chunk(self, images: Sequence[XrayImage]) -> list[Prediction]:
+        probs, maps, features = self._forward(images)
+        ratios = self.ood_reference.ratios(features) if self.ood_reference is not None else [None] * len(images)
         results = []
-        for img, p, m in zip(images, probs, maps):
+        for img, p, m, ratio in zip(images, probs, maps, ratios):
             order = np.argsort(-p)[: self.topk]
+            ratio = None if ratio is None else float(ratio)
             results.append(
                 Prediction(
                     probabilities={c: float(v) for c, v in zip(self.class_names, p)},
@@ -164,6 +193,30 @@ class Predictor:
                     height=img.height,
                     default_threshold=self.default_threshold,
                     thresholds=dict(self.thresholds),
+                    warning=ood.warning_line(img.metadata, ratio),
+                    ood_ratio=ratio,
                 )
             )
         return results
+
+
+def _ood_reference(model: SRModel, metadata: dict[str, Any]) -> tuple[ood.FeatureReference | None, str]:
+    """The weights' feature calibration, if it fits this model, and a line saying which checks run.
+
+    Raises:
+        ood.CalibrationError: the "ood" entry is malformed or fits other features.
+    """
+    entry = metadata.get("ood")
+    if entry is None:
+        return None, "DICOM header check only (these weights carry no feature calibration)"
+    reference = ood.FeatureReference.from_metadata(entry)
+    dim = int(model.backbone.out_channels) + ood.THUMBNAIL_SIDE**2
+    if reference.dim != dim:
+        raise ood.CalibrationError(f"OOD calibration has {reference.dim} values, this model's descriptor {dim}")
+    fingerprint = ood.weights_fingerprint(model.cam.cls.weight.detach().cpu().numpy())
+    if reference.fingerprint not in (None, fingerprint):
+        note = "DICOM header check only: the feature calibration in these weights was made for other weights"
+        log.warning("%s", note)
+        return None, note
+    return reference, (f"DICOM header and feature-distance checks (limit at the {reference.percentile:g}th "
+                       f"percentile of {reference.calibration.get('n', '?')} calibration chest films)")

@@ -210,28 +210,39 @@ class SRModel(nn.Module):
         return out
 
     @torch.no_grad()
-    def finding_maps(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def finding_maps(
+        self, images: torch.Tensor, return_features: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor] | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Logits and one foreground map per finding, each made with that finding as p_label.
+
+        Args:
+            images: (N, 3, H, W) normalised input.
+            return_features: also return the pooled features the out-of-distribution check
+                measures (sr_core.ood): the spatial mean of the normalised last-stage
+                features, the tensor the CAM head reads.
 
         Returns:
             logits (N, C) and maps (N, C, h, w) in [0, 1], where maps[:, c] is the FPM the
-            model produces when asked about finding c (METHOD.md §5, "over one chosen class").
+            model produces when asked about finding c (METHOD.md §5, "over one chosen class");
+            with return_features, also features (N, out_channels), float32.
         """
         feat = self.backbone.forward_loc(images)
-        cams = self._cam_path(feat)
+        top = self.backbone.norm(self.backbone.stage4(feat))  # what _cam_path feeds the CAM head
+        cams = self.cam(top)
         logits = cams.mean(dim=(2, 3))
+        extra = (top.float().mean(dim=(2, 3)),) if return_features else ()
         if self.fpm_generator is None:
-            return logits, minmax(cams.float(), (2, 3))
+            return (logits, minmax(cams.float(), (2, 3)), *extra)
         x_loc = self.backbone.norm(feat)
         n, c = logits.shape
         if not (self.head_cfg.fusion and self.head_cfg.modulation):
             # Without modulation the per-class maps do not depend on p_label.
-            return logits, self.fpm_generator(x_loc, torch.full_like(logits, 1.0 / c))
+            return (logits, self.fpm_generator(x_loc, torch.full_like(logits, 1.0 / c)), *extra)
         # One pass per finding, batched: sample i, finding j sits at row i * C + j.
         weights = torch.eye(c, dtype=logits.dtype, device=logits.device).repeat(n, 1)
         maps = self.fpm_generator(x_loc.repeat_interleave(c, dim=0), weights)
         idx = torch.arange(c, device=maps.device).repeat(n)
-        return logits, maps[torch.arange(n * c, device=maps.device), idx].view(n, c, *maps.shape[2:])
+        return (logits, maps[torch.arange(n * c, device=maps.device), idx].view(n, c, *maps.shape[2:]), *extra)
 
     def _losses(self, logits, cams, x_loc, fpm, fpm_ce, labels) -> dict:
         cfg = self.head_cfg
