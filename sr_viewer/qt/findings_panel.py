@@ -3,18 +3,30 @@
 The bar shows the probability; a tick (text colour) marks the weights' operating point (metadata
 "operating_points" {finding: probability cut-off}) and the last column says whether the
 probability reaches it. Weights without operating points show no tick and "-".
+Above the table, a warning line says when the image does not look like a frontal chest film
+(`Prediction.warning`, sr_core.ood); the probabilities stay visible below it.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QStyledItemDelegate, QTableWidget, QTableWidgetItem
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QStyledItemDelegate,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from sr_viewer.state import Study, ViewerModel
 
 PROBABILITY_ROLE = Qt.ItemDataRole.UserRole + 1
 OPERATING_ROLE = Qt.ItemDataRole.UserRole + 2
+WARNING_STYLE = "QLabel { background: #5c4400; color: #ffe08a; border-radius: 3px; padding: 4px; }"
 
 
 class ProbabilityBar(QStyledItemDelegate):
@@ -40,26 +52,39 @@ class ProbabilityBar(QStyledItemDelegate):
         painter.restore()
 
 
-class FindingsPanel(QTableWidget):
-    """Finding | probability bar | vs operating point; clicking a row shows its map."""
+class FindingsPanel(QWidget):
+    """A warning line (when there is one) over Finding | probability bar | vs operating point;
+    clicking a row shows its map."""
 
     def __init__(self, model: ViewerModel, parent=None) -> None:
-        super().__init__(0, 3, parent)
+        super().__init__(parent)
         self.model = model
-        self.setHorizontalHeaderLabels(["Finding", "Probability", "Op. point"])
-        self.verticalHeader().setVisible(False)
-        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.setItemDelegateForColumn(1, ProbabilityBar(self))
-        header = self.horizontalHeader()
+        self.warning = QLabel()
+        self.warning.setWordWrap(True)  # one line of text; wrapped only to fit a narrow dock
+        self.warning.setStyleSheet(WARNING_STYLE)
+        self.warning.setToolTip("A check of the DICOM header and of the model's features; "
+                                "the results below are shown anyway: judge them with this in mind")
+        self.warning.hide()
+        self.table = table = QTableWidget(0, 3)
+        table.setHorizontalHeaderLabels(["Finding", "Probability", "Op. point"])
+        table.verticalHeader().setVisible(False)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.setItemDelegateForColumn(1, ProbabilityBar(table))
+        header = table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         # Room for the eight NIH findings without scrolling.
-        self.setMinimumHeight(self.horizontalHeader().sizeHint().height() + 8 * self.verticalHeader().defaultSectionSize() + 4)
+        table.setMinimumHeight(header.sizeHint().height() + 8 * table.verticalHeader().defaultSectionSize() + 4)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(4)
+        layout.addWidget(self.warning)
+        layout.addWidget(table)
         self._syncing = False
-        self.itemSelectionChanged.connect(self._row_chosen)
+        table.itemSelectionChanged.connect(self._row_chosen)
         model.events.current_changed.connect(lambda study: self.refresh())
         model.events.study_changed.connect(self._study_changed)
         model.events.finding_changed.connect(lambda finding: self.refresh())
@@ -68,8 +93,16 @@ class FindingsPanel(QTableWidget):
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(finding, probability text, operating point text) as shown (tests read this)."""
-        return [(self.item(r, 0).text(), f"{self.item(r, 1).data(PROBABILITY_ROLE):.3f}", self.item(r, 2).text())
-                for r in range(self.rowCount())]
+        item = self.table.item
+        return [(item(r, 0).text(), f"{item(r, 1).data(PROBABILITY_ROLE):.3f}", item(r, 2).text())
+                for r in range(self.table.rowCount())]
+
+    def rowCount(self) -> int:  # noqa: N802 (the table's Qt name, kept for callers of the old table)
+        return self.table.rowCount()
+
+    def warning_text(self) -> str | None:
+        """The warning line as shown, or None when it is hidden (tests read this)."""
+        return self.warning.text() if not self.warning.isHidden() else None
 
     def _study_changed(self, study: Study) -> None:
         if study is self.model.current:
@@ -78,14 +111,16 @@ class FindingsPanel(QTableWidget):
     def refresh(self) -> None:
         study = self.model.current
         prediction = study.prediction if study is not None else None
+        self._show_warning(getattr(prediction, "warning", None))
+        table = self.table
         self._syncing = True
         try:
-            self.setRowCount(0)
+            table.setRowCount(0)
             if prediction is None:
                 return
             points = self.model.model_status.operating_points
             findings = prediction.findings
-            self.setRowCount(len(findings))
+            table.setRowCount(len(findings))
             for row, finding in enumerate(findings):
                 probability = float(prediction.probabilities[finding])
                 name = QTableWidgetItem(finding)
@@ -105,15 +140,19 @@ class FindingsPanel(QTableWidget):
                     mark.setToolTip("probability at or above the operating point" if above else
                                     "probability below the operating point")
                 for column, item in enumerate((name, bar, mark)):
-                    self.setItem(row, column, item)
+                    table.setItem(row, column, item)
                 if finding == study.shown_finding:
-                    self.selectRow(row)
+                    table.selectRow(row)
         finally:
             self._syncing = False
+
+    def _show_warning(self, warning: str | None) -> None:
+        self.warning.setText(f"\u26a0 {warning}" if warning else "")
+        self.warning.setVisible(bool(warning))
 
     def _row_chosen(self) -> None:
         if self._syncing:
             return
-        rows = self.selectionModel().selectedRows()
+        rows = self.table.selectionModel().selectedRows()
         if rows:
-            self.model.set_finding(self.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole))
+            self.model.set_finding(self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole))
