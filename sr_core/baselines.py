@@ -7,6 +7,9 @@ of (x/W, y/H, w/W, h/H) is the same box. By default the mean is taken over the e
 themselves (an optimistic reference: fitted and scored on one set); ``prior_from`` takes it
 from another box file instead.
 
+whole-image: one box around the whole image for every row: what a map that lights up
+everything scores (GT-known at IoU>T then only rewards large GT boxes).
+
 Rows are scored in the frame of the box file (the original W x H of each image): IoU and IoBB
 do not change when an axis is scaled, so the numbers are those at any stored size, and no
 image is read. There is no classifier and no map, so classification, top-1 localisation,
@@ -25,7 +28,8 @@ from sr_core.data.layout import GtEntry, LayoutError, LocalizationRows, read_loc
 from sr_core.evaluate import Evaluation, ScoredRow, describe, score
 
 CLASS_PRIOR = "class-prior"
-BASELINES = (CLASS_PRIOR,)
+WHOLE_IMAGE = "whole-image"
+BASELINES = (CLASS_PRIOR, WHOLE_IMAGE)
 
 
 @dataclass(frozen=True)
@@ -152,3 +156,29 @@ def class_prior_evaluation(root: str | Path, split: str = "test", prior_from: st
 def class_prior_report(root: str | Path, split: str = "test", prior_from: str | Path | None = None) -> dict:
     """The class-prior baseline's report (JSON-ready); see class_prior_evaluation."""
     return class_prior_evaluation(root, split, prior_from).report
+
+
+def whole_image_evaluation(root: str | Path, split: str = "test") -> Evaluation:
+    """Score one box around the whole image for every row of a split with boxes.
+
+    Raises:
+        LayoutError: the dataset is unusable.
+    """
+    found = read_localization_rows(root, split)
+    whole = {finding: PriorBox(0.0, 0.0, 1.0, 1.0, 0) for finding in {row.label for row in found.rows}}
+    evaluation = score(class_prior_rows(found, whole), found.class_names, mode=None)
+    describe(evaluation.report, "whole-image baseline (one box around each image)", root, split,
+             list(found.problems), baseline=WHOLE_IMAGE)
+    return evaluation
+
+
+def baseline_evaluation(name: str, root: str | Path, split: str = "test",
+                        prior_from: str | Path | None = None) -> Evaluation:
+    """The named baseline's Evaluation (see BASELINES); prior_from only for the class prior."""
+    if name == CLASS_PRIOR:
+        return class_prior_evaluation(root, split, prior_from)
+    if name == WHOLE_IMAGE:
+        if prior_from is not None:
+            raise ValueError("--prior-from goes with --baseline class-prior")
+        return whole_image_evaluation(root, split)
+    raise ValueError(f"unknown baseline {name!r}; known: {', '.join(BASELINES)}")

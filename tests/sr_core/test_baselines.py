@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from sr_core.baselines import class_prior_report
+from sr_core.cli.common import rounded
 from sr_core.cli.eval import main as eval_main
 
 # Mass: a.png 100x100 with (0,0,20,20) -> (0, 0, .2, .2); b.png 200x100 with (40,20,120,60)
@@ -86,7 +87,7 @@ def test_cli_writes_the_model_report_files_and_table(layout, tmp_path, capsys):
     out = tmp_path / "eval"
     assert eval_main(["--baseline", "class-prior", "--data", str(layout), "--out", str(out)]) == 0
     report = json.loads((out / "report.json").read_text())
-    assert report == class_prior_report(layout)
+    assert report == rounded(class_prior_report(layout))  # report.json keeps 6 significant digits
     with open(out / "report.csv", newline="") as fh:
         rows = {row["image"]: row for row in csv.DictReader(fh)}
     assert float(rows["a.png"]["best_iou"]) == pytest.approx(1 / 12)
@@ -97,7 +98,7 @@ def test_cli_writes_the_model_report_files_and_table(layout, tmp_path, capsys):
     assert (out / "iou_histograms.png").read_bytes()[:4] == b"\x89PNG"
     assert not (out / "accuracy_vs_threshold.png").exists()  # no maps, no threshold curves
     printed = capsys.readouterr().out
-    assert "class-prior baseline" in printed and "classification: not applicable" in printed
+    assert "class-prior vs Wang et al. 2017" in printed and "classification: not applicable" in printed
     mass = next(line for line in printed.splitlines() if line.startswith("Mass"))
     assert mass.split()[1:4] == ["2", "1.000", "0.435"]  # IoBB 0.1: ours beside Wang et al.
 
@@ -122,8 +123,8 @@ def test_same_report_shape_as_a_scored_model_and_side_by_side(layout, tmp_path, 
     for kind in ("iou", "iobb"):
         assert a["gt_known"][kind].keys() == b["gt_known"][kind].keys()
     printed = capsys.readouterr().out
-    assert "vs class-prior baseline (mean GT boxes of test)" in printed
-    side = printed.split("vs class-prior baseline")[1]
+    assert "preds.jsonl vs class-prior" in printed  # each column headed by its report's name
+    side = printed.split("preds.jsonl vs class-prior")[1]
     mass = next(line for line in side.splitlines() if line.startswith("Mass"))
     # T(IoBB)0.1, T(IoU)0.1, 0.3, 0.5: model (a hit, b missed) 0.5 everywhere; baseline 1, .5, 0, 0.
     assert mass.split()[2:] == ["0.500", "1.000", "0.500", "0.500", "0.500", "0.000", "0.500", "0.000"]
@@ -176,3 +177,19 @@ def test_on_the_real_nih_boxes(nih_import_64):
     assert iou["0.1"]["class_mean"] > iou["0.3"]["class_mean"] > iou["0.5"]["class_mean"]
     # Every row is usable, so fitting on the rows is fitting on the whole box file.
     assert class_prior_report(root, prior_from=root / "test_gt.txt")["gt_known"] == report["gt_known"]
+
+
+def test_whole_image_box_by_hand(layout, tmp_path, capsys):
+    # a: (0,0,100,100) against (0,0,20,20): IoU 400/10000 = 0.04; b: (0,0,200,100) against
+    # (40,20,120,60): 3200/20000 = 0.16; c: the bigger of its boxes, 400/10000 = 0.04.
+    assert eval_main(["--baseline", "whole-image", "--data", str(layout), "--out", str(tmp_path / "w"),
+                      "--no-progress"]) == 0
+    report = json.loads((tmp_path / "w" / "report.json").read_text())
+    assert report["baseline"] == "whole-image"
+    assert report["gt_known"]["iou"]["0.1"]["per_class"] == {"Mass": 0.5, "Nodule": 0.0}
+    assert report["gt_known"]["iou"]["0.3"]["class_mean"] == 0.0
+    rows = list(csv.DictReader(open(tmp_path / "w" / "report.csv")))
+    assert sorted(float(r["best_iou"]) for r in rows) == pytest.approx([0.04, 0.04, 0.16])
+    assert eval_main(["--baseline", "whole-image", "--prior-from", str(layout / "test_gt.txt"),
+                      "--data", str(layout), "--out", str(tmp_path / "x"), "--no-progress"]) == 1
+    assert "--prior-from goes with --baseline class-prior" in capsys.readouterr().err
