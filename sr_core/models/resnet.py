@@ -83,3 +83,20 @@ class ResNet(nn.Module):
 
     def forward_loc(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(self.stem(x))
+
+    def pretrained_names(self) -> dict[str, str]:
+        """{name in a torchvision or timm ResNet state dict: name here} for every tensor here.
+
+        Both libraries name a ResNet-50 alike (torchvision's `resnet50-*.pth`, timm's
+        `resnet50.*` files): the stem is `conv1` / `bn1`, the stages `layer1`..`layer4`, and
+        inside them the blocks carry the names used here (`0.conv1`, `0.bn1`, ...,
+        `0.downsample.0`). Only the stage prefixes move (`stem.0` / `stem.1`, `layers.0-2`,
+        `stage4`); layer4's first block keeps stride 1 here, which changes no shape. The
+        ImageNet classifier `fc` has no counterpart and stays unexpected.
+        """
+        names = {"conv1.weight": "stem.0.weight"}
+        names.update({f"bn1.{k}": f"stem.1.{k}" for k in self.stem[1].state_dict()})
+        for i, stage in enumerate([*self.layers, self.stage4]):
+            ours = f"layers.{i}" if i < 3 else "stage4"
+            names.update({f"layer{i + 1}.{k}": f"{ours}.{k}" for k in stage.state_dict()})
+        return names

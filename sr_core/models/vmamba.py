@@ -3,6 +3,8 @@
 Follows the VMamba "tiny 0220" design (METHOD.md §1): channels-last inside the stages,
 d_state 1, ssm_ratio 2, dt_rank = ceil(width / 16), forward type v2 (LayerNorm on the scan
 output, gated by SiLU(z)). The scan itself lives in sr_core.kernels behind one dispatch point.
+`z_gate=False` gives the "noz" forward types of the released tiny 0230 checkpoint, whose
+ImageNet weights `pretrained_names` maps (with `depths=[2, 2, 5, 2]`).
 """
 
 from __future__ import annotations
@@ -28,20 +30,24 @@ class VMambaConfig:
     ssm_ratio: float = 2.0
     dt_rank: int | None = None  # None: ceil(width / 16)
     mlp_ratio: float = 4.0
+    z_gate: bool = True  # scan output * SiLU(z); False: VMamba's "noz" forward types (0230)
     drop_path_rate: float = 0.2
     ssm_backend: str = "auto"  # "auto", "torch" or "triton"
 
 
 class SS2D(nn.Module):
-    """2-D selective scan: in_proj -> dwconv -> 4-direction scan -> LayerNorm * SiLU(z) -> out_proj."""
+    """2-D selective scan: in_proj -> dwconv -> 4-direction scan -> LayerNorm [* SiLU(z)] -> out_proj."""
 
-    def __init__(self, dim: int, d_state: int, ssm_ratio: float, dt_rank: int | None, backend: str):
+    def __init__(
+        self, dim: int, d_state: int, ssm_ratio: float, dt_rank: int | None, backend: str, z_gate: bool = True
+    ):
         super().__init__()
         d_inner = int(ssm_ratio * dim)
         rank = dt_rank or math.ceil(dim / 16)
         k = 4
         self.backend = backend
-        self.in_proj = nn.Linear(dim, 2 * d_inner, bias=False)
+        self.z_gate = z_gate
+        self.in_proj = nn.Linear(dim, (2 if z_gate else 1) * d_inner, bias=False)
         self.conv2d = nn.Conv2d(d_inner, d_inner, 3, padding=1, groups=d_inner, bias=False)
         self.x_proj_weight = nn.Parameter(torch.empty(k, rank + 2 * d_state, d_inner))
         self.dt_projs_weight = nn.Parameter(torch.empty(k, d_inner, rank))
@@ -67,13 +73,15 @@ class SS2D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, H, W, C) -> (B, H, W, C)."""
-        x, z = self.in_proj(x).chunk(2, dim=-1)
+        x = self.in_proj(x)
+        if self.z_gate:
+            x, z = x.chunk(2, dim=-1)
         x = F.silu(self.conv2d(x.permute(0, 3, 1, 2)))
         y = ss2d_scan(
             x, self.x_proj_weight, self.dt_projs_weight, self.dt_projs_bias, self.A_logs, self.Ds, backend=self.backend
         )
         y = self.out_norm(y)
-        return self.out_proj(y * F.silu(z))
+        return self.out_proj(y * F.silu(z) if self.z_gate else y)
 
 
 class Mlp(nn.Module):
@@ -94,7 +102,7 @@ class VSSBlock(nn.Module):
     def __init__(self, dim: int, cfg: VMambaConfig, drop_path: float):
         super().__init__()
         self.norm = nn.LayerNorm(dim)
-        self.op = SS2D(dim, cfg.d_state, cfg.ssm_ratio, cfg.dt_rank, cfg.ssm_backend)
+        self.op = SS2D(dim, cfg.d_state, cfg.ssm_ratio, cfg.dt_rank, cfg.ssm_backend, cfg.z_gate)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, cfg.mlp_ratio)
         self.drop_path = DropPath(drop_path)
@@ -171,6 +179,53 @@ class VMamba(nn.Module):
 
     def forward_loc(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.patch_embed(x)).permute(0, 3, 1, 2)
+
+    def pretrained_names(self) -> dict[str, str]:
+        """{name in an official VMamba state dict: name here} for every tensor here.
+
+        Follows MzeroMiko/VMamba, classification/models/vmamba.py, `VSSM` with
+        patchembed_version "v2", downsample_version "v3", d_state 1, ssm_ratio 2,
+        ssm_conv_bias False, mlp_ratio 4, in two tiny configs:
+
+        - vssm1_tiny_0220 (configs/vssm1/vssm_tiny_224_0220.yaml: forward type v2, depths
+          [2, 2, 4, 2]) is our default, tensor for tensor;
+        - vssm1_tiny_0230, the released `vssm_tiny_0230_ckpt_epoch_262.pth` (VMamba-T[s2l5];
+          configs/vssm1/vssm_tiny_224_0230.yaml, forward type v3noz, and its successor
+          configs/vssm/vmambav2_tiny_224.yaml, v05_noz with "ln2d": depths [2, 2, 5, 2], no
+          SiLU(z) gate) needs ours built with `depths=[2, 2, 5, 2], z_gate=False`; otherwise
+          its in_proj shapes differ.
+
+        Official names -> ours:
+
+            patch_embed.{0,2,5,7}          (conv, LN, conv, LN)  patch_embed.{conv1,norm1,conv2,norm2}
+            layers.{i}.blocks.{j}.*        (VSSBlock, as ours)   stages.{i}.{j}.* (i < 3), stage4.blocks.{j}.*
+            layers.{i}.downsample.{1,3}    (conv, LN; i < 3)     stages.{i}.{depth_i}.{conv,norm}
+            classifier.norm                (LN after layers.3)   norm
+
+        "ln" and "ln2d" norms, Linear and Linear2d hold the same tensors. The SSM tensors
+        (x_proj_weight (4, R + 2N, D), dt_projs_weight (4, D, R), dt_projs_bias (4, D), A_logs
+        (4D, N), Ds (4D,)) are direction-major in the same scan order as here (row, column,
+        both reversed), so nothing is reshaped. `classifier.head` (ImageNet) and conv biases of
+        files trained with ssm_conv_bias True have no counterpart and stay unexpected.
+        """
+        names: dict[str, str] = {}
+        for index, part in (("0", "conv1"), ("2", "norm1"), ("5", "conv2"), ("7", "norm2")):
+            names.update(_renamed(getattr(self.patch_embed, part), f"patch_embed.{index}", f"patch_embed.{part}"))
+        for i, stage in enumerate(self.stages):
+            *blocks, down = stage
+            for j, block in enumerate(blocks):
+                names.update(_renamed(block, f"layers.{i}.blocks.{j}", f"stages.{i}.{j}"))
+            names.update(_renamed(down.conv, f"layers.{i}.downsample.1", f"stages.{i}.{len(blocks)}.conv"))
+            names.update(_renamed(down.norm, f"layers.{i}.downsample.3", f"stages.{i}.{len(blocks)}.norm"))
+        for j, block in enumerate(self.stage4.blocks):
+            names.update(_renamed(block, f"layers.3.blocks.{j}", f"stage4.blocks.{j}"))
+        names.update(_renamed(self.norm, "classifier.norm", "norm"))
+        return names
+
+
+def _renamed(module: nn.Module, theirs: str, ours: str) -> dict[str, str]:
+    """{theirs.k: ours.k} for every tensor k of `module`: one module under two prefixes."""
+    return {f"{theirs}.{k}": f"{ours}.{k}" for k in module.state_dict()}
 
 
 def _init_weights(m: nn.Module) -> None:
