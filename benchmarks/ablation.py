@@ -1,24 +1,25 @@
-"""The ablation behind the method: the same budget and seed for each module switched off.
+"""The ablation and lever sweeps behind the shipped weights: same budget, several seeds, one GPU.
 
-Trains sr_vmamba_nano (preset nih-nano) once per variant with sr-core-train, several at a time
-on one GPU (small models leave most of an H100/H200 idle). Each run's best checkpoint (chosen, as
-the trainer does, by class-mean GT-known IoU>0.1 on the validation split) is exported in fp16
-with its operating points and scored by sr-core-eval; the table puts every variant beside the
-class-prior box baseline (the mean box of each finding over the same split):
+Trains each variant with sr-core-train, several at a time on one GPU (small models leave most of
+an H200 idle). Each run's best checkpoint (chosen by the trainer on the selection layout's boxes,
+at its preset's eval.iou) is exported in fp16 with its thresholds and operating points and
+scored by sr-core-eval on the selection layout and, with --report-data, on the report layout
+(benchmarks/nih_layouts.py: two patient-disjoint halves of nih-val). The table gives each
+variant's mean over seeds and the range, beside the class-prior box (the mean box of each
+finding, taken from the selection half) and the box around the whole image:
 
-    python benchmarks/ablation.py --data NIH_LAYOUT --out runs/ablation --epochs 80 --parallel 6
-    python benchmarks/ablation.py --data NIH_LAYOUT --out runs/ablation --minutes 20 --parallel 6
-    python benchmarks/ablation.py --out runs/ablation --table-only     # re-read finished runs
+    python benchmarks/nih_layouts.py --out .data/layouts
+    python benchmarks/ablation.py --suite pretrained --data .data/layouts/select \
+        --report-data .data/layouts/report --seeds 6,7,8 --parallel 12 --out runs/ablation
+    python benchmarks/ablation.py --suite nano --data NIH_LAYOUT --minutes 20 --parallel 6
+    python benchmarks/ablation.py --suite pretrained --out runs/ablation --table-only
 
-Variants (all on top of the preset's recipe):
-    full           the SR head: modulation, FPM fusion, foreground control
-    no_modulation  model.overrides.modulation=false
-    no_fusion      model.overrides.fusion=false (the attention seed M_A alone)
-    bas            model.overrides.control="background" (BAS-style background suppression)
-    plain_cam      model.overrides.fpm=false (no FPM branch, no FPM losses)
-    published      the METHOD.md head as written: FPM losses train the backbone and
-                   score_2's mask comes from the label (fpm_feature_grad, fpm_ce_mask)
-    full_seed7     full with another seed, to show how far two runs of one model differ
+Suites (each variant is a set of --set overrides on top of the suite's preset):
+    nano        sr_vmamba_nano from scratch (nih-nano), the modules switched off one at a time
+    pretrained  sr_efficientnet_lite0 from ImageNet (nih-lite0): the modules added one at a time
+                (plain CAM -> + FPM branch -> + fusion -> + modulation -> + foreground control),
+                BAS, and the levers (no ImageNet, no nih-extra, stride-32 maps, learning rate)
+Box-size column: mean predicted box area over mean GT box area (rows with a predicted box).
 """
 
 from __future__ import annotations
@@ -27,176 +28,279 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-VARIANTS = {
-    "full": {},
-    "no_modulation": {"model.overrides.modulation": "false"},
-    "no_fusion": {"model.overrides.fusion": "false"},
-    "bas": {"model.overrides.control": '"background"'},
-    "plain_cam": {"model.overrides.fpm": "false"},
-    "published": {"model.overrides.fpm_feature_grad": "true", "model.overrides.fpm_ce_mask": '"label"'},
-    "full_seed7": {"train.seed": "7"},  # the full model again with another seed: the noise floor
+# --- suites ------------------------------------------------------------------------------------
+NO_CONTROL = {"model.overrides.control": '"none"', "model.overrides.area_weight": "0.0"}
+SUITES: dict[str, tuple[str, dict[str, dict[str, str]]]] = {
+    "nano": ("nih-nano", {
+        "full": {},
+        "no_modulation": {"model.overrides.modulation": "false"},
+        "no_fusion": {"model.overrides.fusion": "false"},
+        "bas": {"model.overrides.control": '"background"'},
+        "plain_cam": {"model.overrides.fpm": "false"},
+        "published": {"model.overrides.fpm_feature_grad": "true", "model.overrides.fpm_ce_mask": '"label"'},
+    }),
+    "pretrained": ("nih-lite0", {
+        "cam": {"model.overrides.fpm": "false"},
+        "fpm": {"model.overrides.fusion": "false", **NO_CONTROL},
+        "fusion": {"model.overrides.modulation": "false", **NO_CONTROL},
+        "modulation": dict(NO_CONTROL),
+        "sr": {},  # + foreground control: the full SR head
+        "sr_detached": {"model.overrides.fpm_feature_grad": "false", "model.overrides.fpm_ce_mask": '"predicted"'},
+        "bas": {"model.overrides.control": '"background"'},
+        "cam_scratch": {"model.overrides.fpm": "false", "model.init": '""'},
+        "cam_no_extra": {"model.overrides.fpm": "false", "data": "../select-no-extra"},
+        "cam_stride32": {"model.overrides.fpm": "false", "model.overrides.stage_strides": "[1, 2, 2, 2, 1, 2, 1]"},
+        "cam_lr3e-4": {"model.overrides.fpm": "false", "optim.lr": "3e-4"},
+    }),
 }
 
 COLUMNS = [
-    ("GT-known IoU>0.1", ("gt_known", "iou", "0.1")),
+    ("IoU>0.1", ("gt_known", "iou", "0.1")),
     ("IoU>0.3", ("gt_known", "iou", "0.3")),
     ("IoU>0.5", ("gt_known", "iou", "0.5")),
-    ("T(IoBB)>0.5", ("gt_known", "iobb", "0.5")),
+    ("IoBB>0.5", ("gt_known", "iobb", "0.5")),
 ]
 
 
-def variant_sets(name: str, epochs: int, extra: list[str]) -> list[str]:
-    # The recipe (optimiser, fpm_feature_grad, fpm_ce_mask) is the preset's; see nih-nano.toml.
-    settings = {
-        "train.epochs": str(epochs),
+def run_name(variant: str, seed: int | None) -> str:
+    return variant if seed is None else f"{variant}_s{seed}"
+
+
+def variant_sets(variant: str, args, epochs: int, seed: int | None) -> list[str]:
+    settings = {"train.epochs": str(epochs), "output.progress": "false",
+                "data.workers": str(args.workers)}
+    if args.suite == "nano":
         # CE alone for the first third, then the localisation terms ramp in over a tenth.
-        "train.fpm_start_epochs": str(round(epochs / 3)),
-        "train.fpm_warmup_epochs": str(max(1, round(epochs / 10))),
-        "eval.every_epochs": str(max(1, round(epochs / 10))),
-        "output.progress": "false",
-    }
-    settings.update(VARIANTS[name])
-    sets = [f"{k}={v}" for k, v in settings.items()] + list(extra)
+        settings.update({"train.fpm_start_epochs": str(round(epochs / 3)),
+                         "train.fpm_warmup_epochs": str(max(1, round(epochs / 10))),
+                         "eval.every_epochs": str(max(1, round(epochs / 10)))})
+    if seed is not None:
+        settings["train.seed"] = str(seed)
+    settings.update({k: v for k, v in args.variants[variant].items() if k != "data"})
+    sets = [f"{k}={v}" for k, v in settings.items()] + list(args.set)
     return [arg for item in sets for arg in ("--set", item)]
 
 
-def launch(name: str, args, out: Path, epochs: int, extra: list[str]) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "sr_core.train.cli", "--config", args.config, "--data", str(args.data),
-           "--out", str(out / name), *variant_sets(name, epochs, args.set + extra)]
+def data_of(variant: str, args) -> Path:
+    relative = args.variants[variant].get("data")
+    return (args.data / relative).resolve() if relative else args.data
+
+
+def launch(variant: str, seed: int | None, args, out: Path, epochs: int) -> subprocess.Popen:
+    name = run_name(variant, seed)
+    cmd = [sys.executable, "-m", "sr_core.train.cli", "--config", args.config, "--data", str(data_of(variant, args)),
+           "--out", str(out / name), *variant_sets(variant, args, epochs, seed)]
     out.mkdir(parents=True, exist_ok=True)
     log = open(out / f"{name}.log", "w")
     print(f"start {name}: {' '.join(cmd[1:])}", flush=True)
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
 
 
-def run_all(names: list[str], args, out: Path, epochs: int, extra: list[str] = (), evaluate: bool = True) -> None:
-    pending, running = list(names), {}
+def run_all(jobs: list[tuple[str, int | None]], args, out: Path, epochs: int, evaluate: bool = True) -> None:
+    pending, running = list(jobs), {}
     start = time.perf_counter()
     while pending or running:
         while pending and len(running) < args.parallel:
-            name = pending.pop(0)
-            running[name] = launch(name, args, out, epochs, list(extra))
-        for name, proc in list(running.items()):
+            job = pending.pop(0)
+            running[job] = launch(*job, args, out, epochs)
+        for job, proc in list(running.items()):
             if proc.poll() is not None:
+                name = run_name(*job)
                 print(f"done {name}: exit {proc.returncode} after {time.perf_counter() - start:.0f} s", flush=True)
-                del running[name]
+                del running[job]
                 if evaluate:
                     evaluate_run(name, args)
         time.sleep(2)
 
 
-def epochs_for(names: list[str], args) -> int:
-    """Time two epochs of every variant at once (as the real runs will share the GPU) and
-    return the epoch count that fills args.minutes, leaving a fifth for validation."""
+def epochs_for(jobs, args) -> int:
+    """Time two epochs of every run at once (as the real runs will share the GPU) and return the
+    epoch count that fills args.minutes, leaving a fifth for validation."""
     probe = args.out / "_probe"
-    run_all(names, args, probe, 2, ["eval.every_epochs=0"], evaluate=False)
+    saved = list(args.set)
+    args.set = saved + ["eval.every_epochs=0"]
+    run_all(jobs, args, probe, 2, evaluate=False)
+    args.set = saved
     seconds = []
-    for name in names:
-        path = probe / name / "metrics.jsonl"
+    for job in jobs:
+        path = probe / run_name(*job) / "metrics.jsonl"
         records = [json.loads(x) for x in path.read_text().splitlines()] if path.is_file() else []
         seconds += [r["seconds"] for r in records if r.get("kind") == "epoch" and r["epoch"] == 2]
     if not seconds:
         sys.exit(f"probe failed: no epoch timings under {probe} (see its logs)")
     epochs = max(3, int(args.minutes * 60 * 0.8 / max(seconds)))
-    print(f"probe: {max(seconds):.1f} s per epoch with {len(names)} runs at once -> {epochs} epochs", flush=True)
+    print(f"probe: {max(seconds):.1f} s per epoch with {len(jobs)} runs at once -> {epochs} epochs", flush=True)
     shutil.rmtree(probe, ignore_errors=True)
     return epochs
 
 
 def evaluate_run(name: str, args) -> None:
-    """Export the run's best checkpoint (fp16) and score it with its own operating points."""
+    """Export the run's best checkpoint (fp16) and score it on the selection and report layouts."""
     run = args.out / name
-    weights = run / f"sr_vmamba_nano_{name}.safetensors"
-    steps = {
-        "export": [sys.executable, "-m", "sr_core.train.cli", "export", str(run), "--out", str(weights), "--fp16"],
-        "sr-core-eval": [sys.executable, "-m", "sr_core.cli.eval", "--weights", str(weights), "--data",
-                         str(args.data), "--out", str(run / "eval"), "--no-progress"],
-    }
+    weights = run / f"{name}.safetensors"
+    steps = [("export", [sys.executable, "-m", "sr_core.train.cli", "export", str(run), "--out", str(weights), "--fp16"])]
+    for folder, data in (("eval", args.data), ("eval_report", args.report_data)):
+        if data is not None:
+            steps.append((f"sr-core-eval {folder}", [sys.executable, "-m", "sr_core.cli.eval", "--weights", str(weights),
+                                                     "--data", str(data), "--out", str(run / folder), "--no-progress"]))
     with open(args.out / f"{name}.log", "a") as log:
-        for what, cmd in steps.items():
+        for what, cmd in steps:
             if subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
                 print(f"{name}: {what} failed (see {name}.log)", flush=True)
                 return
 
 
-def class_prior(args) -> None:
-    cmd = [sys.executable, "-m", "sr_core.cli.eval", "--baseline", "class-prior", "--data", str(args.data),
-           "--out", str(args.out / "class_prior" / "eval"), "--no-progress"]
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, check=False)
+def baselines(args) -> None:
+    """The class-prior box (mean boxes of the selection half) and the whole-image box, on each layout."""
+    prior_from = args.data / "test_gt.txt"
+    for folder, data in (("eval", args.data), ("eval_report", args.report_data)):
+        if data is None:
+            continue
+        for name, extra in (("class_prior", ["--baseline", "class-prior", "--prior-from", str(prior_from)]),
+                            ("whole_image", ["--baseline", "whole-image"])):
+            cmd = [sys.executable, "-m", "sr_core.cli.eval", *extra, "--data", str(data),
+                   "--out", str(args.out / name / folder), "--no-progress"]
+            subprocess.run(cmd, stdout=subprocess.DEVNULL, check=False)
 
 
-def class_mean(report: dict, keys: tuple[str, ...]) -> str:
+# --- the table ---------------------------------------------------------------------------------
+def _node(report: dict, keys: tuple[str, ...]) -> float | None:
     node = report
     for key in keys:
         node = node.get(key) if isinstance(node, dict) else None
-    return "-" if node is None else f"{float(node['class_mean']):.3f}"
+    return None if node is None else float(node["class_mean"] if isinstance(node, dict) else node)
 
 
-def best_epoch(run: Path) -> str:
-    path = run / "metrics.jsonl"
+def box_area_ratio(report_csv: Path) -> float | None:
+    """Mean predicted box area / mean GT box area over the rows that have a predicted box."""
+    import csv
+
+    pred, gt = [], []
+    with open(report_csv, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            boxes, truth = json.loads(row["pred_boxes"]), json.loads(row["gt_boxes"])
+            if boxes and truth:
+                pred.append(statistics.fmean((b[2] - b[0]) * (b[3] - b[1]) for b in boxes))
+                gt.append(statistics.fmean((g[2] - g[0]) * (g[3] - g[1]) for g in truth))
+    return statistics.fmean(pred) / statistics.fmean(gt) if pred else None
+
+
+def metrics(run: Path, folder: str) -> dict[str, float | None] | None:
+    path = run / folder / "report.json"
     if not path.is_file():
+        return None
+    report = json.loads(path.read_text())
+    out = {label: _node(report, keys) for label, keys in COLUMNS}
+    cls = report.get("classification") or {}
+    out["AUC"] = cls.get("auc_mean")
+    csv_path = run / folder / "report.csv"
+    out["box/GT area"] = box_area_ratio(csv_path) if csv_path.is_file() else None
+    return out
+
+
+def _cell(values: list[float]) -> str:
+    if not values:
         return "-"
-    vals = [r for r in map(json.loads, path.read_text().splitlines()) if r.get("kind") == "val"]
-    return str(max(vals, key=lambda r: r["selection_metric"])["epoch"]) if vals else "-"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.fmean(values):.3f} ({min(values):.3f}-{max(values):.3f})"
 
 
-def table(out: Path, names: list[str]) -> str:
-    header = ["variant", "best epoch"] + [c for c, _ in COLUMNS] + ["AUC", "top-1 acc"]
+def table(out: Path, variants: list[str], seeds: list[int | None], folder: str) -> str:
+    labels = [c for c, _ in COLUMNS] + ["AUC", "box/GT area"]
+    header = ["variant", "runs"] + labels
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for name in [*names, "class_prior"]:
-        path = out / name / "eval" / "report.json"
-        if not path.is_file():
-            lines.append(f"| {name} | not evaluated |" + " |" * (len(header) - 2))
+    for variant in [*variants, "class_prior", "whole_image"]:
+        runs = [out / variant] if variant in ("class_prior", "whole_image") else [
+            out / run_name(variant, s) for s in seeds]
+        found = [m for m in (metrics(r, folder) for r in runs) if m is not None]
+        if not found:
+            lines.append(f"| {variant} | 0 |" + " - |" * len(labels))
             continue
-        report = json.loads(path.read_text())
-        cls = report.get("classification") or {}
-        cells = [name, best_epoch(out / name)] + [class_mean(report, keys) for _, keys in COLUMNS]
-        cells += [f"{cls['auc_mean']:.3f}" if cls.get("auc_mean") is not None else "-",
-                  f"{cls['accuracy']:.3f}" if cls.get("accuracy") is not None else "-"]
+        cells = [variant, str(len(found))]
+        cells += [_cell([m[k] for m in found if m[k] is not None]) for k in labels]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, help="NIH-layout folder (sr-core-data import-nih)")
+    parser.add_argument("--suite", choices=sorted(SUITES), default="nano")
+    parser.add_argument("--data", type=Path, help="NIH-layout folder whose test split selects (checkpoints, thresholds)")
+    parser.add_argument("--report-data", type=Path, help="NIH-layout folder scored once per run, never selected on")
     parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
-    parser.add_argument("--config", default="nih-nano")
-    parser.add_argument("--epochs", type=int, default=80)
+    parser.add_argument("--config", help="preset or TOML file (default: the suite's)")
+    parser.add_argument("--epochs", type=int, default=0, help="default: the preset's")
     parser.add_argument("--minutes", type=float, default=0.0,
                         help="instead of --epochs: time a probe and train as many epochs as fit in this many minutes")
+    parser.add_argument("--seeds", default="", help="comma-separated train.seed values (default: the preset's)")
     parser.add_argument("--parallel", type=int, default=3, help="runs at once (one GPU is shared)")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
+    parser.add_argument("--workers", type=int, default=2, help="data-loading workers per run")
+    parser.add_argument("--variants", dest="variants_subset", default="",
+                        help="comma-separated subset (default: all of the suite)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra override for every run")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
                         help="an extra variant, e.g. area03:model.overrides.area_weight=0.3")
-    parser.add_argument("--table-only", action="store_true", help="only print the table of finished runs")
+    parser.add_argument("--table-only", action="store_true", help="only print the tables of finished runs")
+    parser.add_argument("--keep-best", type=int, default=0, metavar="N",
+                        help="copy the weights of the N runs best on the selection half (IoU>0.3) to --keep-to")
+    parser.add_argument("--keep-to", type=Path)
     args = parser.parse_args()
-    names = [n.strip() for n in args.variants.split(",") if n.strip()]
+    preset, known = SUITES[args.suite]
+    args.config = args.config or preset
+    args.variants = dict(known)
+    names = [n.strip() for n in (args.variants_subset or ",".join(known)).split(",") if n.strip()]
     for spec in args.variant:
         name, _, settings = spec.partition(":")
         pairs = [item.split("=", 1) for item in settings.split(",") if item]
         if not name or any(len(p) != 2 for p in pairs):
             parser.error(f"--variant expects NAME:KEY=VALUE[,KEY=VALUE], got {spec!r}")
-        VARIANTS[name] = dict(pairs)
+        args.variants[name] = dict(pairs)
         names.append(name)
-    unknown = sorted(set(names) - set(VARIANTS))
+    unknown = sorted(set(names) - set(args.variants))
     if unknown:
-        parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+        parser.error(f"unknown variants {unknown}; known: {', '.join(args.variants)}")
+    seeds: list[int | None] = [int(s) for s in args.seeds.split(",") if s.strip()] or [None]
     if not args.table_only:
         if args.data is None:
             parser.error("--data is required to train")
-        epochs = epochs_for(names, args) if args.minutes else args.epochs
-        run_all(names, args, args.out, epochs)
-        class_prior(args)
-    text = table(args.out, names)
-    (args.out / "ablation.md").write_text(text + "\n", encoding="utf-8")
-    print(text)
+        jobs = [(n, s) for s in seeds for n in names]
+        if args.minutes:
+            epochs = epochs_for(jobs, args)
+        else:
+            epochs = args.epochs or _preset_epochs(args.config)
+        run_all(jobs, args, args.out, epochs)
+        baselines(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for folder, title in (("eval", "selection half"), ("eval_report", "report half")):
+        text = table(args.out, names, seeds, folder)
+        (args.out / f"ablation_{folder}.md").write_text(text + "\n", encoding="utf-8")
+        print(f"\n{title} ({folder}):\n{text}")
+    if args.keep_best and args.keep_to:
+        keep_best(args.out, [run_name(n, s) for s in seeds for n in names], args.keep_best, args.keep_to)
+
+
+def keep_best(out: Path, runs: list[str], n: int, to: Path) -> None:
+    """Copy the weights of the n runs with the best selection-half GT-known IoU>0.3 (never the report half)."""
+    scored = [(m["IoU>0.3"], run) for run in runs
+              if (m := metrics(out / run, "eval")) is not None and m["IoU>0.3"] is not None]
+    to.mkdir(parents=True, exist_ok=True)
+    for value, run in sorted(scored, reverse=True)[:n]:
+        shutil.copy2(out / run / f"{run}.safetensors", to / f"{run}.safetensors")
+        print(f"kept {run} (selection IoU>0.3 {value:.3f})")
+
+
+def _preset_epochs(config: str) -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from sr_core.train.config import load_config
+
+    return load_config(config).train.epochs
 
 
 if __name__ == "__main__":

@@ -1,0 +1,115 @@
+"""Build the two NIH layouts of honest model selection (issue #14): one to select on, one to report on.
+
+    python benchmarks/nih_layouts.py --data ../shared/data --out .data/layouts [--link-duplicates]
+
+nih-val's 295 patients are split in two halves with a fixed seed (the importer's own
+patient split, sr_core.data.nih_import.split_patients, fraction 0.5, seed 6):
+    OUT/select   train/ = nih-train + nih-extra (image-level labels only); test/ = half A's box
+                 images: checkpoints, thresholds and every setting are chosen here
+    OUT/report   test/ = half B's box images: the figure the model card reports, touched once
+    OUT/select-no-extra  select without nih-extra (what those 809 images are worth)
+No patient is in both halves, and no nih-train or nih-extra patient has a box image (data
+README). nih-val's labels are not trained on. Images are copied unchanged (--size 0): the
+256 px JPEG/PNG copies and nih-extra's 64 px PNGs; the loader resizes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sr_core.data.nih_import import import_nih, split_patients  # noqa: E402
+
+SPLIT_SEED = 6
+
+
+def _rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        return header, [row for row in reader if row]
+
+
+def _write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def halves(data: Path) -> tuple[set[str], set[str]]:
+    """(half A, half B): the image names of nih-val's two patient-disjoint halves."""
+    _, rows = _rows(data / "nih-val" / "labels.csv")
+    patient = {row[0]: row[2] for row in rows}
+    half_b = split_patients(patient.values(), 0.5, SPLIT_SEED)
+    b = {img for img, p in patient.items() if p in half_b}
+    return set(patient) - b, b
+
+
+def build(data: Path, out: Path) -> dict[str, Path]:
+    """Write OUT/select, OUT/select-no-extra and OUT/report; returns their paths."""
+    a, b = halves(data)
+    val_header, val_rows = _rows(data / "nih-val" / "labels.csv")
+    box_header, box_rows = _rows(data / "nih-val" / "BBox_List_2017_val.csv")
+    roots = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for name, half in (("select", a), ("select-no-extra", a), ("report", b)):
+            entries = [_write(tmp / f"{name}_val_entries.csv", val_header, [r for r in val_rows if r[0] in half])]
+            boxes = _write(tmp / f"BBox_List_2017_{name}.csv", box_header, [r for r in box_rows if r[0] in half])
+            images = [data / "nih-val" / "images"]
+            if name.startswith("select"):
+                entries.append(data / "nih-train" / "labels.csv")
+                images.insert(0, data / "nih-train" / "images")  # first found wins: the 256 px copies
+                if name == "select":
+                    entries.append(data / "nih-extra" / "labels.csv")
+                    images.append(data / "nih-extra" / "images")
+            roots[name] = out / name
+            report = import_nih([str(e) for e in entries], [str(boxes)], [str(i) for i in images], roots[name],
+                                size=0, val_fraction=0.0, seed=SPLIT_SEED)
+            print(f"{name}: {report.table()}")
+    return roots
+
+
+def link_duplicates(out: Path) -> int:
+    """Replace every file whose bytes an earlier file has by a relative symbolic link to it
+    (a multi-label image is written once per finding); returns the bytes saved."""
+    import hashlib
+    import os
+
+    first: dict[str, Path] = {}
+    saved = 0
+    for path in sorted(p for p in out.rglob("*") if p.is_file() and not p.is_symlink()):
+        if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+            continue
+        digest = hashlib.md5(path.read_bytes()).hexdigest()
+        if digest not in first:
+            first[digest] = path
+            continue
+        saved += path.stat().st_size
+        path.unlink()
+        path.symlink_to(os.path.relpath(first[digest], path.parent))
+    return saved
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    parser.add_argument("--out", default=".data/layouts")
+    parser.add_argument("--link-duplicates", action="store_true",
+                        help="store each image once, the copies as symbolic links (to carry the layouts)")
+    args = parser.parse_args()
+    build(Path(args.data), Path(args.out))
+    if args.link_duplicates:
+        print(f"linked duplicates: {link_duplicates(Path(args.out)) / 1e6:.1f} MB saved")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
