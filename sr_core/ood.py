@@ -87,7 +87,7 @@ def feature_reason(ratio: float | None) -> str | None:
         return None
     if not np.isfinite(ratio):
         return "not like the chest films this model was trained on (its features are not finite)"
-    return f"not like the chest films this model was trained on (feature distance {ratio:.1f}x the calibration limit)"
+    return f"not like the chest films this model was trained on (feature distance {ratio:.2f}x the calibration limit)"
 
 
 def warning_line(metadata: dict[str, Any], ratio: float | None) -> str | None:

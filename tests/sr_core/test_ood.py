@@ -65,7 +65,7 @@ def test_header_check_is_silent_without_evidence(metadata):
 def test_warning_line_joins_reasons_on_one_line():
     line = ood.warning_line({"modality": "CT"}, 3.24)
     assert line == ("DICOM Modality is CT, not a radiograph; not like the chest films this model was "
-                    "trained on (feature distance 3.2x the calibration limit)")
+                    "trained on (feature distance 3.24x the calibration limit)")
     assert "\n" not in line
     assert ood.warning_line({}, 0.99) is None and ood.warning_line({}, None) is None
     assert "not finite" in ood.warning_line({}, float("nan"))
@@ -125,7 +125,7 @@ def test_feature_check_tells_a_chest_film_from_a_different_picture_on_a_tiny_mod
     assert film.ood_ratio < 1 and film.warning is None
     assert other.ood_ratio > 1 and other.ood_ratio > 2 * film.ood_ratio
     assert other.warning == ("not like the chest films this model was trained on "
-                             f"(feature distance {other.ood_ratio:.1f}x the calibration limit)")
+                             f"(feature distance {other.ood_ratio:.2f}x the calibration limit)")
     # The warning never hides the results.
     assert len(other.probabilities) == 8 and other.fpm("Mass").shape == (256, 256)
 

@@ -1,14 +1,18 @@
 """Predictor: real X-rays in, probabilities, maps at image size and boxes at any threshold out."""
 
+from pathlib import Path
+
+import matplotlib
 import numpy as np
 import pytest
 import torch
 
-from sr_core.checkpoint import save_weights
+from sr_core.checkpoint import read_metadata, save_weights
 from sr_core.io import XrayImage, read_image
 from sr_core.models import create_model
 from sr_core.predict import Predictor, resolve_device
 
+BUNDLED = Path(__file__).resolve().parents[2] / "resources" / "weights" / "sr_vmamba_nano.safetensors"
 CLASSES = ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax"]
 
 
@@ -76,3 +80,19 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no usable GPU"):
             resolve_device("cuda")
+
+
+def test_bundled_weights_warn_on_non_chest_pictures_and_not_on_a_chest_film(shared_data):
+    meta = read_metadata(BUNDLED)
+    assert meta["dtype"] == "float16" and meta["ood"]["percentile"] == 99.0
+    predictor = Predictor.from_weights(BUNDLED, device="cpu")
+    assert predictor.ood_reference is not None
+    photo = read_image(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")  # a real photograph
+    checkerboard = XrayImage(np.indices((512, 512)).sum(axis=0) // 32 % 2)
+    film, portrait, board = predictor.predict_batch([read_image(shared_data / "nih-demo" / "00000032_037.png"),
+                                                     photo, checkerboard])
+    assert film.warning is None and film.ood_ratio < 0.8
+    for other in (portrait, board):
+        assert other.ood_ratio > 1.15
+        assert other.warning.startswith("not like the chest films this model was trained on (feature distance")
+        assert len(other.probabilities) == 8  # results are still there
