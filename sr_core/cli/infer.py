@@ -3,9 +3,13 @@
     sr-core-infer [--weights W] [--threshold T] [--json] [--device auto|cpu|cuda] PATH ...
 
 With --json each input gives one JSON line
-    {"image", "width", "height", "findings": [{"label", "probability", "boxes": [[x0,y0,x1,y1]]}], "error"}
+    {"image", "width", "height", "findings": [{"label", "probability", "boxes": [[x0,y0,x1,y1]]}],
+     "warning", "ood_ratio", "error"}
 (findings sorted by probability; boxes in image pixels, exclusive ends, at the weights'
-threshold for each finding unless --threshold is given; numbers to 6 significant digits). A bad
+threshold for each finding unless --threshold is given; numbers to 6 significant digits).
+"warning" is one line when the picture does not look like a frontal chest film (its DICOM header,
+or its distance from the films the weights were calibrated on: "ood_ratio" > 1), else null; the
+findings are given either way. A bad
 input gets its own line with "error" and the others still run. A path that does not exist, or a
 folder without a readable image, is named in one line on stderr. On a terminal a progress bar
 runs on stderr (stdout keeps only the result lines). Exit status: 0 all good, 1 some input
@@ -96,11 +100,12 @@ def result_record(path: Path, prediction, threshold: float | None, mode: str) ->
         findings.append({"label": label, "probability": prediction.probabilities[label],
                          "threshold": t, "boxes": boxes})
     return {"image": str(path), "width": prediction.width, "height": prediction.height,
-            "findings": findings, "error": None}
+            "findings": findings, "warning": prediction.warning, "ood_ratio": prediction.ood_ratio, "error": None}
 
 
 def error_record(path: Path, message: str) -> dict:
-    return {"image": str(path), "width": None, "height": None, "findings": [], "error": message}
+    return {"image": str(path), "width": None, "height": None, "findings": [], "warning": None, "ood_ratio": None,
+            "error": message}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -204,6 +209,8 @@ def emit(record: dict, as_json: bool, out_file) -> None:
             top = record["findings"][0]
             boxes = "; ".join(" ".join(map(str, b)) for b in top["boxes"]) or "no box"
             line = f"{record['image']}: {top['label']} {top['probability']:.3f} [{boxes}]"
+            if record["warning"]:
+                line += f"  warning: {record['warning']}"
     # Through tqdm: on a terminal the bar (stderr) is lifted off while the line is written.
     tqdm.write(line, file=sys.stdout)
     sys.stdout.flush()

@@ -122,3 +122,17 @@ def test_json_numbers_are_written_with_six_significant_digits(shared_data, tmp_p
     assert "0.47000000000000003" not in line and "0.30000000000000004" not in line
     for finding in record["findings"]:
         assert 0 < finding["probability"] < 1 and float(f"{finding['probability']:.6g}") == finding["probability"]
+
+
+def test_json_and_lines_carry_the_out_of_distribution_warning(shared_data, capsys):
+    import pydicom.data
+
+    ct = pydicom.data.get_testdata_file("CT_small.dcm")
+    chest = shared_data / "nih-demo" / "00000032_037.png"
+    assert main(["--json", ct, str(chest)]) == 0  # the bundled weights and their calibration
+    first, second = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert first["warning"].startswith("DICOM Modality is CT, not a radiograph")
+    assert first["findings"]  # warned, never hidden
+    assert second["warning"] is None and second["ood_ratio"] < 1
+    assert main([ct]) == 0
+    assert "  warning: DICOM Modality is CT" in capsys.readouterr().out
