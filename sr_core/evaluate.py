@@ -231,6 +231,29 @@ def score(rows: Sequence[ScoredRow], class_names: Sequence[str], errors: Sequenc
     return Evaluation(report, csv_rows, curves)
 
 
+def operating_choice(evaluation: Evaluation, iou: float, class_names: Sequence[str], fallback: float) -> dict:
+    """What a release takes from a validation report: the map thresholds that maximise GT-known
+    accuracy at `iou` (class mean, and per finding), that accuracy, and the operating points.
+
+    Returns:
+        {"metric", "default_threshold", "fpm_thresholds", "operating_points", "name"}; without
+        maps (no curves) the metric is the accuracy at `fallback`, the threshold `fallback`.
+    """
+    report = evaluation.report
+    key = f"{iou:g}"
+    curve = evaluation.curves.get(key)
+    if curve:
+        best = report["best_thresholds"][f"iou {key}"]
+        threshold, metric = best["class_mean"], float(curve["class_mean"].max())
+        per_finding = {k: v for k, v in best.items() if k in class_names}
+    else:
+        threshold, metric, per_finding = fallback, report["gt_known"]["iou"][key]["class_mean"], {}
+    where = "the best map threshold" if curve else "threshold"
+    return {"metric": metric, "default_threshold": threshold, "fpm_thresholds": per_finding,
+            "operating_points": (report.get("classification") or {}).get("operating_points", {}),
+            "name": f"GT-known IoU>{key} class mean at {where} ({threshold:.2f})"}
+
+
 def _classification(rows: Sequence[ScoredRow], class_names: list[str]) -> dict:
     """Per image: probabilities against the multi-hot of the findings it is listed under."""
     probs: dict[str, list[float]] = {}

@@ -30,6 +30,7 @@ from sr_core.checkpoint import WeightsError, load_weights
 from sr_core.data.transforms import eval_transforms
 from sr_core.io import XrayImage
 from sr_core.models import SRModel
+from sr_core.refine import MapRefinement
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ class Predictor:
         self.topk = min(int(model.head_cfg.topk), len(self.class_names))
         self._transform = eval_transforms(self.input_size, metadata.get("mean"), metadata.get("std"))
         self.ood_reference, self.ood_note = _ood_reference(model, metadata)
+        self.refinement = MapRefinement.from_metadata(metadata)  # test-time flip, location prior
         self._lock = threading.Lock()  # one forward at a time per model (viewer workers)
 
     @classmethod
@@ -145,7 +147,7 @@ class Predictor:
         name = os.path.basename(str(path))
         try:
             return cls(model, metadata, device=device, batch_size=batch_size, name=name)
-        except ood.CalibrationError as exc:
+        except (ood.CalibrationError, ValueError) as exc:
             raise WeightsError(f"{name}: {exc}") from None
 
     def predict(self, image: XrayImage) -> Prediction:
@@ -173,9 +175,15 @@ class Predictor:
         use_autocast = self.device.type == "cuda"
         with self._lock, torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, enabled=use_autocast):
             logits, maps, features = self.model.finding_maps(batch, return_features=True)
-        probs = torch.softmax(logits.float(), dim=1).cpu().numpy()
+            probs = torch.softmax(logits.float(), dim=1)
+            if self.refinement.flip:  # the mirrored image too; its maps mirrored back (OOD: unflipped only)
+                flipped_logits, flipped_maps = self.model.finding_maps(batch.flip(-1))
+                probs = (probs + torch.softmax(flipped_logits.float(), dim=1)) / 2
+                maps = (maps.float() + flipped_maps.float().flip(-1)) / 2
+        probs = probs.cpu().numpy()
         thumbnails = F.adaptive_avg_pool2d(batch[:, :1].float(), ood.THUMBNAIL_SIDE).cpu().numpy()
-        return probs, maps.float().cpu().numpy(), ood.descriptors(features.float().cpu().numpy(), thumbnails)
+        maps = self.refinement.apply_prior(maps.float().cpu().numpy(), self.class_names)
+        return probs, maps, ood.descriptors(features.float().cpu().numpy(), thumbnails)
 
     def _predict_chunk(self, images: Sequence[XrayImage]) -> list[Prediction]:
         probs, maps, features = self._forward(images)

@@ -3,6 +3,7 @@
     sr-core-train --config NAME_OR_FILE [--data DIR] [--out RUN_DIR] [--resume] [--deterministic] [--quiet]
                   [--set key=value ...]
     sr-core-train export RUN_DIR --out W.safetensors [--fp16] [--checkpoint best|last]
+    sr-core-train calibrate W.safetensors --data LAYOUT --out W2.safetensors [--iou 0.3]
 
 Configs ship by name (smoke, nih-nano, nih-tiny) or come from a TOML file; --set overrides
 any key (e.g. --set train.lr=3e-4 --set model.overrides.modulation=false). Several GPUs:
@@ -16,6 +17,7 @@ Exit status: 0 done, 1 failed (one line), 2 usage error.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -49,10 +51,36 @@ def export_parser() -> ArgumentParser:
     return parser
 
 
+def calibrate_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog=f"{PROG} calibrate",
+                            description="fit the location prior and test-time flip of a weights file (no boxes)")
+    parser.add_argument("weights", help="input .safetensors file (never overwritten)")
+    parser.add_argument("--data", required=True, help="NIH layout: train/ fits the prior, test/ chooses")
+    parser.add_argument("--out", required=True, help="output .safetensors file")
+    parser.add_argument("--iou", type=float, default=0.3, help="GT-known IoU the choice maximises (default 0.3)")
+    parser.add_argument("--prior-weights", type=_weights, default=[0.0, 0.5, 1.0, 2.0],
+                        help="weights of the prior to try, comma-separated (default 0,0.5,1,2)")
+    parser.add_argument("--no-flip", action="store_true", help="do not try test-time flip averaging")
+    parser.add_argument("--device", default="auto")
+    return parser
+
+
+def _weights(text: str) -> list[float]:
+    try:
+        values = [float(w) for w in text.split(",") if w.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected numbers >= 0 separated by commas, got {text!r}")
+    return values
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["export"]:
         return run_cli(PROG, lambda: (export_parser().parse_args(argv[1:]),), run_export)
+    if argv[:1] == ["calibrate"]:
+        return run_cli(PROG, lambda: (calibrate_parser().parse_args(argv[1:]),), run_calibrate)
 
     def parse() -> tuple:
         from sr_core.train.config import ConfigError, load_config
@@ -112,6 +140,23 @@ def run_export(args) -> int:
         fail(PROG, exc)
         return 1
     print(f"wrote {path} and {path.with_suffix('.md')}")
+    return 0
+
+
+def run_calibrate(args) -> int:
+    from sr_core.data.layout import LayoutError
+    from sr_core.train.calibrate import calibrate
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        record = calibrate(Path(args.weights), Path(args.data), Path(args.out), iou=args.iou, prior_weights=args.prior_weights,
+                           flips=(False,) if args.no_flip else (False, True), device=args.device)
+    except (LayoutError, ValueError, OSError) as exc:
+        fail(PROG, exc)
+        return 1
+    chosen = record["chosen"]
+    print(f"wrote {args.out}: test-time flip {'on' if chosen['test_time_flip'] else 'off'}, prior weight "
+          f"{chosen['prior_weight']:g}; {chosen['name']}: {chosen['metric']:.3f}")
     return 0
 
 

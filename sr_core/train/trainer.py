@@ -27,7 +27,7 @@ from tqdm import tqdm
 from sr_core import distributed
 from sr_core.data.datasets import LocalizationSet
 from sr_core.data.layout import LayoutError
-from sr_core.evaluate import rows_from_predictor_sharded, score
+from sr_core.evaluate import operating_choice, rows_from_predictor_sharded, score
 from sr_core.models import create_model, model_spec
 from sr_core.models.pretrained import InitError, initialise
 from sr_core.predict import Predictor, resolve_device
@@ -330,12 +330,8 @@ class Trainer:
         rows, errors = merged
         evaluation = score(rows, self.val_set.class_names, errors)
         report = evaluation.report
-        key = f"{ecfg.iou:g}"
-        curve = evaluation.curves.get(key)
-        best_t = report["best_thresholds"][f"iou {key}"]["class_mean"] if curve else ecfg.threshold
-        best_acc = float(curve["class_mean"].max()) if curve else report["gt_known"]["iou"][key]["class_mean"]
-        where = "the best map threshold" if curve else "threshold"
-        selection_name = f"GT-known IoU>{key} class mean at {where} ({best_t:.2f})"
+        choice = operating_choice(evaluation, ecfg.iou, self.val_set.class_names, ecfg.threshold)
+        best_t, best_acc, selection_name = choice["default_threshold"], choice["metric"], choice["name"]
         record = {
             "kind": "val", "epoch": epoch, "step": self.progress["global_step"],
             "gt_known_iou_0.1": report["gt_known"]["iou"]["0.1"]["class_mean"],
@@ -351,12 +347,10 @@ class Trainer:
         best = self.progress["best_metric"]
         self.progress["last_val"] = record
         if best is None or best_acc > best:
-            thresholds = report["best_thresholds"][f"iou {key}"] if curve else {}
             self.progress.update(best_metric=best_acc, best_epoch=epoch, best_val={
-                "record": record, "default_threshold": best_t,
-                "fpm_thresholds": {k: v for k, v in thresholds.items() if k in self.val_set.class_names},
+                "record": record, "default_threshold": best_t, "fpm_thresholds": choice["fpm_thresholds"],
                 # Per-finding probability cut-offs (Youden's J on the validation images).
-                "operating_points": report["classification"].get("operating_points", {}),
+                "operating_points": choice["operating_points"],
                 "report_file": f"val_epoch{epoch:03d}.json"})
             self._pending_best = True
 
