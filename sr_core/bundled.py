@@ -19,6 +19,16 @@ def default_weights() -> Path | None:
     return path if path.is_file() else None
 
 
+def bundled_weights() -> list[Path]:
+    """Every bundled weights file (*.safetensors in resources/weights): the default first,
+    then the others by name; [] if this installation has none."""
+    folder = RESOURCES / "weights"
+    if not folder.is_dir():
+        return []
+    files = sorted(path for path in folder.glob("*.safetensors") if path.is_file())
+    return sorted(files, key=lambda path: path.name != DEFAULT_WEIGHTS_NAME)  # stable: the rest keep their order
+
+
 def demo_study() -> Path | None:
     """The bundled demo study folder, or None if this installation has none."""
     path = RESOURCES / "demo"

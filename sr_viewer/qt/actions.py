@@ -1,7 +1,9 @@
 """Every menu action as data: name, menu, text, shortcut, help. Help > Shortcuts lists them.
 
 The main window builds a QAction per spec and connects it to its method of the same name
-(`on_<name>`), so the list below is the single place that says what a key does.
+(`on_<name>`), so the list below is the single place that says what a key does. Submenus
+whose entries are only known at run time (recent files, bundled weights) are data too:
+the window places each after its action and fills it with `fill_<name>` when it opens.
 """
 
 from __future__ import annotations
@@ -19,6 +21,17 @@ class ActionSpec:
     shortcut: str = ""
     tip: str = ""
     checkable: bool = False
+
+
+@dataclass(frozen=True)
+class SubmenuSpec:
+    """A submenu placed after the action `after`: `name` maps to MainWindow.fill_<name>."""
+
+    name: str
+    menu: str
+    text: str
+    after: str
+    tip: str = ""
 
 
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -68,6 +81,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("device_cuda", "Model", "Device: GPU (CUDA)", "", checkable=True),
     ActionSpec("shortcuts", "Help", "Keyboard shortcuts", "F1"),
     ActionSpec("about", "Help", "About SR Viewer"),
+)
+
+SUBMENUS: tuple[SubmenuSpec, ...] = (
+    SubmenuSpec("recent", "File", "Open recent", "open_folder"),
+    SubmenuSpec("bundled_weights", "Model", "Bundled weights", "open_weights",
+                "The weights shipped with the viewer (resources/weights)"),
 )
 
 MOUSE_HELP = (

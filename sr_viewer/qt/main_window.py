@@ -25,9 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sr_core.bundled import bundled_weights, default_weights
 from sr_viewer.export import ExportError, export_name
 from sr_viewer.qt import dialogs
-from sr_viewer.qt.actions import ACTIONS
+from sr_viewer.qt.actions import ACTIONS, SUBMENUS, SubmenuSpec
 from sr_viewer.qt.boxes_table import BoxesTable
 from sr_viewer.qt.canvas import Canvas
 from sr_viewer.qt.exporter import Exporter
@@ -131,6 +132,8 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         menus: dict[str, QMenu] = {}
+        self.submenus: dict[str, QMenu] = {}
+        submenu_after = {spec.after: spec for spec in SUBMENUS}
         groups = {"theme": QActionGroup(self), "device": QActionGroup(self)}
         for spec in ACTIONS:
             menu = menus.get(spec.menu) or menus.setdefault(spec.menu, self.menuBar().addMenu(spec.menu))
@@ -152,14 +155,27 @@ class MainWindow(QMainWindow):
                              "reset_threshold", "toggle_mode", "actual_size", "window_low", "cancel_inference",
                              "model_card"):
                 menu.addSeparator()
-            if spec.name == "open_folder":
-                self.recent_menu = menu.addMenu("Open recent")
+            if spec.name in submenu_after:
+                sub = submenu_after[spec.name]
+                self.submenus[sub.name] = self._submenu(menu, sub)
             self.actions_by_name[spec.name] = action
+        self.recent_menu = self.submenus["recent"]
         view = menus["View"]
         view.addSeparator()
         panels = view.addMenu("Panels")
         for dock in self.docks.values():
             panels.addAction(dock.toggleViewAction())
+
+    def _submenu(self, menu: QMenu, spec: SubmenuSpec) -> QMenu:
+        """A submenu filled now and again each time it opens (its entries may have changed)."""
+        submenu = menu.addMenu(spec.text)
+        submenu.setObjectName(f"menu_{spec.name}")
+        submenu.setToolTipsVisible(True)
+        submenu.menuAction().setStatusTip(spec.tip)
+        fill = getattr(self, f"fill_{spec.name}")
+        submenu.aboutToShow.connect(lambda: fill(submenu))
+        fill(submenu)
+        return submenu
 
     def _connect(self) -> None:
         n, m = self.notifier, self.model
@@ -239,6 +255,12 @@ class MainWindow(QMainWindow):
         """Use a weights file (None: run without a model)."""
         self.inference.load_weights(weights)
 
+    def open_weights(self, path: str | Path) -> None:
+        """Use the weights file the reader chose (Model > Open weights or Bundled weights)
+        and remember it for the next start."""
+        self.load_weights(Path(path))
+        self.settings.weights = str(path)
+
     def set_device(self, device: str) -> None:
         self.inference.set_device(device)
 
@@ -292,14 +314,32 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"SR Viewer - {study.name} ({index}/{len(self.model.studies)})")
 
     def _update_recent_menu(self) -> None:
-        menu = getattr(self, "recent_menu", None)
-        if menu is None:
-            return
+        self.fill_recent(self.recent_menu)
+
+    def fill_recent(self, menu: QMenu) -> None:
+        """File > Open recent: the recent files and folders (disabled while there are none)."""
         menu.clear()
         for text in self.settings.recent_files:
             action = menu.addAction(text)
             action.triggered.connect(lambda checked=False, p=text: self.open_paths([p]))
         menu.setEnabled(bool(self.settings.recent_files))
+
+    def fill_bundled_weights(self, menu: QMenu) -> None:
+        """Model > Bundled weights: every weights file shipped with the viewer, the default
+        first and marked so, the loaded one checked; choosing one is Model > Open weights."""
+        menu.clear()
+        files, default = bundled_weights(), default_weights()
+        if not files:  # an entry, not a disabled menu: a disabled menu never opens to refresh
+            menu.addAction("(none in this installation)").setEnabled(False)
+            return
+        loaded = self.model.model_status.weights
+        for path in files:
+            action = menu.addAction(path.name + (" (default)" if path == default else ""))
+            action.setToolTip(str(path))
+            action.setStatusTip(str(path))
+            action.setCheckable(True)
+            action.setChecked(loaded is not None and Path(loaded) == path)
+            action.triggered.connect(lambda checked=False, p=path: self.open_weights(p))
 
     def set_theme(self, name: str) -> None:
         app = QApplication.instance()
@@ -548,8 +588,7 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open SR weights", self._folder(), WEIGHTS_FILTER)
         if path:
             self._remember_folder(path)
-            self.load_weights(Path(path))
-            self.settings.weights = path
+            self.open_weights(path)
 
     def on_model_card(self) -> None:
         status = self.model.model_status
