@@ -1,7 +1,8 @@
 """The overlay's colours and line styles, shared by the canvas and the exported images.
 
 Chosen to stay apart from each other and from the heatmap colormaps (inferno, viridis ...):
-boxes are lime, the contour cyan, ground truth magenta and dashed.
+boxes are lime, the contour cyan, ground truth magenta and dashed; ground truth of other
+findings than the shown one (context, not scored) is the same magenta faded, dotted.
 """
 
 from __future__ import annotations
@@ -13,15 +14,22 @@ import numpy as np
 
 @dataclass(frozen=True)
 class OverlayPalette:
-    """Colours as (r, g, b) 0-255."""
+    """Colours as (r, g, b) 0-255; `gt_context` is (r, g, b, a)."""
 
     pred_box: tuple[int, int, int] = (57, 255, 20)  # lime
     contour: tuple[int, int, int] = (0, 229, 255)  # cyan
     gt_box: tuple[int, int, int] = (255, 59, 212)  # magenta, dashed
+    gt_context_alpha: int = 120  # ground truth of other findings: gt_box faded, dotted
     hit: tuple[int, int, int] = (57, 255, 20)
     miss: tuple[int, int, int] = (255, 80, 80)
     legend_text: tuple[int, int, int] = (240, 240, 240)
     legend_back: tuple[int, int, int, int] = (0, 0, 0, 170)
+
+    @property
+    def gt_context(self) -> tuple[int, int, int, int]:
+        """RGBA of a ground-truth box of another finding than the shown one, on the canvas
+        and in exports alike (derived, so it follows gt_box)."""
+        return (*self.gt_box, self.gt_context_alpha)
 
     @staticmethod
     def hex(rgb: tuple[int, ...]) -> str:

@@ -25,7 +25,6 @@ from PySide6.QtWidgets import QGraphicsItem
 
 from sr_viewer.palette import PALETTE, heat_index
 from sr_viewer.qt.image_items import GreyItem, HeatmapItem
-from sr_viewer.qt.render import gt_context_colour
 from sr_viewer.state import Study, ViewerModel
 from sr_viewer.state.window import display_data, display_levels, drag_window, start_window, uses_raw
 
@@ -115,8 +114,8 @@ class Canvas(pg.GraphicsView):
         self.contour.setZValue(20)
         self.gt = pg.PlotCurveItem(connect="finite", pen=pg.mkPen(PALETTE.gt_box, width=2, style=Qt.PenStyle.DashLine))
         self.gt.setZValue(25)
-        self.gt_context = pg.PlotCurveItem(connect="finite", pen=pg.mkPen(gt_context_colour(PALETTE), width=2,
-                                                                           style=Qt.PenStyle.DotLine))
+        self.gt_context = pg.PlotCurveItem(connect="finite",
+                                           pen=pg.mkPen(PALETTE.gt_context, width=2, style=Qt.PenStyle.DotLine))
         self.gt_context.setZValue(24)
         self.boxes = pg.PlotCurveItem(connect="finite", pen=pg.mkPen(PALETTE.pred_box, width=2))
         self.boxes.setZValue(30)
@@ -237,7 +236,7 @@ class Canvas(pg.GraphicsView):
                 continue
             row = rows[i]
             if row.context:
-                colour = gt_context_colour(PALETTE)
+                colour = PALETTE.gt_context
             elif row.hit is None:
                 colour = PALETTE.gt_box
             else:

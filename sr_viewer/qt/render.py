@@ -12,15 +12,6 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen, QPolygonF
 
 from sr_viewer.export.annotation import Annotation
-from sr_viewer.palette import OverlayPalette
-
-GT_CONTEXT_ALPHA = 120  # ground truth of other findings: the GT colour faded, dotted
-
-
-def gt_context_colour(palette: OverlayPalette) -> tuple[int, int, int, int]:
-    """RGBA of a GT box drawn for another finding than the shown one (context, not scored),
-    on the canvas and in exports alike."""
-    return (*palette.gt_box, GT_CONTEXT_ALPHA)
 
 
 def line_width(width: int, height: int) -> int:
@@ -65,7 +56,7 @@ def render_annotation(annotation: Annotation) -> QImage:
         painter.setFont(font)
         for row in a.gt:
             if row.context:
-                colour = line_colour = gt_context_colour(palette)
+                colour = line_colour = palette.gt_context
             else:
                 line_colour = palette.gt_box
                 colour = palette.gt_box if row.hit is None else (palette.hit if row.hit else palette.miss)
@@ -111,7 +102,7 @@ def _legend(painter: QPainter, annotation: Annotation, width: int, height: int) 
     if any(not row.context for row in annotation.gt):
         keys.append(("ground truth", palette.gt_box, Qt.PenStyle.DashLine))
     if any(row.context for row in annotation.gt):
-        keys.append(("ground truth, other finding", gt_context_colour(palette), Qt.PenStyle.DotLine))
+        keys.append(("ground truth, other finding", palette.gt_context, Qt.PenStyle.DotLine))
     swatch = line * 1.6
     text_width = max([metrics.horizontalAdvance(t) for t in annotation.legend] +
                      [swatch + 6 + metrics.horizontalAdvance(k[0]) for k in keys]) + 1  # +1: the widest line is not elided

@@ -90,7 +90,7 @@ def test_box_tables_csv_and_json(nih_demo, tmp_path):
 
 def test_exports_score_only_the_shown_findings_gt_boxes(qapp, nih_demo, tmp_path):
     """Issue #13 item 4: another finding's GT box is context in tables and pictures alike."""
-    from sr_viewer.qt.render import gt_context_colour, qimage_to_rgb, render_annotation
+    from sr_viewer.qt.render import qimage_to_rgb, render_annotation
 
     image = read_image(nih_demo / "00000032_037.png")
     other = GtBox("Atelectasis", (210.0, 310.0, 590.0, 440.0))  # over the Mass region: would score high
@@ -115,7 +115,8 @@ def test_exports_score_only_the_shown_findings_gt_boxes(qapp, nih_demo, tmp_path
     drawn = np.any(edge != plain[330:430, 211], axis=1)
     assert 0.2 < drawn.mean() < 0.9  # dotted: dots and gaps
     assert not np.any(np.all(edge == PALETTE.gt_box, axis=1))  # faded, never the scored GT colour
-    alpha = gt_context_colour(PALETTE)[3] / 255
+    assert PALETTE.gt_context == (*PALETTE.gt_box, 120)
+    alpha = PALETTE.gt_context[3] / 255
     expected = alpha * np.array(PALETTE.gt_box) + (1 - alpha) * plain[330:430, 211][drawn]
     assert np.abs(edge[drawn] - expected).max() <= 2
 
