@@ -17,8 +17,8 @@ finding, taken from the selection half) and the box around the whole image:
 Suites (each variant is a set of --set overrides on top of the suite's preset):
     nano        sr_vmamba_nano from scratch (nih-nano), the modules switched off one at a time
     pretrained  sr_efficientnet_lite0 from ImageNet (nih-lite0): the modules added one at a time
-                (plain CAM -> + FPM branch -> + fusion -> + modulation -> + foreground control),
-                BAS, and the levers (no ImageNet, no nih-extra, stride-32 maps, learning rate)
+                (plain CAM, the preset -> + FPM branch -> + fusion -> + modulation -> + foreground
+                control), BAS, and the levers (no ImageNet, no nih-extra, stride-32 maps, learning rate)
 Box-size column: mean predicted box area over mean GT box area (rows with a predicted box).
 """
 
@@ -36,6 +36,7 @@ from pathlib import Path
 
 # --- suites ------------------------------------------------------------------------------------
 NO_CONTROL = {"model.overrides.control": '"none"', "model.overrides.area_weight": "0.0"}
+FPM = {"model.overrides.fpm": "true"}
 SUITES: dict[str, tuple[str, dict[str, dict[str, str]]]] = {
     "nano": ("nih-nano", {
         "full": {},
@@ -45,18 +46,20 @@ SUITES: dict[str, tuple[str, dict[str, dict[str, str]]]] = {
         "plain_cam": {"model.overrides.fpm": "false"},
         "published": {"model.overrides.fpm_feature_grad": "true", "model.overrides.fpm_ce_mask": '"label"'},
     }),
-    "pretrained": ("nih-lite0", {
-        "cam": {"model.overrides.fpm": "false"},
-        "fpm": {"model.overrides.fusion": "false", **NO_CONTROL},
-        "fusion": {"model.overrides.modulation": "false", **NO_CONTROL},
-        "modulation": dict(NO_CONTROL),
-        "sr": {},  # + foreground control: the full SR head
-        "sr_detached": {"model.overrides.fpm_feature_grad": "false", "model.overrides.fpm_ce_mask": '"predicted"'},
-        "bas": {"model.overrides.control": '"background"'},
-        "cam_scratch": {"model.overrides.fpm": "false", "model.init": '""'},
-        "cam_no_extra": {"model.overrides.fpm": "false", "data": "../select-no-extra"},
-        "cam_stride32": {"model.overrides.fpm": "false", "model.overrides.stage_strides": "[1, 2, 2, 2, 1, 2, 1]"},
-        "cam_lr3e-4": {"model.overrides.fpm": "false", "optim.lr": "3e-4"},
+    "pretrained": ("nih-lite0", {  # the preset is plain CAM: the SR variants switch the FPM on
+        "cam": {},
+        "fpm": {**FPM, "model.overrides.fusion": "false", **NO_CONTROL},
+        "fusion": {**FPM, "model.overrides.modulation": "false", **NO_CONTROL},
+        "modulation": {**FPM, **NO_CONTROL},
+        "sr": dict(FPM),  # + foreground control: the full SR head
+        "sr_area0.3": {**FPM, "model.overrides.area_weight": "0.3"},
+        "sr_detached": {**FPM, "model.overrides.fpm_feature_grad": "false", "model.overrides.fpm_ce_mask": '"predicted"'},
+        "bas": {**FPM, "model.overrides.control": '"background"'},
+        "cam_scratch": {"model.init": '""'},
+        "cam_no_extra": {"data": "../select-no-extra"},
+        "cam_stride32": {"model.overrides.stage_strides": "[1, 2, 2, 2, 1, 2, 1]"},
+        "cam_lr1e-3": {"optim.lr": "1e-3"},
+        "cam_lr1e-4": {"optim.lr": "1e-4"},
     }),
 }
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 RESOURCES = Path(os.environ.get("SR_VIEWER_RESOURCES", Path(__file__).resolve().parents[1] / "resources"))
-DEFAULT_WEIGHTS_NAME = "sr_vmamba_nano.safetensors"
+DEFAULT_WEIGHTS_NAME = "sr_efficientnet_lite0.safetensors"
 
 
 def default_weights() -> Path | None:

@@ -38,7 +38,7 @@ def test_no_path_opens_the_demo_study_and_says_there_are_no_weights(make_window,
 def test_no_path_opens_the_demo_study_and_predicts_it_with_the_bundled_weights(make_window, qtbot):
     from sr_core.bundled import default_weights
 
-    assert default_weights() is not None  # resources/weights/sr_vmamba_nano.safetensors
+    assert default_weights() is not None  # resources/weights/sr_efficientnet_lite0.safetensors
     window = make_window()
     with qtbot.waitSignal(window.inference.study_done, timeout=120_000) as blocker:
         start(window, [], None)
@@ -99,8 +99,10 @@ def test_model_card_is_found_beside_the_weights_or_as_model_card_md(tmp_path):
     from sr_core.bundled import default_weights
     from sr_viewer.jobs import model_card_text
 
-    bundled = model_card_text(default_weights())
-    assert bundled.startswith("# Model card: sr_vmamba_nano") and "Intended use" in bundled
+    bundled = model_card_text(default_weights())  # the folder's MODEL_CARD.md
+    assert bundled.startswith("# Model card: sr_efficientnet_lite0") and "Intended use" in bundled
+    nano = model_card_text(default_weights().parent / "sr_vmamba_nano.safetensors")  # its own card
+    assert nano.startswith("# Model card: sr_vmamba_nano") and "Intended use" in nano
     weights = tmp_path / "w.safetensors"
     weights.write_bytes(b"")
     assert model_card_text(weights) is None
