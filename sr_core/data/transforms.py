@@ -87,12 +87,18 @@ class RandomCrop:
         self.size = _pair(size)
         self.generator = generator
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def draw(self, shape: tuple[int, ...]) -> tuple[int, int]:
+        """(top, left) of the window in an image of ``shape``: the random part, apart from the pixels."""
         height, width = self.size
-        if image.shape[0] < height or image.shape[1] < width:
-            raise ValueError(f"RandomCrop{self.size} needs an image at least that large, got {image.shape}")
-        top = int(torch.randint(image.shape[0] - height + 1, (), generator=self.generator))
-        left = int(torch.randint(image.shape[1] - width + 1, (), generator=self.generator))
+        if shape[0] < height or shape[1] < width:
+            raise ValueError(f"RandomCrop{self.size} needs an image at least that large, got {tuple(shape)}")
+        top = int(torch.randint(shape[0] - height + 1, (), generator=self.generator))
+        left = int(torch.randint(shape[1] - width + 1, (), generator=self.generator))
+        return top, left
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        top, left = self.draw(image.shape)
+        height, width = self.size
         return np.ascontiguousarray(image[top : top + height, left : left + width])
 
     def __repr__(self) -> str:
@@ -141,10 +147,12 @@ class HorizontalFlip:
         self.p = p
         self.generator = generator
 
+    def draw(self) -> bool:
+        """Whether to mirror: the random part, apart from the pixels."""
+        return float(torch.rand((), generator=self.generator)) < self.p
+
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        if float(torch.rand((), generator=self.generator)) < self.p:
-            return np.ascontiguousarray(image[:, ::-1])
-        return image
+        return np.ascontiguousarray(image[:, ::-1]) if self.draw() else image
 
     def __repr__(self) -> str:
         return f"HorizontalFlip(p={self.p})"
@@ -171,10 +179,15 @@ class IntensityJitter:
         self.gamma = gamma
         self.generator = generator
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    def draw(self) -> tuple[float, float, float]:
+        """(gamma, contrast factor, offset): the random part, apart from the pixels."""
         gamma = _uniform(*self.gamma, self.generator)
         factor = _uniform(1 - self.contrast, 1 + self.contrast, self.generator)
         offset = _uniform(-self.brightness, self.brightness, self.generator)
+        return gamma, factor, offset
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        gamma, factor, offset = self.draw()
         out = np.power(np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0), np.float32(gamma))
         mean = float(out.mean())
         out = (out - mean) * np.float32(factor) + np.float32(mean + offset)

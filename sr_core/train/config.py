@@ -38,6 +38,9 @@ class DataSection:
     train_splits: list[str] = field(default_factory=lambda: ["train"])  # image-level splits trained on
     workers: int = 4
     balance_classes: bool = False  # sample each class equally often
+    # Decode every training image once into device memory and augment there (same draws as the
+    # worker path, no workers): for small datasets on a GPU, where workers are the bottleneck.
+    device_augment: bool = False
     max_unreadable_fraction: float = 0.01  # above this fraction of bad images: stop
     synthetic_per_class: int = 16  # images per class when root = "synthetic"
     synthetic_size: int = 64

@@ -111,7 +111,8 @@ class Trainer:
         spec = model_spec(self.cfg.model.name)  # the backbone's normalisation (ImageNet's, or TF Lite's)
         self.mean, self.std = tuple(spec.mean), tuple(spec.std)
         self.loader, self.sampler, self.train_set = build_train_loader(
-            self.cfg, root, self.mean, self.std, self.rank, self.world, self.device.type == "cuda")
+            self.cfg, root, self.mean, self.std, self.rank, self.world, self.device.type == "cuda",
+            self.device)
         empty = [c for c, n in zip(self.train_set.class_names, self.train_set.class_counts()) if n == 0]
         if empty:
             raise TrainingError(f"{root / 'train'}: no training images for {', '.join(empty)}")
