@@ -1,8 +1,8 @@
 """What the worker threads do: read images, walk folders, load weights, run the model.
 
 Qt-free functions, called on pool threads by sr_viewer.qt. torch and sr_core.predict are
-imported here, inside the functions, so that importing the viewer (and showing its
-window) never waits for torch.
+imported here, inside load_model, so that importing the viewer (and showing its window)
+never waits for torch; the results are typed with the torch-free sr_core.prediction.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from sr_core.io import XrayImage, is_image_candidate, read_image
+from sr_core.prediction import Prediction, PredictorLike
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def walk_images(folder: Path, is_cancelled: Callable[[], bool] = lambda: False) 
 class LoadedModel:
     """A ready predictor and what the model panel shows about it."""
 
-    predictor: Any
+    predictor: PredictorLike
     metadata: dict[str, Any]
     active_device: str
     cuda_available: bool
@@ -142,11 +143,7 @@ def load_model(weights: Path, device: str) -> LoadedModel:
     )
 
 
-def predict(predictor: Any, image: XrayImage) -> Any:
+def predict(predictor: PredictorLike, image: XrayImage) -> Prediction:
     """Run the model on a decoded study image (decoding is the study loader's alone, through
-    load_image, so a file is read once whether or not a model runs on it).
-
-    Returns:
-        The sr_core.predict.Prediction.
-    """
+    load_image, so a file is read once whether or not a model runs on it)."""
     return predictor.predict(image)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from sr_core.prediction import PredictorLike
 from sr_viewer import jobs
 from sr_viewer.qt.notify import Notifier
 from sr_viewer.qt.study_loader import StudyLoader
@@ -53,7 +54,7 @@ class InferenceController(QObject):
         self.notifier = notifier
         self.loader = loader
         self.runner = Runner(1, "model", self)
-        self.predictor = None
+        self.predictor: PredictorLike | None = None
         self.card_text: str | None = None
         self._generation = 0  # bumped on every weights/device change: late results are dropped
         self._running: Study | None = None

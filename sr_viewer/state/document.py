@@ -17,6 +17,7 @@ from typing import Any
 
 from sr_core.boxes import Regions
 from sr_core.io import XrayImage
+from sr_core.prediction import Prediction
 
 from sr_viewer.state.compare import DEFAULT_IOU_THRESHOLD, BoxRow, compare_boxes
 from sr_viewer.state.events import Events
@@ -185,7 +186,7 @@ class ViewerModel:
         study.image = None
         self.set_status(study, Status.ERROR, message)
 
-    def set_prediction(self, study: Study, prediction: Any) -> None:
+    def set_prediction(self, study: Study, prediction: Prediction) -> None:
         """The model's answer for a study; the threshold follows its finding if shown."""
         study.prediction = prediction
         study.status, study.error = Status.DONE, None

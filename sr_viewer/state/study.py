@@ -5,11 +5,11 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from sr_core.io import XrayImage
+from sr_core.prediction import Prediction
 
 
 class Status(str, enum.Enum):
@@ -46,8 +46,7 @@ class Study:
         path: The image file.
         status: Pipeline status (see Status).
         image: The decoded image, or None when not loaded (yet, or evicted to save memory).
-        prediction: sr_core.predict.Prediction once the model ran (typed Any: the state
-            layer must not import torch).
+        prediction: What the model said, once it ran (sr_core.prediction: no torch).
         error: One-line message when status is ERROR.
         gt_boxes: Ground-truth boxes found for this image, at its size.
         thumbnail: uint8 HxW small grey picture for the study list, or None.
@@ -61,7 +60,7 @@ class Study:
     path: Path
     status: Status = Status.QUEUED
     image: XrayImage | None = None
-    prediction: Any = None
+    prediction: Prediction | None = None
     error: str | None = None
     gt_boxes: list[GtBox] = field(default_factory=list)
     thumbnail: np.ndarray | None = None

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
-from sr_core.predict import Prediction
+from sr_core.prediction import Prediction
 from sr_viewer.qt.findings_panel import FindingsPanel
 from sr_viewer.state import ViewerModel
 

@@ -13,7 +13,7 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QFontMetrics
 
-from sr_core.predict import Prediction
+from sr_core.prediction import Prediction
 from sr_viewer.app import NO_BUNDLED_WEIGHTS, start
 from sr_viewer.state import NO_WEIGHTS_MESSAGE, Status, ViewerModel
 
