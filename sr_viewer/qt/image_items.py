@@ -7,6 +7,11 @@ raster engine draws fastest (premultiplied ARGB32 / RGB32, 0.4-0.7 ms a paint) w
 numpy gather through a 32-bit LUT instead. Everything else (levels, setLookupTable,
 setImage, bounds, opacity) is pyqtgraph's ImageItem; only render() differs, and it falls
 back to pyqtgraph's own for data it does not expect.
+
+pyqtgraph has no public way to hand paint() a rendered image, so `_finish` writes the three
+attributes its render() sets (`qimage`, `_renderRequired`, `_unrenderable`). pyproject.toml
+pins pyqtgraph to the versions tested, and tests/sr_viewer/test_image_items.py fails by name
+if a release changes them.
 """
 
 from __future__ import annotations
