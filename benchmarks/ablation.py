@@ -18,7 +18,7 @@ Suites (each variant is a set of --set overrides on top of the suite's preset):
     nano        sr_vmamba_nano from scratch (nih-nano), the modules switched off one at a time
     pretrained  sr_efficientnet_lite0 from ImageNet (nih-lite0): the modules added one at a time
                 (plain CAM, the preset -> + FPM branch -> + fusion -> + modulation -> + foreground
-                control), BAS, and the levers (no ImageNet, no nih-extra, stride-32 maps, learning rate)
+                control), BAS, and the levers (no ImageNet, no nih-extra, stride-32 and stride-8 maps, learning rate)
 Box-size column: mean predicted box area over mean GT box area (rows with a predicted box).
 """
 
@@ -58,6 +58,7 @@ SUITES: dict[str, tuple[str, dict[str, dict[str, str]]]] = {
         "cam_scratch": {"model.init": '""'},
         "cam_no_extra": {"data": "../select-no-extra"},
         "cam_stride32": {"model.overrides.stage_strides": "[1, 2, 2, 2, 1, 2, 1]"},
+        "cam_stride8": {"model.overrides.stage_strides": "[1, 2, 2, 1, 1, 1, 1]"},
         "cam_lr1e-3": {"optim.lr": "1e-3"},
         "cam_lr1e-4": {"optim.lr": "1e-4"},
     }),
@@ -152,6 +153,15 @@ def evaluate_run(name: str, args) -> None:
         if data is not None:
             steps.append((f"sr-core-eval {folder}", [sys.executable, "-m", "sr_core.cli.eval", "--weights", str(weights),
                                                      "--data", str(data), "--out", str(run / folder), "--no-progress"]))
+    if args.calibrate:  # the map refinement fitted on the selection layout (sr_core.refine), scored the same way
+        calibrated = run / f"{name}_cal.safetensors"
+        steps.append(("calibrate", [sys.executable, "-m", "sr_core.train.cli", "calibrate", str(weights),
+                                    "--data", str(args.data), "--out", str(calibrated)]))
+        for folder, data in (("eval_cal", args.data), ("eval_cal_report", args.report_data)):
+            if data is not None:
+                steps.append((f"sr-core-eval {folder}", [sys.executable, "-m", "sr_core.cli.eval", "--weights",
+                                                         str(calibrated), "--data", str(data), "--out", str(run / folder),
+                                                         "--no-progress"]))
     with open(args.out / f"{name}.log", "a") as log:
         for what, cmd in steps:
             if subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
@@ -220,9 +230,10 @@ def table(out: Path, variants: list[str], seeds: list[int | None], folder: str) 
     header = ["variant", "runs"] + labels
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for variant in [*variants, "class_prior", "whole_image"]:
-        runs = [out / variant] if variant in ("class_prior", "whole_image") else [
-            out / run_name(variant, s) for s in seeds]
-        found = [m for m in (metrics(r, folder) for r in runs) if m is not None]
+        baseline = variant in ("class_prior", "whole_image")
+        runs = [out / variant] if baseline else [out / run_name(variant, s) for s in seeds]
+        # A baseline has no map to calibrate: its row is the same on a calibrated table.
+        found = [m for m in (metrics(r, folder.replace("_cal", "") if baseline else folder) for r in runs) if m is not None]
         if not found:
             lines.append(f"| {variant} | 0 |" + " - |" * len(labels))
             continue
@@ -254,6 +265,8 @@ def main() -> None:
     parser.add_argument("--keep-best", type=int, default=0, metavar="N",
                         help="copy the weights of the N runs best on the selection half (IoU>0.3) to --keep-to")
     parser.add_argument("--keep-to", type=Path)
+    parser.add_argument("--calibrate", action="store_true",
+                        help="also fit each run's map refinement (sr-core-train calibrate, selection layout) and score it")
     args = parser.parse_args()
     preset, known = SUITES[args.suite]
     args.config = args.config or preset
@@ -281,22 +294,29 @@ def main() -> None:
         run_all(jobs, args, args.out, epochs)
         baselines(args)
     args.out.mkdir(parents=True, exist_ok=True)
-    for folder, title in (("eval", "selection half"), ("eval_report", "report half")):
+    folders = [("eval", "selection half"), ("eval_report", "report half")]
+    if args.calibrate:
+        folders += [("eval_cal", "selection half, calibrated"), ("eval_cal_report", "report half, calibrated")]
+    for folder, title in folders:
         text = table(args.out, names, seeds, folder)
         (args.out / f"ablation_{folder}.md").write_text(text + "\n", encoding="utf-8")
         print(f"\n{title} ({folder}):\n{text}")
     if args.keep_best and args.keep_to:
-        keep_best(args.out, [run_name(n, s) for s in seeds for n in names], args.keep_best, args.keep_to)
+        keep_best(args.out, [run_name(n, s) for s in seeds for n in names], args.keep_best, args.keep_to,
+                  calibrated=args.calibrate)
 
 
-def keep_best(out: Path, runs: list[str], n: int, to: Path) -> None:
-    """Copy the weights of the n runs with the best selection-half GT-known IoU>0.3 (never the report half)."""
+def keep_best(out: Path, runs: list[str], n: int, to: Path, calibrated: bool = False) -> None:
+    """Copy the weights of the n runs with the best selection-half GT-known IoU>0.3 (never the
+    report half); with calibrated, the calibrated files, ranked by their own selection score."""
+    folder, suffix = ("eval_cal", "_cal") if calibrated else ("eval", "")
     scored = [(m["IoU>0.3"], run) for run in runs
-              if (m := metrics(out / run, "eval")) is not None and m["IoU>0.3"] is not None]
+              if (m := metrics(out / run, folder)) is not None and m["IoU>0.3"] is not None]
     to.mkdir(parents=True, exist_ok=True)
     for value, run in sorted(scored, reverse=True)[:n]:
-        shutil.copy2(out / run / f"{run}.safetensors", to / f"{run}.safetensors")
-        print(f"kept {run} (selection IoU>0.3 {value:.3f})")
+        name = f"{run}{suffix}.safetensors"
+        shutil.copy2(out / run / name, to / name)
+        print(f"kept {run}{suffix} (selection IoU>0.3 {value:.3f})")
 
 
 def _preset_epochs(config: str) -> int:

@@ -204,6 +204,19 @@ def test_gt_known_curve_and_operating_points():
     assert points["Mass"] == 0.6 and points["class_mean"] == 0.6
 
 
+def test_on_a_flat_top_the_threshold_with_the_tightest_boxes_wins_not_the_lowest():
+    gt = (8, 8, 16, 16)
+    fpm = np.zeros((32, 32), np.float32)
+    fpm[4:20, 4:20] = 0.4  # a halo: box (4, 4, 20, 20), IoU 64/256 = 0.25
+    fpm[8:16, 8:16] = 0.8  # the core matches the GT: IoU 1
+    records = [FpmRecord("a.png", "Mass", fpm, [gt])]
+    curve = gt_known_curve(records, thresholds=[0.1, 0.3, 0.6, 0.9], iou_threshold=0.2)
+    np.testing.assert_array_equal(curve["per_class"]["Mass"], [1, 1, 1, 0])  # one flat top
+    np.testing.assert_allclose(curve["mean_iou"]["per_class"]["Mass"], [0.25, 0.25, 1.0, 0.0])
+    points = best_thresholds(curve)
+    assert points["Mass"] == 0.6 and points["class_mean"] == 0.6 and points["image_mean"] == 0.6
+
+
 def test_sweep_metrics_match_the_separate_sweeps():
     rng = np.random.default_rng(5)
     records = [
