@@ -18,6 +18,8 @@ from typing import Any
 
 import platformdirs
 
+from sr_viewer.state.view import ViewSettings
+
 log = logging.getLogger(__name__)
 
 APP_NAME = "sr-viewer"
@@ -40,12 +42,17 @@ def log_dir() -> Path:
     return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
 
 
+def _view(name: str) -> Any:
+    """A persisted ViewSettings field: its default is the view's own (declared once, there)."""
+    return field(default=ViewSettings.default(name), metadata={"view": True})
+
+
 @dataclass
 class Settings:
     """Everything the viewer remembers between sessions.
 
     Attributes:
-        colormap, opacity: Heatmap look.
+        colormap, opacity: Heatmap look (these four are ViewSettings fields, see restore_view).
         thresholds: {model name: {finding: threshold}} the reader set (else the weights' own).
         mode: "largest" or "all" components.
         iou_threshold: Hit/miss cut-off for GT comparison.
@@ -58,11 +65,11 @@ class Settings:
         export_identifiers: Whether the reader last ticked "include patient identifiers".
     """
 
-    colormap: str = "inferno"
-    opacity: float = 0.45
+    colormap: str = _view("colormap")
+    opacity: float = _view("opacity")
     thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
-    mode: str = "largest"
-    iou_threshold: float = 0.3
+    mode: str = _view("mode")
+    iou_threshold: float = _view("iou_threshold")
     device: str = "auto"
     weights: str | None = None
     window_geometry: str = ""
@@ -71,6 +78,24 @@ class Settings:
     theme: str = "dark"
     last_folder: str = ""
     export_identifiers: bool = False
+
+    def restore_view(self, view: ViewSettings) -> None:
+        """Set the persisted view settings; a value the view refuses (an unknown colormap
+        in a hand-edited file) leaves its default."""
+        for name in self._view_fields():
+            try:
+                setattr(view, name, getattr(self, name))
+            except ValueError:
+                continue
+
+    def remember_view(self, view: ViewSettings) -> None:
+        """Copy the persisted view settings from the session's view."""
+        for name in self._view_fields():
+            setattr(self, name, getattr(view, name))
+
+    @classmethod
+    def _view_fields(cls) -> list[str]:
+        return [f.name for f in fields(cls) if f.metadata.get("view")]
 
     def add_recent(self, path: str | Path) -> None:
         """Put a file or folder first in the recent list (deduplicated, MAX_RECENT long)."""

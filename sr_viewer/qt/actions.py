@@ -1,19 +1,34 @@
-"""Every menu action as data: name, menu, text, shortcut, help. Help > Shortcuts lists them.
+"""Every menu action as data: name, menu, text, shortcut, help and what it does.
 
-The main window builds a QAction per spec and connects it to its method of the same name
-(`on_<name>`), so the list below is the single place that says what a key does. Submenus
-whose entries are only known at run time (recent files, bundled weights) are data too:
-the window places each after its action and fills it with `fill_<name>` when it opens.
+The main window builds a QAction per spec and runs `spec.run(window)` when it is triggered,
+so the list below is the single place that says what a key does (Help > Shortcuts lists
+them too). Submenus whose entries are only known at run time (recent files, bundled
+weights) are data as well: the window places each after its action and fills it with
+`fill_<name>` when it opens.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from sr_viewer.qt import dialogs, model_card
+from sr_viewer.state.window import PRESETS
+
+if TYPE_CHECKING:  # the window imports this table; the commands only need its type
+    from sr_viewer.qt.main_window import MainWindow
+
+Command = Callable[["MainWindow"], object]
 
 
 @dataclass(frozen=True)
 class ActionSpec:
-    """One action: `name` maps to MainWindow.on_<name>."""
+    """One action: `run(window)` is what it does; `name` is how the window finds its QAction.
+
+    Attributes:
+        separator: A menu separator follows it.
+    """
 
     name: str
     menu: str
@@ -21,6 +36,8 @@ class ActionSpec:
     shortcut: str = ""
     tip: str = ""
     checkable: bool = False
+    separator: bool = False
+    run: Command = field(kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -34,53 +51,88 @@ class SubmenuSpec:
     tip: str = ""
 
 
+def _study_step(offset: int) -> Command:
+    return lambda w: w.model.step(offset)
+
+
+def _threshold_step(delta: float) -> Command:
+    return lambda w: w.model.set_threshold(round(w.model.threshold + delta, 3))
+
+
+def _toggle(setting: str) -> Command:
+    return lambda w: w.model.view.toggle(setting)
+
+
+def _window_preset(index: int) -> Command:
+    return lambda w: w.model.set_window(PRESETS[index][1])
+
+
 ACTIONS: tuple[ActionSpec, ...] = (
-    ActionSpec("open_files", "File", "Open files ...", "Ctrl+O", "Open image files (PNG, JPEG, DICOM)"),
-    ActionSpec("open_folder", "File", "Open folder ...", "Ctrl+Shift+O", "Open every image in a folder"),
-    ActionSpec("load_ground_truth", "File", "Load ground truth ...", "Ctrl+G", "test_gt.txt or BBox_List_2017*.csv"),
-    ActionSpec("export_png", "File", "Export annotated PNG ...", "Ctrl+E", "Image, boxes, contour and legend"),
+    ActionSpec("open_files", "File", "Open files ...", "Ctrl+O", "Open image files (PNG, JPEG, DICOM)",
+               run=lambda w: w.ask_open_files()),
+    ActionSpec("open_folder", "File", "Open folder ...", "Ctrl+Shift+O", "Open every image in a folder",
+               separator=True, run=lambda w: w.ask_open_folder()),
+    ActionSpec("load_ground_truth", "File", "Load ground truth ...", "Ctrl+G", "test_gt.txt or BBox_List_2017*.csv",
+               run=lambda w: w.ask_ground_truth()),
+    ActionSpec("export_png", "File", "Export annotated PNG ...", "Ctrl+E", "Image, boxes, contour and legend",
+               run=lambda w: w.export_png()),
     ActionSpec("export_dicom", "File", "Export DICOM Secondary Capture ...", "Ctrl+Shift+E",
-               "Annotated image as DICOM referencing the source study"),
-    ActionSpec("export_boxes", "File", "Export boxes (CSV/JSON) ...", "Ctrl+B", "Predicted and ground-truth boxes"),
-    ActionSpec("export_all", "File", "Export all studies ...", "Ctrl+Alt+E", "PNG (+ DICOM SC) of every study and one CSV"),
+               "Annotated image as DICOM referencing the source study", run=lambda w: w.export_dicom()),
+    ActionSpec("export_boxes", "File", "Export boxes (CSV/JSON) ...", "Ctrl+B", "Predicted and ground-truth boxes",
+               run=lambda w: w.export_boxes()),
+    ActionSpec("export_all", "File", "Export all studies ...", "Ctrl+Alt+E", "PNG (+ DICOM SC) of every study and one CSV",
+               separator=True, run=lambda w: w.batch_export.ask_and_run()),
     ActionSpec("include_identifiers", "File", "Include patient identifiers in exports", "",
-               "Off: exports carry no name, ID or file name", checkable=True),
-    ActionSpec("close_study", "File", "Close study", "Ctrl+W", "Remove the shown study from the list"),
-    ActionSpec("quit", "File", "Quit", "Ctrl+Q"),
-    ActionSpec("next_study", "Study", "Next study", "PgDown", "Also N"),
-    ActionSpec("previous_study", "Study", "Previous study", "PgUp", "Also P"),
-    ActionSpec("next_study_alt", "Study", "Next study (N)", "N"),
-    ActionSpec("previous_study_alt", "Study", "Previous study (P)", "P"),
-    ActionSpec("next_finding", "Study", "Next finding", ".", "Down the probability list"),
-    ActionSpec("previous_finding", "Study", "Previous finding", ",", "Up the probability list"),
-    ActionSpec("threshold_up", "Overlay", "Threshold +0.01", "]"),
-    ActionSpec("threshold_down", "Overlay", "Threshold -0.01", "["),
-    ActionSpec("threshold_up_big", "Overlay", "Threshold +0.05", "}"),
-    ActionSpec("threshold_down_big", "Overlay", "Threshold -0.05", "{"),
-    ActionSpec("reset_threshold", "Overlay", "Reset threshold to the weights'", "R"),
-    ActionSpec("toggle_overlay", "Overlay", "Show overlay", "O", "Heatmap, contour and boxes on/off", checkable=True),
-    ActionSpec("toggle_gt", "Overlay", "Show ground truth", "G", "Ground-truth boxes on/off", checkable=True),
-    ActionSpec("toggle_mode", "Overlay", "All components", "M", "Largest component or all components", checkable=True),
-    ActionSpec("fit", "View", "Fit to window", "F"),
-    ActionSpec("actual_size", "View", "Actual size (1:1)", "1"),
-    ActionSpec("zoom_in", "View", "Zoom in", "+"),
-    ActionSpec("zoom_out", "View", "Zoom out", "-"),
-    ActionSpec("invert", "View", "Invert grey", "I", checkable=True),
-    ActionSpec("window_default", "View", "Window: file default", "W", "The DICOM window / the image as stored"),
-    ActionSpec("window_full", "View", "Window: full range", "Shift+W"),
-    ActionSpec("window_high", "View", "Window: high contrast", "Ctrl+1"),
-    ActionSpec("window_low", "View", "Window: low contrast", "Ctrl+2"),
-    ActionSpec("theme_dark", "View", "Dark theme (reading room)", "Ctrl+Shift+D", checkable=True),
-    ActionSpec("theme_light", "View", "Light theme", "Ctrl+Shift+L", checkable=True),
-    ActionSpec("run_model", "Model", "Run on unprocessed studies", "Ctrl+R"),
-    ActionSpec("cancel_inference", "Model", "Cancel inference queue", "Esc"),
-    ActionSpec("open_weights", "Model", "Open weights ...", "Ctrl+Shift+W", "Any sr-core-train .safetensors release"),
-    ActionSpec("model_card", "Model", "Model card ...", "Ctrl+I"),
-    ActionSpec("device_auto", "Model", "Device: auto", "", checkable=True),
-    ActionSpec("device_cpu", "Model", "Device: CPU", "", checkable=True),
-    ActionSpec("device_cuda", "Model", "Device: GPU (CUDA)", "", checkable=True),
-    ActionSpec("shortcuts", "Help", "Keyboard shortcuts", "F1"),
-    ActionSpec("about", "Help", "About SR Viewer"),
+               "Off: exports carry no name, ID or file name", checkable=True, separator=True,
+               run=lambda w: setattr(w.settings, "export_identifiers", w.include_identifiers)),
+    ActionSpec("close_study", "File", "Close study", "Ctrl+W", "Remove the shown study from the list",
+               run=lambda w: w.model.remove_studies([w.model.current])),
+    ActionSpec("quit", "File", "Quit", "Ctrl+Q", run=lambda w: w.close()),
+    ActionSpec("next_study", "Study", "Next study", "PgDown", "Also N", run=_study_step(+1)),
+    ActionSpec("previous_study", "Study", "Previous study", "PgUp", "Also P", run=_study_step(-1)),
+    ActionSpec("next_study_alt", "Study", "Next study (N)", "N", run=_study_step(+1)),
+    ActionSpec("previous_study_alt", "Study", "Previous study (P)", "P", run=_study_step(-1)),
+    ActionSpec("next_finding", "Study", "Next finding", ".", "Down the probability list", separator=True,
+               run=lambda w: w.model.step_finding(+1)),
+    ActionSpec("previous_finding", "Study", "Previous finding", ",", "Up the probability list",
+               run=lambda w: w.model.step_finding(-1)),
+    ActionSpec("threshold_up", "Overlay", "Threshold +0.01", "]", run=_threshold_step(+0.01)),
+    ActionSpec("threshold_down", "Overlay", "Threshold -0.01", "[", run=_threshold_step(-0.01)),
+    ActionSpec("threshold_up_big", "Overlay", "Threshold +0.05", "}", run=_threshold_step(+0.05)),
+    ActionSpec("threshold_down_big", "Overlay", "Threshold -0.05", "{", run=_threshold_step(-0.05)),
+    ActionSpec("reset_threshold", "Overlay", "Reset threshold to the weights'", "R", separator=True,
+               run=lambda w: w.model.reset_threshold()),
+    ActionSpec("toggle_overlay", "Overlay", "Show overlay", "O", "Heatmap, contour and boxes on/off", checkable=True,
+               run=_toggle("overlay_visible")),
+    ActionSpec("toggle_gt", "Overlay", "Show ground truth", "G", "Ground-truth boxes on/off", checkable=True,
+               run=_toggle("gt_visible")),
+    ActionSpec("toggle_mode", "Overlay", "All components", "M", "Largest component or all components", checkable=True,
+               separator=True, run=_toggle("mode")),
+    ActionSpec("fit", "View", "Fit to window", "F", run=lambda w: w.canvas.fit()),
+    ActionSpec("actual_size", "View", "Actual size (1:1)", "1", separator=True, run=lambda w: w.canvas.actual_size()),
+    ActionSpec("zoom_in", "View", "Zoom in", "+", run=lambda w: w.canvas.zoom(1.25)),
+    ActionSpec("zoom_out", "View", "Zoom out", "-", run=lambda w: w.canvas.zoom(0.8)),
+    ActionSpec("invert", "View", "Invert grey", "I", checkable=True, run=_toggle("invert")),
+    ActionSpec("window_default", "View", "Window: file default", "W", "The DICOM window / the image as stored",
+               run=_window_preset(0)),
+    ActionSpec("window_full", "View", "Window: full range", "Shift+W", run=_window_preset(1)),
+    ActionSpec("window_high", "View", "Window: high contrast", "Ctrl+1", run=_window_preset(2)),
+    ActionSpec("window_low", "View", "Window: low contrast", "Ctrl+2", separator=True, run=_window_preset(3)),
+    ActionSpec("theme_dark", "View", "Dark theme (reading room)", "Ctrl+Shift+D", checkable=True,
+               run=lambda w: w.set_theme("dark")),
+    ActionSpec("theme_light", "View", "Light theme", "Ctrl+Shift+L", checkable=True, run=lambda w: w.set_theme("light")),
+    ActionSpec("run_model", "Model", "Run on unprocessed studies", "Ctrl+R", run=lambda w: w.run_model()),
+    ActionSpec("cancel_inference", "Model", "Cancel inference queue", "Esc", separator=True,
+               run=lambda w: w.inference.cancel()),
+    ActionSpec("open_weights", "Model", "Open weights ...", "Ctrl+Shift+W", "Any sr-core-train .safetensors release",
+               run=lambda w: w.ask_open_weights()),
+    ActionSpec("model_card", "Model", "Model card ...", "Ctrl+I", separator=True, run=model_card.show),
+    ActionSpec("device_auto", "Model", "Device: auto", "", checkable=True, run=lambda w: w.set_device("auto")),
+    ActionSpec("device_cpu", "Model", "Device: CPU", "", checkable=True, run=lambda w: w.set_device("cpu")),
+    ActionSpec("device_cuda", "Model", "Device: GPU (CUDA)", "", checkable=True, run=lambda w: w.set_device("cuda")),
+    ActionSpec("shortcuts", "Help", "Keyboard shortcuts", "F1",
+               run=lambda w: dialogs.show_shortcuts(w, shortcut_rows())),
+    ActionSpec("about", "Help", "About SR Viewer", run=dialogs.show_about),
 )
 
 SUBMENUS: tuple[SubmenuSpec, ...] = (
@@ -95,3 +147,8 @@ MOUSE_HELP = (
     ("Right drag", "Window/level: left-right = width, up-down = level"),
     ("Drop files/folders", "Open them (anywhere on the window)"),
 )
+
+
+def shortcut_rows() -> list[tuple[str, str]]:
+    """(key, what it does) for Help > Shortcuts: every action with a key, then the mouse."""
+    return [(a.shortcut, f"{a.menu}: {a.text.rstrip(' .')}") for a in ACTIONS if a.shortcut] + list(MOUSE_HELP)

@@ -35,9 +35,10 @@ class BoxesTable(QTableWidget):
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.horizontalHeader().setStretchLastSection(True)
-        for name in ("current_changed", "study_changed", "finding_changed", "threshold_changed",
-                     "mode_changed", "iou_threshold_changed"):
-            getattr(model.events, name).connect(lambda *args: self.refresh())
+        events = model.events
+        for event in (events.current_changed, events.study_changed, events.finding_changed, events.threshold_changed,
+                      model.view.events.mode, model.view.events.iou_threshold):
+            event.connect(lambda *args: self.refresh())
         self.refresh()
 
     def rows(self) -> list[list[str]]:

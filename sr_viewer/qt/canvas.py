@@ -139,14 +139,15 @@ class Canvas(pg.GraphicsView):
         events.study_changed.connect(self._study_changed)
         events.finding_changed.connect(lambda finding: self.update_overlay())
         events.threshold_changed.connect(lambda value: self.update_overlay())
-        events.mode_changed.connect(lambda mode: self.update_overlay())
-        events.iou_threshold_changed.connect(lambda value: self.update_overlay())
-        events.colormap_changed.connect(lambda name: self._set_colormap())
-        events.opacity_changed.connect(lambda value: self._set_colormap())
-        events.overlay_visible_changed.connect(lambda visible: self._apply_visibility())
-        events.gt_visible_changed.connect(lambda visible: self._apply_visibility())
         events.window_changed.connect(lambda window: self._update_grey())
-        events.invert_changed.connect(lambda invert: self._update_grey())
+        view = model.view.events
+        view.mode.connect(lambda mode: self.update_overlay())
+        view.iou_threshold.connect(lambda value: self.update_overlay())
+        view.colormap.connect(lambda name: self._set_colormap())
+        view.opacity.connect(lambda value: self._set_colormap())
+        view.overlay_visible.connect(lambda visible: self._apply_visibility())
+        view.gt_visible.connect(lambda visible: self._apply_visibility())
+        view.invert.connect(lambda invert: self._update_grey())
         self._set_colormap()
         self.refresh(fit=True)
 
@@ -191,7 +192,7 @@ class Canvas(pg.GraphicsView):
             self._grey_key = key
         else:
             self.grey.setLevels(display_levels(image, study.window))
-        self.grey.setLookupTable(_INVERT_LUT if self.model.invert else None)
+        self.grey.setLookupTable(_INVERT_LUT if self.model.view.invert else None)
 
     def update_overlay(self) -> None:
         """Heatmap cut, contour, boxes and GT for the current threshold (the live path)."""
@@ -245,14 +246,14 @@ class Canvas(pg.GraphicsView):
             label.setPos(row.box[0], row.box[3])
 
     def _apply_visibility(self) -> None:
-        overlay, gt = self.model.overlay_visible, self.model.gt_visible
+        overlay, gt = self.model.view.overlay_visible, self.model.view.gt_visible
         for item in (self.heat, self.contour, self.boxes, self.pred_label):
             item.setVisible(overlay)
         for item in [self.gt, self.gt_context, *self.gt_labels]:
             item.setVisible(gt)
 
     def _set_colormap(self) -> None:
-        self.heat.setLookupTable(colormap_lut(self.model.colormap, self.model.opacity))
+        self.heat.setLookupTable(colormap_lut(self.model.view.colormap, self.model.view.opacity))
 
     # --- view -------------------------------------------------------------------------------
 

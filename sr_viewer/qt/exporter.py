@@ -70,14 +70,14 @@ class Exporter:
 
     def render(self, study: Study, include_identifiers: bool = False):
         """The annotated QImage of a study at full resolution."""
-        model = self.model
+        model, view = self.model, self.model.view
         image = self._image(study)
         overlay = model.overlay_for(study)
         annotation = build_annotation(
             image, overlay,
-            window=study.window, invert=model.invert, lut=colormap_lut(model.colormap)[:, :3],
-            opacity=model.opacity, mode=model.mode, iou_threshold=model.iou_threshold,
-            model_name=model.model_status.name, show_heatmap=model.overlay_visible, show_gt=model.gt_visible,
+            window=study.window, invert=view.invert, lut=colormap_lut(view.colormap)[:, :3],
+            opacity=view.opacity, mode=view.mode, iou_threshold=view.iou_threshold,
+            model_name=model.model_status.name, show_heatmap=view.overlay_visible, show_gt=view.gt_visible,
             identifiers=self._identifiers(study) if include_identifiers else None,
             include_identifiers=include_identifiers,
         )

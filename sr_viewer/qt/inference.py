@@ -79,7 +79,7 @@ class InferenceController(QObject):
         if weights is None:
             self.model.set_model_status(state="none", weights=None, device=device, message=NO_WEIGHTS_MESSAGE,
                                         metadata={}, name="", active_device=None)
-            self.model.mark_unqueued(Status.OPENED)
+            self.model.queue.unqueue(Status.OPENED)
             return
         weights = Path(weights)
         previous = self.model.model_status
@@ -88,7 +88,7 @@ class InferenceController(QObject):
                                     message=f"loading {weights.name} ({device}) ...",
                                     metadata=previous.metadata if same_model else {})
         if not same_model:  # other weights: earlier predictions are not theirs
-            self.model.requeue(forget=True)
+            self.model.queue.requeue(forget=True)
             self.schedule()  # no model yet: the first studies are decoded meanwhile
         self.notifier.say(f"Loading model {weights.name} ...")
 
@@ -112,7 +112,7 @@ class InferenceController(QObject):
             if generation != self._generation:
                 return
             self.model.set_model_status(state="error", message=message)
-            self.model.mark_unqueued(Status.OPENED)
+            self.model.queue.unqueue(Status.OPENED)
             self.notifier.fail(f"Cannot use weights {weights.name}: {message}")
             self.model_failed.emit(message)
 
@@ -139,10 +139,10 @@ class InferenceController(QObject):
         """Have the next queued studies decoded, and start the next one if the model is
         ready and idle and its pixels are there (else it starts when the loader has them)."""
         self._waiting = None
-        self.loader.prefetch(self.model.queued_for_inference(IMAGES_AHEAD))
+        self.loader.prefetch(self.model.queue.ahead(IMAGES_AHEAD))
         if self._running is not None or self.predictor is None:
             return
-        study = self.model.next_for_inference()
+        study = self.model.queue.next_study()
         if study is not None and study.image is None:
             self._waiting = study
             return
@@ -196,7 +196,7 @@ class InferenceController(QObject):
             is said (Esc also closes dialogs: it must not claim to have cancelled anything).
         """
         waiting = self._waiting if self._waiting is not None and self._waiting.status is Status.QUEUED else None
-        cancelled = len(self.model.mark_unqueued(Status.CANCELLED, keep=waiting))
+        cancelled = len(self.model.queue.unqueue(Status.CANCELLED, keep=waiting))
         if not cancelled:
             return 0
         in_flight = self._running is not None or waiting is not None
@@ -212,7 +212,7 @@ class InferenceController(QObject):
         """Queue studies (default: all cancelled/opened/failed ones) and start."""
         if studies is None:
             studies = [s for s in self.model.studies if s.status in (Status.CANCELLED, Status.OPENED, Status.ERROR)]
-        self.model.requeue(studies, forget=True)
+        self.model.queue.requeue(studies, forget=True)
         self.schedule()
 
     def _requeue_stale(self, study: Study) -> None:
@@ -233,5 +233,5 @@ class InferenceController(QObject):
     def _current_changed(self, study: Study | None) -> None:
         # The reader wants to see this one: a cancelled study runs when shown.
         if study is not None and study.status is Status.CANCELLED and self.predictor is not None:
-            self.model.requeue([study])
+            self.model.queue.requeue([study])
             self.schedule()

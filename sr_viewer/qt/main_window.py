@@ -1,16 +1,16 @@
 """The main window: canvas in the middle, studies on the left, model and overlay on the right.
 
-It wires the Qt-free ViewerModel to its views and controllers and turns menu actions,
-shortcuts and drops into calls on them. Every action is `on_<name>` (see actions.py).
+It wires the Qt-free ViewerModel to its views and controllers, builds the menus from the
+action table (actions.py: each action carries its command) and turns drops into opens.
+Batch export (batch_export.py) and the model card (model_card.py) live in their own modules.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QEventLoop, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -20,15 +20,15 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QProgressBar,
-    QProgressDialog,
     QToolButton,
     QWidget,
 )
 
 from sr_core.bundled import bundled_weights, default_weights
 from sr_viewer.export import ExportError, export_name
-from sr_viewer.qt import dialogs
+from sr_viewer.qt import dialogs, model_card
 from sr_viewer.qt.actions import ACTIONS, SUBMENUS, SubmenuSpec
+from sr_viewer.qt.batch_export import BatchExport
 from sr_viewer.qt.boxes_table import BoxesTable
 from sr_viewer.qt.canvas import Canvas
 from sr_viewer.qt.exporter import Exporter
@@ -40,10 +40,8 @@ from sr_viewer.qt.overlay_panel import OverlayPanel
 from sr_viewer.qt.study_list import StudyList
 from sr_viewer.qt.study_loader import StudyLoader
 from sr_viewer.qt.theme import app_icon, apply_theme
-from sr_viewer.qt.workers import Runner
 from sr_viewer.settings import Settings
-from sr_viewer.state import COLORMAPS, MODES, ViewerModel
-from sr_viewer.state.window import PRESETS
+from sr_viewer.state import ViewerModel
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +77,7 @@ class MainWindow(QMainWindow):
         self.loader = StudyLoader(self.model, self.notifier, self)
         self.inference = InferenceController(self.model, self.notifier, self.loader, self)
         self.exporter = Exporter(self.model)
-        self.export_runner = Runner(1, "export", self)
+        self.batch_export = BatchExport(self)
         self._error_box = None
         self._exposed = False
 
@@ -125,7 +123,7 @@ class MainWindow(QMainWindow):
         self.cancel_button = QToolButton()
         self.cancel_button.setText("Cancel")
         self.cancel_button.setVisible(False)
-        self.cancel_button.clicked.connect(self.on_cancel_inference)
+        self.cancel_button.clicked.connect(self.inference.cancel)
         bar.addPermanentWidget(self.pixel_label)
         bar.addPermanentWidget(self.queue_bar)
         bar.addPermanentWidget(self.cancel_button)
@@ -143,7 +141,7 @@ class MainWindow(QMainWindow):
             action.setToolTip(spec.tip or spec.text)
             action.setStatusTip(spec.tip)
             action.setCheckable(spec.checkable)
-            action.triggered.connect(getattr(self, f"on_{spec.name}"))
+            action.triggered.connect(lambda checked=False, run=spec.run: run(self))
             for prefix, group in groups.items():
                 if spec.name.startswith(prefix):
                     group.addAction(action)
@@ -151,9 +149,7 @@ class MainWindow(QMainWindow):
                 self.addAction(action)  # shortcut only, not in the menu
             else:
                 menu.addAction(action)
-            if spec.name in ("open_folder", "export_all", "include_identifiers", "next_finding",
-                             "reset_threshold", "toggle_mode", "actual_size", "window_low", "cancel_inference",
-                             "model_card"):
+            if spec.separator:
                 menu.addSeparator()
             if spec.name in submenu_after:
                 sub = submenu_after[spec.name]
@@ -183,17 +179,18 @@ class MainWindow(QMainWindow):
         n.error.connect(self._show_error)
         self.canvas.pixel_info.connect(self.pixel_label.setText)
         self.inference.progress.connect(self._progress)
-        self.model_panel.open_weights.connect(self.on_open_weights)
-        self.model_panel.show_card.connect(self.on_model_card)
-        self.model_panel.cancel.connect(self.on_cancel_inference)
-        self.model_panel.run.connect(self.on_run_model)
+        self.model_panel.open_weights.connect(self.ask_open_weights)
+        self.model_panel.show_card.connect(lambda: model_card.show(self))
+        self.model_panel.cancel.connect(self.inference.cancel)
+        self.model_panel.run.connect(self.run_model)
         self.model_panel.device_chosen.connect(self.set_device)
-        self.overlay_panel.load_ground_truth.connect(self.on_load_ground_truth)
+        self.overlay_panel.load_ground_truth.connect(self.ask_ground_truth)
         self.study_list.rerun_requested.connect(self.inference.run_again)
-        m.events.overlay_visible_changed.connect(lambda on: self.actions_by_name["toggle_overlay"].setChecked(on))
-        m.events.gt_visible_changed.connect(lambda on: self.actions_by_name["toggle_gt"].setChecked(on))
-        m.events.mode_changed.connect(lambda mode: self.actions_by_name["toggle_mode"].setChecked(mode == "all"))
-        m.events.invert_changed.connect(lambda on: self.actions_by_name["invert"].setChecked(on))
+        view = m.view.events
+        view.overlay_visible.connect(lambda on: self.actions_by_name["toggle_overlay"].setChecked(on))
+        view.gt_visible.connect(lambda on: self.actions_by_name["toggle_gt"].setChecked(on))
+        view.mode.connect(lambda mode: self.actions_by_name["toggle_mode"].setChecked(mode == "all"))
+        view.invert.connect(lambda on: self.actions_by_name["invert"].setChecked(on))
         m.events.model_changed.connect(self._model_changed)
         m.events.current_changed.connect(lambda study: self._update_title())
         m.events.studies_added.connect(lambda studies: self._update_title())
@@ -201,18 +198,13 @@ class MainWindow(QMainWindow):
 
     def _apply_settings(self) -> None:
         s, m = self.settings, self.model
-        if s.colormap in COLORMAPS:
-            m.set_colormap(s.colormap)
-        if s.mode in MODES:
-            m.set_mode(s.mode)
-        m.set_opacity(s.opacity)
-        m.set_iou_threshold(s.iou_threshold)
+        s.restore_view(m.view)
         m.threshold_memory = {k: dict(v) for k, v in s.thresholds.items()}
         m.set_model_status(device=s.device if s.device in ("auto", "cpu", "cuda") else "auto")
         self.set_theme(s.theme)
         self.actions_by_name["include_identifiers"].setChecked(s.export_identifiers)
-        for name, on in (("toggle_overlay", m.overlay_visible), ("toggle_gt", m.gt_visible),
-                         ("toggle_mode", m.mode == "all"), ("invert", m.invert)):
+        for name, on in (("toggle_overlay", m.view.overlay_visible), ("toggle_gt", m.view.gt_visible),
+                         ("toggle_mode", m.view.mode == "all"), ("invert", m.view.invert)):
             self.actions_by_name[name].setChecked(on)
         self.resize(1500, 950)
         self.resizeDocks([self.docks["studies"], self.docks["model"]], [260, 440], Qt.Orientation.Horizontal)
@@ -225,7 +217,7 @@ class MainWindow(QMainWindow):
     def store_settings(self) -> Settings:
         """Copy the session's state into self.settings (and save it when persisting)."""
         s, m = self.settings, self.model
-        s.colormap, s.opacity, s.mode, s.iou_threshold = m.colormap, m.opacity, m.mode, m.iou_threshold
+        s.remember_view(m.view)
         s.thresholds = {k: dict(v) for k, v in m.threshold_memory.items()}
         s.device = m.model_status.device
         s.weights = str(m.model_status.weights) if m.model_status.weights else s.weights
@@ -358,12 +350,13 @@ class MainWindow(QMainWindow):
         self.store_settings()
         self.inference.shutdown()
         self.loader.runner.shutdown()
-        self.export_runner.shutdown()
+        self.batch_export.shutdown()
         super().closeEvent(event)
 
     # --- dialogs ----------------------------------------------------------------------------
 
-    def _folder(self) -> str:
+    def dialog_folder(self) -> str:
+        """Where file dialogs open: the folder last used, else home."""
         return self.settings.last_folder or str(Path.home())
 
     def _remember_folder(self, path: str | Path) -> None:
@@ -371,7 +364,7 @@ class MainWindow(QMainWindow):
         self.settings.last_folder = str(path if path.is_dir() else path.parent)
 
     def _save_path(self, title: str, name: str, filters: str) -> Path | None:
-        path, _ = QFileDialog.getSaveFileName(self, title, str(Path(self._folder()) / name), filters,
+        path, _ = QFileDialog.getSaveFileName(self, title, str(Path(self.dialog_folder()) / name), filters,
                                               options=QFileDialog.Option.DontConfirmOverwrite)
         if not path:
             return None
@@ -391,24 +384,30 @@ class MainWindow(QMainWindow):
     def include_identifiers(self) -> bool:
         return self.actions_by_name["include_identifiers"].isChecked()
 
-    # --- actions (see actions.py) -----------------------------------------------------------
+    # --- commands of actions.py that ask the reader first -----------------------------------
 
-    def on_open_files(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Open X-ray images", self._folder(), IMAGE_FILTER)
+    def ask_open_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open X-ray images", self.dialog_folder(), IMAGE_FILTER)
         if paths:
             self._remember_folder(paths[0])
             self.open_paths(paths)
 
-    def on_open_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of X-ray images", self._folder())
+    def ask_open_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of X-ray images", self.dialog_folder())
         if folder:
             self._remember_folder(folder)
             self.open_paths([folder])
 
-    def on_load_ground_truth(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load ground truth", self._folder(), GT_FILTER)
+    def ask_ground_truth(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load ground truth", self.dialog_folder(), GT_FILTER)
         if path:
             self.loader.load_ground_truth(Path(path))
+
+    def ask_open_weights(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open SR weights", self.dialog_folder(), WEIGHTS_FILTER)
+        if path:
+            self._remember_folder(path)
+            self.open_weights(path)
 
     def _exportable_current(self):
         """The current study if it can be exported, else None (and the reader is told)."""
@@ -418,7 +417,7 @@ class MainWindow(QMainWindow):
             return None
         return study
 
-    def on_export_png(self) -> None:
+    def export_png(self) -> None:
         study = self._exportable_current()
         if study is None:
             return
@@ -426,7 +425,7 @@ class MainWindow(QMainWindow):
         if path:
             self._export("Annotated PNG", lambda: self.exporter.export_png(study, path, self.include_identifiers))
 
-    def on_export_dicom(self) -> None:
+    def export_dicom(self) -> None:
         study = self._exportable_current()
         if study is None:
             return
@@ -434,7 +433,7 @@ class MainWindow(QMainWindow):
         if path:
             self._export("DICOM Secondary Capture", lambda: self.exporter.export_dicom(study, path, self.include_identifiers))
 
-    def on_export_boxes(self) -> None:
+    def export_boxes(self) -> None:
         study = self.model.current
         if study is None:
             return
@@ -442,182 +441,9 @@ class MainWindow(QMainWindow):
         if path:
             self._export("Boxes", lambda: self.exporter.export_boxes([study], path))
 
-    def on_export_all(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export all studies to", self._folder())
-        if not folder:
-            return
-        self.export_all(Path(folder))
-
-    def export_all(self, folder: Path):
-        """Batch export on a pool thread behind a window-modal progress dialog with Cancel.
-
-        The UI thread runs a local event loop meanwhile, so the window keeps drawing and the
-        dialog answers while files are read, rendered and written; the modal dialog keeps
-        the settings from changing under the batch. Returns the BatchReport (None on error).
-        """
-        total = len(self.model.studies)
-        dialog = QProgressDialog("Exporting studies ...", "Cancel", 0, max(total, 1), self)
-        dialog.setWindowTitle("Export all")
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setMinimumDuration(500)
-        outcome: dict = {}
-        loop = QEventLoop()
-
-        def work(task) -> None:
-            def keep_going(done: int, count: int) -> bool:
-                task.progress(done, count)
-                return not task.cancelled
-
-            # The report is kept here, not returned: a cancelled task's result is dropped.
-            outcome["report"] = self.exporter.export_all(folder, self.include_identifiers, progress=keep_going)
-
-        def progress(done: int, count: int) -> None:
-            dialog.setValue(done)
-            dialog.setLabelText(f"Exporting study {min(done + 1, count)} of {count} ...")
-            self.statusBar().showMessage(f"Exporting {done}/{count} ...")
-
-        task = self.export_runner.submit(work, name="export all", progress=progress,
-                                         failed=lambda message: outcome.update(error=message), finished=loop.quit)
-        dialog.canceled.connect(task.cancel)
-        loop.exec()
-        dialog.close()
-        if "error" in outcome or "report" not in outcome:
-            self.notifier.fail(f"Export failed: {outcome.get('error', 'stopped')}")
-            return None
-        report = outcome["report"]
-        text = f"{len(report.written)} file(s) written to {folder}"
-        text = (f"Export cancelled after {report.exported_studies} of {total} studies; " if report.cancelled
-                else "Exported: ") + text
-        if report.skipped:
-            text += f"; skipped {len(report.skipped)}: " + "; ".join(report.skipped[:3])
-        self.notifier.say(text)
-        return report
-
-    def on_include_identifiers(self) -> None:
-        self.settings.export_identifiers = self.include_identifiers
-
-    def on_close_study(self) -> None:
-        if self.model.current is not None:
-            self.model.remove_studies([self.model.current])
-
-    def on_quit(self) -> None:
-        self.close()
-
-    def on_next_study(self) -> None:
-        self.model.step(+1)
-
-    def on_previous_study(self) -> None:
-        self.model.step(-1)
-
-    on_next_study_alt = on_next_study
-    on_previous_study_alt = on_previous_study
-
-    def on_next_finding(self) -> None:
-        self.model.step_finding(+1)
-
-    def on_previous_finding(self) -> None:
-        self.model.step_finding(-1)
-
-    def on_threshold_up(self) -> None:
-        self.model.set_threshold(round(self.model.threshold + 0.01, 3))
-
-    def on_threshold_down(self) -> None:
-        self.model.set_threshold(round(self.model.threshold - 0.01, 3))
-
-    def on_threshold_up_big(self) -> None:
-        self.model.set_threshold(round(self.model.threshold + 0.05, 3))
-
-    def on_threshold_down_big(self) -> None:
-        self.model.set_threshold(round(self.model.threshold - 0.05, 3))
-
-    def on_reset_threshold(self) -> None:
-        self.model.reset_threshold()
-
-    def on_toggle_overlay(self) -> None:
-        self.model.set_overlay_visible(not self.model.overlay_visible)
-
-    def on_toggle_gt(self) -> None:
-        self.model.set_gt_visible(not self.model.gt_visible)
-
-    def on_toggle_mode(self) -> None:
-        self.model.toggle_mode()
-
-    def on_fit(self) -> None:
-        self.canvas.fit()
-
-    def on_actual_size(self) -> None:
-        self.canvas.actual_size()
-
-    def on_zoom_in(self) -> None:
-        self.canvas.zoom(1.25)
-
-    def on_zoom_out(self) -> None:
-        self.canvas.zoom(0.8)
-
-    def on_invert(self) -> None:
-        self.model.set_invert(not self.model.invert)
-
-    def on_window_default(self) -> None:
-        self.model.set_window(PRESETS[0][1])
-
-    def on_window_full(self) -> None:
-        self.model.set_window(PRESETS[1][1])
-
-    def on_window_high(self) -> None:
-        self.model.set_window(PRESETS[2][1])
-
-    def on_window_low(self) -> None:
-        self.model.set_window(PRESETS[3][1])
-
-    def on_theme_dark(self) -> None:
-        self.set_theme("dark")
-
-    def on_theme_light(self) -> None:
-        self.set_theme("light")
-
-    def on_run_model(self) -> None:
+    def run_model(self) -> None:
+        """Model > Run: queue the studies not yet run (or say that there is no model)."""
         if self.inference.predictor is None:
             self.notifier.say("No model loaded: choose a weights file (Model > Open weights)")
             return
         self.inference.run_again()
-
-    def on_cancel_inference(self) -> None:
-        self.inference.cancel()
-
-    def on_open_weights(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open SR weights", self._folder(), WEIGHTS_FILTER)
-        if path:
-            self._remember_folder(path)
-            self.open_weights(path)
-
-    def on_model_card(self) -> None:
-        status = self.model.model_status
-        card_text = self.inference.card_text
-        if not status.metadata and status.weights is not None and status.state != "loading":
-            # Weights that failed to load may still have a readable card (torch is loaded
-            # by now: the worker imported it while trying).
-            from sr_core.checkpoint import WeightsError, read_metadata
-
-            from sr_viewer.jobs import model_card_text
-
-            try:
-                status = dataclasses.replace(status, metadata=read_metadata(status.weights))
-            except (WeightsError, OSError) as exc:
-                self.notifier.say(f"No model card: {exc}")
-            card_text = model_card_text(status.weights)
-        dialogs.show_model_card(self, status, card_text)
-
-    def on_device_auto(self) -> None:
-        self.set_device("auto")
-
-    def on_device_cpu(self) -> None:
-        self.set_device("cpu")
-
-    def on_device_cuda(self) -> None:
-        self.set_device("cuda")
-
-    def on_shortcuts(self) -> None:
-        dialogs.show_shortcuts(self)
-
-    def on_about(self) -> None:
-        dialogs.show_about(self)

@@ -88,23 +88,25 @@ class OverlayPanel(QWidget):
         self.slider.valueChanged.connect(lambda v: self._forward(model.set_threshold, v / SLIDER_STEPS))
         self.spin.valueChanged.connect(lambda v: self._forward(model.set_threshold, v))
         self.reset.clicked.connect(model.reset_threshold)
-        self.mode.currentIndexChanged.connect(lambda i: self._forward(model.set_mode, self.mode.itemData(i)))
-        self.colormap.currentTextChanged.connect(lambda name: self._forward(model.set_colormap, name))
-        self.opacity.valueChanged.connect(lambda v: self._forward(model.set_opacity, v / 100))
-        self.overlay_visible.toggled.connect(lambda on: self._forward(model.set_overlay_visible, on))
-        self.gt_visible.toggled.connect(lambda on: self._forward(model.set_gt_visible, on))
-        self.iou.valueChanged.connect(lambda v: self._forward(model.set_iou_threshold, v))
+        self.mode.currentIndexChanged.connect(lambda i: self._set_view("mode", self.mode.itemData(i)))
+        self.colormap.currentTextChanged.connect(lambda name: self._set_view("colormap", name))
+        self.opacity.valueChanged.connect(lambda v: self._set_view("opacity", v / 100))
+        self.overlay_visible.toggled.connect(lambda on: self._set_view("overlay_visible", on))
+        self.gt_visible.toggled.connect(lambda on: self._set_view("gt_visible", on))
+        self.iou.valueChanged.connect(lambda v: self._set_view("iou_threshold", v))
 
-        for name in ("threshold_changed", "mode_changed", "colormap_changed", "opacity_changed",
-                     "overlay_visible_changed", "gt_visible_changed", "iou_threshold_changed",
-                     "current_changed", "finding_changed", "study_changed"):
-            getattr(model.events, name).connect(lambda *args: self.sync())
+        for event in (*model.view.events, model.events.threshold_changed, model.events.current_changed,
+                      model.events.finding_changed, model.events.study_changed):
+            event.connect(lambda *args: self.sync())
         model.ground_truth.events.changed.connect(self.sync)
         self.sync()
 
     def _forward(self, setter, value) -> None:
         if not self._syncing:
             setter(value)
+
+    def _set_view(self, name: str, value) -> None:
+        self._forward(lambda v: setattr(self.model.view, name, v), value)
 
     def sync(self) -> None:
         """Show the model's values without echoing them back."""
@@ -117,12 +119,13 @@ class OverlayPanel(QWidget):
                 self.default_label.setText(f"weights' threshold for {finding}: {model.weights_threshold(finding):.2f}")
             else:
                 self.default_label.setText("")
-            self.mode.setCurrentIndex(self.mode.findData(model.mode))
-            self.colormap.setCurrentText(model.colormap)
-            self.opacity.setValue(round(model.opacity * 100))
-            self.overlay_visible.setChecked(model.overlay_visible)
-            self.gt_visible.setChecked(model.gt_visible)
-            self.iou.setValue(model.iou_threshold)
+            view = model.view
+            self.mode.setCurrentIndex(self.mode.findData(view.mode))
+            self.colormap.setCurrentText(view.colormap)
+            self.opacity.setValue(round(view.opacity * 100))
+            self.overlay_visible.setChecked(view.overlay_visible)
+            self.gt_visible.setChecked(view.gt_visible)
+            self.iou.setValue(view.iou_threshold)
             files = model.ground_truth.files
             self.gt_files.setText(", ".join(p.name for p in files) if files else "none found")
         finally:

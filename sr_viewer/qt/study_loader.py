@@ -149,7 +149,7 @@ class StudyLoader(QObject):
 
     def trim(self) -> None:
         """Drop decoded images (and cached full-size maps) of studies not shown lately."""
-        for study in self.model.images_to_evict():
+        for study in self.model.queue.images_to_evict():
             study.image = None
             if study.prediction is not None:
                 study.prediction.drop_cache()

@@ -2,31 +2,41 @@
 
 Nothing here imports Qt or torch; the Qt layer (sr_viewer.qt) subscribes to the events and
 forwards the reader's intent to the setters.
+
+    document.py         ViewerModel: the studies and the selection (study, finding, threshold)
+    view.py             ViewSettings: how the overlay looks, each setting with its default
+    inference_queue.py  InferenceQueue: what the model takes next, which images may go
+    overlay.py          Overlay: what is drawn over a study at a threshold
+    events.py           Event, Events and the Evented base the settings are built on
 """
 
-from sr_viewer.state.compare import DEFAULT_IOU_THRESHOLD, BoxRow, compare_boxes
-from sr_viewer.state.document import COLORMAPS, IMAGES_AHEAD, MODES, Overlay, ViewerModel
-from sr_viewer.state.events import Event, Events
+from sr_viewer.state.compare import BoxRow, compare_boxes
+from sr_viewer.state.document import ViewerModel
+from sr_viewer.state.events import Event, Evented, Events
 from sr_viewer.state.ground_truth import GroundTruth, GroundTruthError, is_annotation_file
+from sr_viewer.state.inference_queue import IMAGES_AHEAD, InferenceQueue
 from sr_viewer.state.model_status import NO_WEIGHTS_MESSAGE, ModelStatus
+from sr_viewer.state.overlay import Overlay
 from sr_viewer.state.study import GtBox, Status, Study
+from sr_viewer.state.view import COLORMAPS, ViewSettings
 
 __all__ = [
     "COLORMAPS",
-    "DEFAULT_IOU_THRESHOLD",
     "IMAGES_AHEAD",
-    "MODES",
     "NO_WEIGHTS_MESSAGE",
     "BoxRow",
     "Event",
+    "Evented",
     "Events",
     "GroundTruth",
     "GroundTruthError",
     "GtBox",
+    "InferenceQueue",
     "ModelStatus",
     "Overlay",
     "Status",
     "Study",
+    "ViewSettings",
     "ViewerModel",
     "compare_boxes",
     "is_annotation_file",

@@ -16,8 +16,7 @@ import numpy as np
 from sr_core.metrics import iou_matrix
 
 from sr_viewer.state.study import GtBox
-
-DEFAULT_IOU_THRESHOLD = 0.3
+from sr_viewer.state.view import ViewSettings
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ def compare_boxes(
     pred_boxes: list[tuple[int, int, int, int]],
     finding: str | None,
     gt_boxes: list[GtBox],
-    iou_threshold: float = DEFAULT_IOU_THRESHOLD,
+    iou_threshold: float = ViewSettings.default("iou_threshold"),
     has_prediction: bool = True,
 ) -> list[BoxRow]:
     """Rows for the predicted boxes (first) and the GT boxes (in their order).

@@ -90,7 +90,7 @@ def test_threshold_change_updates_boxes_contour_and_table(make_window, qtbot, we
     qtbot.keyClick(window, Qt.Key.Key_R)
     assert model.threshold == 0.5
     qtbot.keyClick(window, Qt.Key.Key_O)
-    assert not model.overlay_visible and not canvas.boxes.isVisible()
+    assert not model.view.overlay_visible and not canvas.boxes.isVisible()
 
 
 def test_ground_truth_next_to_images_shows_iou(make_window, qtbot, weights, study_folder):
@@ -185,7 +185,7 @@ def test_batch_export_writes_every_study_off_the_ui_thread(make_window, qtbot, w
                     timeout=INFERENCE_TIMEOUT_MS)
     threads, render = [], window.exporter.render
     window.exporter.render = lambda *args, **kwargs: (threads.append(threading.current_thread()), render(*args, **kwargs))[1]
-    report = window.export_all(tmp_path / "batch")
+    report = window.batch_export.run(tmp_path / "batch")
     assert len(threads) == 2 and threading.main_thread() not in threads
     assert sorted(p.name for p in report.written) == ["00000344_003_sr.png", "00000732_005_sr.png", "boxes.csv"]
     assert report.skipped == []
@@ -220,7 +220,7 @@ def test_batch_export_cancel_button_stops_and_says_so(make_window, qtbot, weight
 
     # As if Cancel was pressed before the first study (the worker checks between studies).
     monkeypatch.setattr(Task, "cancelled", property(lambda self: True))
-    report = window.export_all(tmp_path / "cancelled")
+    report = window.batch_export.run(tmp_path / "cancelled")
     assert report.cancelled and report.exported_studies == 0 and report.written == []
     assert any("cancelled after 0 of 2" in m for m in messages)
 
@@ -270,24 +270,24 @@ def test_settings_survive_a_restart(make_window, qtbot, weights, nih_demo, confi
     window.open_paths([nih_demo / "00000072_000.png"])
     wait_done(qtbot, window)
     model = window.model
-    model.set_colormap("viridis")
-    model.set_opacity(0.8)
+    model.view.colormap = "viridis"
+    model.view.opacity = 0.8
     model.set_threshold(0.42)
-    model.set_mode("all")
+    model.view.mode = "all"
     finding = model.finding
     window.set_device("cpu")  # the same weights move: predictions are kept
     qtbot.waitUntil(lambda: model.model_status.ready and model.model_status.device == "cpu", timeout=INFERENCE_TIMEOUT_MS)
     assert model.current.prediction is not None and model.finding == finding
-    window.on_theme_light()
+    window.set_theme("light")
     window.close()
     assert (config_dir / "settings.json").is_file()
     again = make_window()
-    assert again.model.colormap == "viridis" and again.model.opacity == 0.8 and again.model.mode == "all"
+    assert again.model.view.colormap == "viridis" and again.model.view.opacity == 0.8 and again.model.view.mode == "all"
     assert again.overlay_panel.colormap.currentText() == "viridis"
     assert again.model.threshold_memory == {"nano.safetensors": {finding: 0.42}}
     assert again.settings.weights == str(weights) and again.settings.device == "cpu"
     assert again.settings.theme == "light" and again.settings.recent_files[0].endswith("00000072_000.png")
-    again.on_theme_dark()
+    again.set_theme("dark")
 
 
 def test_keyboard_moves_between_studies_and_findings(make_window, qtbot, weights, study_folder):
@@ -305,7 +305,7 @@ def test_keyboard_moves_between_studies_and_findings(make_window, qtbot, weights
     qtbot.keyClick(window, Qt.Key.Key_Period)
     assert window.model.finding == findings[1]
     qtbot.keyClick(window, Qt.Key.Key_I)
-    assert window.model.invert and window.canvas.grey.lut is not None
+    assert window.model.view.invert and window.canvas.grey.lut is not None
     qtbot.keyClick(window, Qt.Key.Key_W, Qt.KeyboardModifier.ShiftModifier)
     assert window.model.window == (0.5, 1.0)
 
@@ -316,7 +316,7 @@ def test_cancel_stops_the_queue_and_showing_a_study_runs_it(make_window, qtbot, 
     for name in ("00000032_037.png", "00000830_000.png"):
         shutil.copy(nih_demo / name, study_folder / name)
     window.open_paths(sorted(study_folder.glob("*.png")))
-    window.on_cancel_inference()
+    window.inference.cancel()
     statuses = [s.status for s in window.model.studies]
     queued = [s for s in window.model.studies if s.status is Status.QUEUED]
     assert Status.CANCELLED in statuses and queued in ([], [window.model.current])  # the shown one, next in, runs
@@ -328,13 +328,14 @@ def test_cancel_stops_the_queue_and_showing_a_study_runs_it(make_window, qtbot, 
 
 def test_esc_says_the_queue_was_cancelled_only_when_something_was(make_window, qtbot, weights, study_folder):
     """Issue #13 item 7: Esc (which also closes dialogs) claimed a cancel with nothing queued."""
+    from sr_viewer.qt.actions import shortcut_rows
     from sr_viewer.qt.dialogs import show_shortcuts
 
     window = make_window()  # no model yet: opened studies wait for none
     said = []
     window.notifier.info.connect(said.append)
     window.open_paths(sorted(study_folder.glob("*.png")))
-    dialog = show_shortcuts(window)
+    dialog = show_shortcuts(window, shortcut_rows())
     qtbot.keyClick(dialog, Qt.Key.Key_Escape)  # closes the dialog
     assert not dialog.isVisible()
     window.activateWindow()  # offscreen, the window gets keys once active again
@@ -371,7 +372,9 @@ def test_window_level_drag_moves_the_levels(make_window, qtbot, shared_data):
 def test_model_card_and_shortcuts_dialogs(make_window, qtbot, weights):
     from PySide6.QtWidgets import QTableWidget
 
-    from sr_viewer.qt.dialogs import model_card_html, show_model_card, show_shortcuts
+    from sr_viewer.qt.actions import shortcut_rows
+    from sr_viewer.qt.dialogs import show_shortcuts
+    from sr_viewer.qt.model_card import model_card_html, show_model_card
 
     window = make_window(weights=weights)
     qtbot.waitUntil(lambda: window.model.model_status.ready, timeout=INFERENCE_TIMEOUT_MS)
@@ -380,7 +383,7 @@ def test_model_card_and_shortcuts_dialogs(make_window, qtbot, weights):
     for text in ("sr_vmamba_nano", "Cardiomegaly", "Operating points", "test fixture, untrained", "0.5"):
         assert text in html
     show_model_card(window, window.model.model_status, window.inference.card_text).close()
-    dialog = show_shortcuts(window)
+    dialog = show_shortcuts(window, shortcut_rows())
     table = dialog.findChild(QTableWidget)
     keys = [table.item(r, 0).text() for r in range(table.rowCount())]
     assert "F1" in keys and "O" in keys and "Right drag" in keys

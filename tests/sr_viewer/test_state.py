@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,16 @@ import pytest
 
 from sr_core.boxes import threshold_regions
 from sr_core.io import XrayImage, read_image
-from sr_viewer.state import IMAGES_AHEAD, GroundTruth, GroundTruthError, GtBox, Status, ViewerModel, compare_boxes
+from sr_viewer.state import (
+    IMAGES_AHEAD,
+    GroundTruth,
+    GroundTruthError,
+    GtBox,
+    Status,
+    ViewerModel,
+    ViewSettings,
+    compare_boxes,
+)
 
 
 class FakePrediction:
@@ -72,6 +82,21 @@ def test_state_imports_neither_qt_nor_torch():
     assert out.stdout.strip() == "[]"
 
 
+def test_view_settings_have_one_event_per_field_fired_only_on_a_change():
+    view = ViewSettings()
+    assert sorted(e.name for e in view.events) == sorted(f.name for f in dataclasses.fields(view))
+    seen = []
+    view.events.opacity.connect(seen.append)
+    view.opacity = 0.45  # the default: no change, no event
+    view.opacity = 7  # clamped to [0, 1]
+    view.toggle("mode")
+    view.toggle("invert")
+    assert seen == [1.0] and view.mode == "all" and view.invert is True
+    with pytest.raises(ValueError, match="colormap must be one of"):
+        view.colormap = "rainbow"
+    assert view.colormap == ViewSettings.default("colormap") == "inferno"
+
+
 def test_studies_are_added_once_and_the_first_becomes_current(tmp_path):
     model, studies = loaded_model(tmp_path)
     seen = []
@@ -128,7 +153,7 @@ def test_threshold_change_updates_boxes_with_one_regions_call(tmp_path):
     smaller = model.overlay().regions.boxes[0]
     assert pred.calls == 2 and (smaller[2] - smaller[0]) < (x1 - x0)
     model.set_threshold(0.5)
-    model.set_mode("all")
+    model.view.mode = "all"
     assert len(model.overlay().regions.boxes) == 2  # the small blob (peak 0.7) too
 
 
@@ -141,7 +166,7 @@ def test_gt_rows_carry_iou_and_hit_at_the_iou_threshold(tmp_path):
     assert gt[0].iou > 0.3 and gt[0].hit is True
     assert gt[1].iou == 0.0 and gt[1].hit is False
     assert model.overlay().pred_rows[0].iou == gt[0].iou
-    model.set_iou_threshold(0.95)
+    model.view.iou_threshold = 0.95
     assert model.overlay().gt_rows[0].hit is False
 
 
@@ -228,20 +253,20 @@ def test_ground_truth_added_later_reaches_loaded_studies(tmp_path):
 
 def test_cancel_and_requeue(tmp_path):
     model, studies = loaded_model(tmp_path)
-    model.requeue()
+    model.queue.requeue()
     assert [s.status for s in studies] == [Status.QUEUED] * 3
-    assert model.next_for_inference() is studies[0]
+    assert model.queue.next_study() is studies[0]
     model.set_current(studies[2])
-    assert model.next_for_inference() is studies[2]  # the shown study first
-    model.mark_unqueued(Status.CANCELLED)
-    assert model.next_for_inference() is None
+    assert model.queue.next_study() is studies[2]  # the shown study first
+    model.queue.unqueue(Status.CANCELLED)
+    assert model.queue.next_study() is None
 
 
 def test_only_recent_images_stay_in_memory(tmp_path):
     model, studies = loaded_model(tmp_path, n=8)
     for study in studies:
         model.set_current(study)
-    evict = model.images_to_evict()
+    evict = model.queue.images_to_evict()
     assert studies[-1] not in evict and len(evict) == 8 - 5
 
 
@@ -249,15 +274,15 @@ def test_pixels_decoded_for_the_model_are_kept_until_it_ran(tmp_path):
     """The next IMAGES_AHEAD studies the model takes, and the running one, keep their image
     (evicting them would mean decoding them twice); done studies make room."""
     model, studies = loaded_model(tmp_path, n=10)
-    model.requeue()
+    model.queue.requeue()
     running = studies[0]
     model.set_status(running, Status.RUNNING)
     model.set_current(studies[7])  # shown first: it goes to the front of the queue
-    ahead = model.queued_for_inference(IMAGES_AHEAD)
-    assert ahead == [studies[7], studies[1]] and model.next_for_inference() is studies[7]
-    evict = model.images_to_evict()
+    ahead = model.queue.ahead(IMAGES_AHEAD)
+    assert ahead == [studies[7], studies[1]] and model.queue.next_study() is studies[7]
+    evict = model.queue.images_to_evict()
     assert set(evict) == set(studies) - {running, *ahead}
     model.set_prediction(studies[1], FakePrediction({"Mass": blobs()}, {"Mass": 1.0}))
-    assert studies[1] in model.images_to_evict() and studies[2] not in model.images_to_evict()
-    assert model.mark_unqueued(Status.CANCELLED) == [s for s in studies if s not in (running, studies[1])]
-    assert model.mark_unqueued(Status.CANCELLED) == []  # nothing left to cancel
+    assert studies[1] in model.queue.images_to_evict() and studies[2] not in model.queue.images_to_evict()
+    assert model.queue.unqueue(Status.CANCELLED) == [s for s in studies if s not in (running, studies[1])]
+    assert model.queue.unqueue(Status.CANCELLED) == []  # nothing left to cancel
