@@ -23,14 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import cv2
 import numpy as np
 
 Box = tuple[int, int, int, int]
 Mode = Literal["largest", "all"]
-MODES = ("largest", "all")
+MODES: tuple[Mode, ...] = get_args(Mode)
+"""The box modes, for a command line's choices or a menu: ``fpm_to_boxes(..., mode=m)``."""
 
 # Above this many components the per-component area count loses to one labelling pass.
 _MAX_COMPONENTS_FOR_CONTOUR_AREAS = 64

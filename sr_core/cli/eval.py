@@ -25,7 +25,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sr_core.cli.common import ArgumentParser, UsageError, check_threshold, fail, rounded, run_cli, weights_or_default
+from sr_core.boxes import MODES
+from sr_core.cli.common import (
+    ArgumentParser, UsageError, check_threshold, fail, rounded, run_cli, show_progress, tool_parser, weights_or_default,
+)
 
 PROG = "sr-core-eval"
 
@@ -33,7 +36,7 @@ PROG = "sr-core-eval"
 def build_parser() -> ArgumentParser:
     from sr_core.baselines import BASELINES
 
-    parser = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser = tool_parser(PROG, __doc__.split("\n\n")[0])
     parser.add_argument("--weights", help="weights file; default: the bundled weights")
     parser.add_argument("--data", required=True,
                         help="NIH-layout folder (test/, test_list.txt, test_gt.txt), or a folder in NIH's official "
@@ -42,7 +45,7 @@ def build_parser() -> ArgumentParser:
                         help="split with boxes: <split>_list.txt, <split>_gt.txt, <split>/ (default: test)")
     parser.add_argument("--out", default="eval", help="output folder (default: ./eval)")
     parser.add_argument("--threshold", type=float, help="map threshold; default: the weights' own per finding")
-    parser.add_argument("--mode", choices=("largest", "all"), default="largest")
+    parser.add_argument("--mode", choices=MODES, default="largest")
     parser.add_argument("--predictions", help="score this sr-core-infer JSON-lines file instead of running a model")
     parser.add_argument("--baseline", choices=BASELINES, help="score a box-only baseline instead of a model")
     parser.add_argument("--prior-from", help="with --baseline class-prior: take the mean boxes from this "
@@ -51,7 +54,7 @@ def build_parser() -> ArgumentParser:
                         help="also print this run beside another run's report.json (e.g. a baseline's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", dest="quiet", action="store_true", help="the same as --quiet")
     return parser
 
 
@@ -73,19 +76,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args, weights: Path | None) -> int:
-    try:
-        other = read_report(Path(args.compare)) if args.compare else None
-        if args.baseline:
-            from sr_core.baselines import baseline_evaluation
+    other = read_report(Path(args.compare)) if args.compare else None
+    if args.baseline:
+        from sr_core.baselines import baseline_evaluation
 
-            evaluation = baseline_evaluation(args.baseline, args.data, args.split, args.prior_from)
-        else:
-            evaluation = evaluate_model(args, weights)
-        if evaluation is not None:  # None: a rank other than 0 under torchrun; rank 0 writes
-            write_report(evaluation, Path(args.out), other, Path(args.compare) if args.compare else None)
-    except (ValueError, OSError) as exc:  # LayoutError, WeightsError, ImageReadError are ValueErrors
-        fail(PROG, exc)
-        return 1
+        evaluation = baseline_evaluation(args.baseline, args.data, args.split, args.prior_from)
+    else:
+        evaluation = evaluate_model(args, weights)
+    if evaluation is not None:  # None: a rank other than 0 under torchrun; rank 0 writes
+        write_report(evaluation, Path(args.out), other, Path(args.compare) if args.compare else None)
     return 0
 
 
@@ -129,7 +128,7 @@ def evaluate_model(args, weights: Path | None):
             predictor = Predictor.from_weights(weights, device=device, batch_size=args.batch_size)
             source = predictor.name
             merged = rows_from_predictor_sharded(predictor, dataset, args.threshold, args.mode,
-                                                 progress=not args.no_progress)
+                                                 progress=show_progress(args.quiet))
             if merged is None:
                 return None
             rows, errors = merged

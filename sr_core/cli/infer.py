@@ -26,17 +26,21 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from sr_core.cli.common import ArgumentParser, UsageError, check_threshold, fail, rounded, run_cli, weights_or_default
+from sr_core.boxes import MODES
+from sr_core.cli.common import (
+    ArgumentParser, UsageError, check_threshold, fail, rounded, run_cli, show_progress, tool_parser, weights_or_default,
+)
+from sr_core.io.image import one_line
 
 PROG = "sr-core-infer"
 
 
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser = tool_parser(PROG, __doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (walked recursively)")
     parser.add_argument("--weights", help="weights file (.safetensors); default: the bundled weights")
     parser.add_argument("--threshold", type=float, help="FPM threshold in [0, 1]; default: the weights' own")
-    parser.add_argument("--mode", choices=("largest", "all"), default="largest", help="boxes of the largest or all components")
+    parser.add_argument("--mode", choices=MODES, default="largest", help="boxes of the largest or all components")
     parser.add_argument("--json", action="store_true", help="one JSON line per input (default: a readable line)")
     parser.add_argument("--output", help="also write the JSON lines to this file")
     parser.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda or cuda:N")
@@ -133,14 +137,15 @@ def run(args, weights: Path) -> int:
         distributed.init(device)
     try:
         predictor = Predictor.from_weights(weights, device=device, batch_size=args.batch_size)
-    except (WeightsError, ValueError, OSError) as exc:
-        fail(PROG, exc)
-        return 2 if isinstance(exc, ValueError) and not isinstance(exc, WeightsError) else 1
+    except ValueError as exc:  # a WeightsError fails (1); any other names a wrong argument (2)
+        if isinstance(exc, WeightsError):
+            raise
+        raise UsageError(one_line(exc)) from None
     inputs = expand_inputs(args.paths)
     paths = inputs.files
     out_file = open(args.output, "w", encoding="utf-8") if args.output and rank == 0 else None
     readable: list[bool] = []
-    bar = tqdm(total=len(paths), desc="infer", unit="img", disable=rank > 0 or not sys.stderr.isatty())
+    bar = tqdm(total=len(paths), desc="infer", unit="img", disable=rank > 0 or not show_progress(args.quiet))
     try:
         if world == 1:
             records: Iterator[dict] | list[dict] = predict_records(predictor, paths, args, bar)
@@ -180,7 +185,7 @@ def predict_records(predictor, paths: Sequence[Path], args, bar: tqdm | None = N
             predictions = iter(predictor.predict_batch([img for _, img in readable]))
             results = {id(img): result_record(p, next(predictions), args.threshold, args.mode) for p, img in readable}
         except Exception as exc:  # inference failure: report each image, keep going
-            message = f"inference failed: {' '.join(str(exc).split())}"
+            message = f"inference failed: {one_line(exc)}"
             results = {id(img): error_record(p, message) for p, img in readable}
         for path, img in pending:
             if bar is not None:

@@ -47,12 +47,25 @@ class ImageReadError(ValueError):
 
     def __init__(self, path: str | Path, cause: str) -> None:
         self.path = Path(path)
-        self.cause = " ".join(str(cause).split()) or "unknown error"
+        self.cause = one_line(cause) or "unknown error"
         super().__init__(f"cannot read {self.path.name or str(self.path)!r}: {self.cause}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Keeps the error picklable across worker processes despite the two-argument init.
         return (type(self), (self.path, self.cause))
+
+
+def one_line(message: BaseException | str, limit: int | None = None) -> str:
+    """`message` as one line: its whitespace, newlines included, folded to single spaces.
+
+    Args:
+        message: An exception (an empty one gives its type name) or a text.
+        limit: Longer lines are cut to this many characters, ending in "..."; None keeps all.
+    """
+    text = " ".join(str(message).split())
+    if not text and isinstance(message, BaseException):
+        text = type(message).__name__
+    return text if limit is None or len(text) <= limit else text[: max(limit - 3, 0)] + "..."
 
 
 def short_cause(exc: BaseException) -> str:

@@ -1,0 +1,148 @@
+"""sr-core-train: train an SR model, or export a run's weights for release.
+
+    sr-core-train --config NAME_OR_FILE [--data DIR] [--out RUN_DIR] [--resume] [--deterministic] [--quiet]
+                  [--set key=value ...]
+    sr-core-train export RUN_DIR --out W.safetensors [--fp16] [--checkpoint best|last]
+    sr-core-train calibrate W.safetensors --data LAYOUT --out W2.safetensors [--iou 0.3]
+
+Configs ship by name (smoke, nih-nano, nih-tiny) or come from a TOML file; --set overrides
+any key (e.g. --set train.lr=3e-4 --set model.overrides.modulation=false). Several GPUs:
+    torchrun --nproc_per_node=N -m sr_core.cli.train --config nih-tiny --data DIR
+and several machines with torchrun's rendezvous (--nnodes, --rdzv-backend=c10d,
+--rdzv-endpoint=HOST:PORT on each). On a terminal each epoch shows a progress bar on stderr;
+with --quiet or when stderr is not a terminal, each epoch is one log line. The closing line
+names the selection metric, its best value, the epoch and the best checkpoint.
+Exit status: 0 done, 1 failed (one line), 2 usage error (sr_core.cli.common's contract).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sr_core.cli.common import ArgumentParser, UsageError, log_to_stderr, run_cli, tool_parser
+
+PROG = "sr-core-train"
+
+
+def train_parser() -> ArgumentParser:
+    parser = tool_parser(PROG, __doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, help="preset name (smoke, nih-nano, nih-tiny) or TOML file")
+    parser.add_argument("--data", help="dataset root (NIH layout); overrides data.root")
+    parser.add_argument("--out", help="run folder; default from output.dir")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/last.safetensors")
+    parser.add_argument("--deterministic", action="store_true", help="bit-identical CPU runs (slower)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    return parser
+
+
+def export_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog=f"{PROG} export", description="write release weights and a model card from a run")
+    parser.add_argument("run", help="run folder")
+    parser.add_argument("--out", required=True, help="output .safetensors file")
+    parser.add_argument("--fp16", action="store_true", help="store float16 tensors (half the size)")
+    parser.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    return parser
+
+
+def calibrate_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog=f"{PROG} calibrate",
+                            description="fit the location prior and test-time flip of a weights file (no boxes)")
+    parser.add_argument("weights", help="input .safetensors file (never overwritten)")
+    parser.add_argument("--data", required=True, help="NIH layout: train/ fits the prior, test/ chooses")
+    parser.add_argument("--out", required=True, help="output .safetensors file")
+    parser.add_argument("--iou", type=float, default=0.3, help="GT-known IoU the choice maximises (default 0.3)")
+    parser.add_argument("--prior-weights", type=_weights, default=[0.0, 0.5, 1.0, 2.0],
+                        help="weights of the prior to try, comma-separated (default 0,0.5,1,2)")
+    parser.add_argument("--no-flip", action="store_true", help="do not try test-time flip averaging")
+    parser.add_argument("--device", default="auto")
+    return parser
+
+
+def _weights(text: str) -> list[float]:
+    try:
+        values = [float(w) for w in text.split(",") if w.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"expected numbers >= 0 separated by commas, got {text!r}")
+    return values
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["export"]:
+        return run_cli(PROG, lambda: (export_parser().parse_args(argv[1:]),), run_export)
+    if argv[:1] == ["calibrate"]:
+        return run_cli(PROG, lambda: (calibrate_parser().parse_args(argv[1:]),), run_calibrate)
+
+    def parse() -> tuple:
+        from sr_core.train.config import ConfigError, load_config
+
+        args = train_parser().parse_args(argv)
+        overrides = list(args.set)
+        if args.data:
+            overrides.append(f"data.root={_quote(args.data)}")
+        if args.deterministic:
+            overrides.append("train.deterministic=true")
+        if args.quiet:
+            overrides.append("output.progress=false")
+        try:
+            cfg = load_config(args.config, overrides)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+        if not cfg.data.root:
+            raise UsageError("no data: give --data DIR or set data.root")
+        out = Path(args.out or cfg.output.dir.format(config=cfg.name, model=cfg.model.name))
+        return cfg, out, args.resume
+
+    return run_cli(PROG, parse, run_train)
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def run_train(cfg, out: Path, resume: bool) -> int:
+    from sr_core.train.trainer import Trainer
+
+    rank = int(os.environ.get("RANK", "0"))
+    log_to_stderr(logging.INFO if rank == 0 else logging.WARNING)
+    trainer = Trainer(cfg, out, resume=resume)
+    try:
+        trainer.fit()
+    finally:
+        from sr_core import distributed
+
+        distributed.shutdown()
+    if rank == 0:
+        print(trainer.summary())
+    return 0
+
+
+def run_export(args) -> int:
+    from sr_core.train.export import export_run
+
+    path = export_run(Path(args.run), Path(args.out), fp16=args.fp16, which=args.checkpoint)
+    print(f"wrote {path} and {path.with_suffix('.md')}")
+    return 0
+
+
+def run_calibrate(args) -> int:
+    from sr_core.train.calibrate import calibrate
+
+    log_to_stderr()
+    record = calibrate(Path(args.weights), Path(args.data), Path(args.out), iou=args.iou, prior_weights=args.prior_weights,
+                       flips=(False,) if args.no_flip else (False, True), device=args.device)
+    chosen = record["chosen"]
+    print(f"wrote {args.out}: test-time flip {'on' if chosen['test_time_flip'] else 'off'}, prior weight "
+          f"{chosen['prior_weight']:g}; {chosen['name']}: {chosen['metric']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
