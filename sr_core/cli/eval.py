@@ -13,8 +13,8 @@ any model) instead of running ours. --baseline class-prior scores the mean GT bo
 finding (from the split itself, or from --prior-from) in the same report, without a model or
 torch; what needs a classifier or maps is null there. --compare prints this run beside another
 report.json (a model beside the baseline), each column headed by its weights' or baseline's
-name. Numbers are written to 6 significant digits. Exit status: 0 done, 1 failed, 2 usage
-error.
+name. Numbers are written to 6 significant digits. On a terminal a progress bar runs on stderr
+unless --quiet (--no-progress, its older name). Exit status: 0 done, 1 failed, 2 usage error.
 """
 
 from __future__ import annotations

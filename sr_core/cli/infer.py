@@ -12,7 +12,7 @@ or its distance from the films the weights were calibrated on: "ood_ratio" > 1),
 findings are given either way. A bad
 input gets its own line with "error" and the others still run. A path that does not exist, or a
 folder without a readable image, is named in one line on stderr. On a terminal a progress bar
-runs on stderr (stdout keeps only the result lines). Exit status: 0 all good, 1 some input
+runs on stderr unless --quiet (stdout keeps only the result lines). Exit status: 0 all good, 1 some input
 failed, 2 usage error.
 """
 
