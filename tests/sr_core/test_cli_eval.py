@@ -93,7 +93,7 @@ def official_small(shared_data, tmp_path_factory):
 
 
 def test_an_official_nih_folder_is_evaluated_as_its_import(official_small, random_weights, tmp_path):
-    from sr_core.data.cli import main as data_main
+    from sr_core.cli.data import main as data_main
 
     layout = tmp_path / "layout"
     assert data_main(["import-nih", "--entries", str(official_small / "labels.csv"), "--boxes",

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sr_core.data.cli import main
+from sr_core.cli.data import main
 from sr_core.data.datasets import FolderDataset, LocalizationSet
 from sr_core.data.layout import read_bbox_list_csv, read_test_gt, read_test_list
 from sr_core.data.nih_import import split_patients

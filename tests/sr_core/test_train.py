@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from sr_core.checkpoint import load_weights
 from sr_core.cli.eval import main as eval_main
-from sr_core.train.cli import main
+from sr_core.cli.train import main
 from sr_core.train.config import ConfigError, load_config, parse_override
 
 QUIET = ["--set", "output.progress=false"]
@@ -71,7 +71,7 @@ def test_export_gives_release_weights_that_the_tools_load(smoke_run, tmp_path, c
 
 
 def _train_cmd(out, *extra):
-    return [sys.executable, "-m", "sr_core.train.cli", "--config", "smoke", "--deterministic", "--out", str(out),
+    return [sys.executable, "-m", "sr_core.cli.train", "--config", "smoke", "--deterministic", "--out", str(out),
             "--set", "train.epochs=3", "--set", "checkpoint.every_steps=2", *QUIET, *extra]
 
 
@@ -98,7 +98,7 @@ def test_sigkill_at_an_arbitrary_moment_then_resume_ends_with_identical_weights(
 def test_ddp_with_two_cpu_processes(tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "sr_core.train.cli", "--config", "smoke", "--out", str(out), "--set", "train.epochs=2",
+           "-m", "sr_core.cli.train", "--config", "smoke", "--out", str(out), "--set", "train.epochs=2",
            "--set", "train.batch_size=4", *QUIET]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
