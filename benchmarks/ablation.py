@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 # --- suites ------------------------------------------------------------------------------------
@@ -55,6 +56,9 @@ SUITES: dict[str, tuple[str, dict[str, dict[str, str]]]] = {
         "sr_area0.3": {**FPM, "model.overrides.area_weight": "0.3"},
         "sr_detached": {**FPM, "model.overrides.fpm_feature_grad": "false", "model.overrides.fpm_ce_mask": '"predicted"'},
         "bas": {**FPM, "model.overrides.control": '"background"'},
+        # The full head after a CE-only third, its terms ramped in (as the nano suite does):
+        # whether the control loss needs a schedule on pretrained features.
+        "sr_ramp": {**FPM, "train.fpm_start_epochs": "3", "train.fpm_warmup_epochs": "2"},
         "cam_scratch": {"model.init": '""'},
         "cam_no_extra": {"data": "../select-no-extra"},
         "cam_stride32": {"model.overrides.stage_strides": "[1, 2, 2, 2, 1, 2, 1]"},
@@ -107,20 +111,23 @@ def launch(variant: str, seed: int | None, args, out: Path, epochs: int) -> subp
 
 
 def run_all(jobs: list[tuple[str, int | None]], args, out: Path, epochs: int, evaluate: bool = True) -> None:
+    """Train the jobs, args.parallel at a time; each finished run is scored at once, beside the
+    runs still training (one after another, the scoring of a sweep took longer than its training)."""
     pending, running = list(jobs), {}
     start = time.perf_counter()
-    while pending or running:
-        while pending and len(running) < args.parallel:
-            job = pending.pop(0)
-            running[job] = launch(*job, args, out, epochs)
-        for job, proc in list(running.items()):
-            if proc.poll() is not None:
-                name = run_name(*job)
-                print(f"done {name}: exit {proc.returncode} after {time.perf_counter() - start:.0f} s", flush=True)
-                del running[job]
-                if evaluate:
-                    evaluate_run(name, args)
-        time.sleep(2)
+    with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as scoring:
+        while pending or running:
+            while pending and len(running) < args.parallel:
+                job = pending.pop(0)
+                running[job] = launch(*job, args, out, epochs)
+            for job, proc in list(running.items()):
+                if proc.poll() is not None:
+                    name = run_name(*job)
+                    print(f"done {name}: exit {proc.returncode} after {time.perf_counter() - start:.0f} s", flush=True)
+                    del running[job]
+                    if evaluate:
+                        scoring.submit(evaluate_run, name, args)
+            time.sleep(2)
 
 
 def epochs_for(jobs, args) -> int:
@@ -167,6 +174,7 @@ def evaluate_run(name: str, args) -> None:
             if subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
                 print(f"{name}: {what} failed (see {name}.log)", flush=True)
                 return
+    print(f"scored {name}", flush=True)
 
 
 def baselines(args) -> None:
