@@ -18,7 +18,8 @@ Suites (each variant is a set of --set overrides on top of the suite's preset):
     nano        sr_vmamba_nano from scratch (nih-nano), the modules switched off one at a time
     pretrained  sr_efficientnet_lite0 from ImageNet (nih-lite0): the modules added one at a time
                 (plain CAM, the preset -> + FPM branch -> + fusion -> + modulation -> + foreground
-                control), BAS, and the levers (no ImageNet, no nih-extra, stride-32 and stride-8 maps, learning rate)
+                control), BAS, and the levers (no ImageNet, no nih-extra, stride-32 and stride-8 maps, learning rate);
+                the VMamba hybrid (sr_vmamba_hybrid) from ImageNet and from scratch
 Box-size column: mean predicted box area over mean GT box area (rows with a predicted box).
 """
 
@@ -56,9 +57,14 @@ SUITES: dict[str, tuple[str, dict[str, dict[str, str]]]] = {
         "sr_area0.3": {**FPM, "model.overrides.area_weight": "0.3"},
         "sr_detached": {**FPM, "model.overrides.fpm_feature_grad": "false", "model.overrides.fpm_ce_mask": '"predicted"'},
         "bas": {**FPM, "model.overrides.control": '"background"'},
-        # The full head after a CE-only third, its terms ramped in (as the nano suite does):
-        # whether the control loss needs a schedule on pretrained features.
+        # The full head with an earlier, shorter ramp than the preset's (CE alone for 5 epochs,
+        # then 5 to ramp in): whether the control loss's schedule matters on pretrained features.
         "sr_ramp": {**FPM, "train.fpm_start_epochs": "3", "train.fpm_warmup_epochs": "2"},
+        # VMamba with a pretrained start (sr_core.models.hybrid): Lite0's ImageNet stages as its
+        # stem, against the same network from scratch; plain CAM and the SR head.
+        "hybrid": {"model.name": '"sr_vmamba_hybrid"'},
+        "hybrid_sr": {"model.name": '"sr_vmamba_hybrid"', **FPM},
+        "hybrid_scratch": {"model.name": '"sr_vmamba_hybrid"', "model.init": '""'},
         "cam_scratch": {"model.init": '""'},
         "cam_no_extra": {"data": "../select-no-extra"},
         "cam_stride32": {"model.overrides.stage_strides": "[1, 2, 2, 2, 1, 2, 1]"},

@@ -14,6 +14,7 @@ from typing import Any
 from torch import nn
 
 from sr_core.models.efficientnet import EfficientNetLite, EfficientNetLiteConfig
+from sr_core.models.hybrid import HybridConfig, HybridVMamba
 from sr_core.models.localizer import SRHeadConfig, SRModel
 from sr_core.models.resnet import ResNet, ResNetConfig
 from sr_core.models.vmamba import VMamba, VMambaConfig
@@ -30,6 +31,7 @@ BACKBONES = {
     "vmamba": (VMamba, VMambaConfig),
     "resnet": (ResNet, ResNetConfig),
     "efficientnet": (EfficientNetLite, EfficientNetLiteConfig),
+    "hybrid": (HybridVMamba, HybridConfig),
 }
 
 
@@ -57,6 +59,14 @@ _REGISTRY: dict[str, ModelSpec] = {
         {"dims": [32, 64, 128, 256], "depths": [2, 2, 4, 2], "drop_path_rate": 0.1},
         {"head_channels": 256},
         description="SR on a small VMamba for the shipped default weights and CPU users",
+    ),
+    "sr_vmamba_hybrid": ModelSpec(
+        "hybrid",
+        {"variant": "lite0"},
+        {"head_channels": 256},
+        mean=TF_LITE_MEAN,
+        std=TF_LITE_STD,
+        description="SR on VMamba stages over EfficientNet-Lite0's first three stages (ImageNet start), maps at stride 16",
     ),
     "sr_resnet50": ModelSpec(
         "resnet",
