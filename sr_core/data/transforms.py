@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import torch
 
-from sr_core.models.registry import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402  (one definition)
+from sr_core.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 
 TRAIN_RESIZE_MARGIN = 1.125
 """Training resizes to size x 1.125 (288 for 256) and crops back to size at random."""

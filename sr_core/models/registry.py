@@ -13,19 +13,12 @@ from typing import Any
 
 from torch import nn
 
+from sr_core.data.normalization import IMAGENET_MEAN, IMAGENET_STD, TF_LITE_MEAN, TF_LITE_STD
 from sr_core.models.efficientnet import EfficientNetLite, EfficientNetLiteConfig
 from sr_core.models.hybrid import HybridConfig, HybridVMamba
 from sr_core.models.localizer import SRHeadConfig, SRModel
 from sr_core.models.resnet import ResNet, ResNetConfig
 from sr_core.models.vmamba import VMamba, VMambaConfig
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-"""Default normalisation: a grey X-ray replicated to 3 channels, ImageNet statistics (METHOD.md §4)."""
-
-TF_LITE_MEAN = (0.5, 0.5, 0.5)
-TF_LITE_STD = (0.5, 0.5, 0.5)
-"""EfficientNet-Lite's ImageNet normalisation: (x - 127) / 128 (TensorFlow's lite builder)."""
 
 BACKBONES = {
     "vmamba": (VMamba, VMambaConfig),
