@@ -12,8 +12,8 @@ import argparse
 
 import torch
 
-from sr_core.models import create_model
 from sr_core.data.normalization import IMAGENET_MEAN, IMAGENET_STD
+from sr_core.models import create_model
 from sr_core.train.config import load_config
 from sr_core.train.data import build_train_loader
 from sr_core.train.optim import build_optimizer

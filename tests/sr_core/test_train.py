@@ -159,8 +159,8 @@ def test_localisation_terms_start_after_a_ce_only_phase_then_ramp(tmp_path):
 
 
 def test_train_splits_join_extra_label_splits_in_the_first_splits_class_order(tmp_path):
-    from sr_core.data.phantoms import write_phantom_dataset
     from sr_core.data.normalization import IMAGENET_MEAN, IMAGENET_STD
+    from sr_core.data.phantoms import write_phantom_dataset
     from sr_core.train.data import build_train_loader
 
     names = ["Atelectasis", "Mass"]
