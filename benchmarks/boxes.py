@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cpu_name, time_call  # noqa: E402
 
 from sr_core.boxes import fpm_to_boxes, threshold_regions, upsample_fpm  # noqa: E402
-from sr_core.evaluate import CURVE_IOUS  # noqa: E402
-from sr_core.metrics import FpmRecord, gt_known_curve, max_box_acc_v2, sweep_metrics  # noqa: E402
+from sr_core.evaluation.metrics import FpmRecord, gt_known_curve, max_box_acc_v2, sweep_metrics  # noqa: E402
+from sr_core.evaluation.scoring import CURVE_IOUS  # noqa: E402
 
 SIZE = (1024, 1024)
 WARMUP = 20

@@ -29,6 +29,12 @@ import cv2
 import numpy as np
 
 Box = tuple[int, int, int, int]
+"""A box found in a map: ``(x0, y0, x1, y1)`` in whole pixels, exclusive ends (the conventions above)."""
+FloatBox = tuple[float, float, float, float]
+"""A box in real-valued pixels, same convention: ground truth from the annotation files (NIH's are
+fractional) and boxes rescaled to another image size. A ``Box`` is one too (an int is a float to
+a type checker), so the metrics take ``FloatBox``. Two types because a found box is whole pixels
+and a ground-truth or rescaled one is not."""
 Mode = Literal["largest", "all"]
 MODES: tuple[Mode, ...] = get_args(Mode)
 """The box modes, for a command line's choices or a menu: ``fpm_to_boxes(..., mode=m)``."""

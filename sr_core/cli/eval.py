@@ -34,7 +34,7 @@ PROG = "sr-core-eval"
 
 
 def build_parser() -> ArgumentParser:
-    from sr_core.baselines import BASELINES
+    from sr_core.evaluation.baselines import BASELINES
 
     parser = tool_parser(PROG, __doc__.split("\n\n")[0])
     parser.add_argument("--weights", help="weights file; default: the bundled weights")
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(args, weights: Path | None) -> int:
     other = read_report(Path(args.compare)) if args.compare else None
     if args.baseline:
-        from sr_core.baselines import baseline_evaluation
+        from sr_core.evaluation.baselines import baseline_evaluation
 
         evaluation = baseline_evaluation(args.baseline, args.data, args.split, args.prior_from)
     else:
@@ -105,7 +105,7 @@ def evaluate_model(args, weights: Path | None):
         LayoutError, ValueError (WeightsError included), OSError.
     """
     from sr_core.data.datasets import LocalizationSet
-    from sr_core.evaluate import describe, rows_from_predictions, rows_from_predictor_sharded, score
+    from sr_core.evaluation.scoring import describe, rows_from_predictions, rows_from_predictor_sharded, score
     from sr_core.predict import Predictor
 
     from sr_core import distributed
@@ -142,8 +142,8 @@ def evaluate_model(args, weights: Path | None):
 def write_report(evaluation, out: Path, other: dict | None = None, other_file: Path | None = None) -> None:
     """report.json, report.csv and the plots to out; the summary and tables (beside the
     published one, and beside another report if given) to stdout."""
-    from sr_core.metrics import format_comparison_table, report_table
-    from sr_core.plots import plot_iou_histograms, plot_threshold_curves
+    from sr_core.evaluation.plots import plot_iou_histograms, plot_threshold_curves
+    from sr_core.evaluation.reports import format_comparison_table, report_table
 
     report = evaluation.report
     out.mkdir(parents=True, exist_ok=True)
@@ -169,8 +169,7 @@ def write_report(evaluation, out: Path, other: dict | None = None, other_file: P
 def comparison_label(report: dict, other: dict, other_file: Path | None) -> tuple[str, str | None]:
     """The other report's label and column: its weights' or baseline's name; its folder's
     name when both reports have the same name (one model at two settings)."""
-    from sr_core.metrics import report_name
-    from sr_core.metrics.published import column_label
+    from sr_core.evaluation.reports import column_label, report_name
 
     name = report_name(other)
     if name != report_name(report) or other_file is None:

@@ -25,7 +25,7 @@ import torch
 
 from sr_core.checkpoint import load_weights, save_weights
 from sr_core.data.datasets import FolderDataset, LocalizationSet
-from sr_core.evaluate import operating_choice, rows_from_predictor, score
+from sr_core.evaluation.scoring import operating_choice, rows_from_predictor, score
 from sr_core.io import ImageReadError, read_image
 from sr_core.predict import Predictor
 from sr_core.refine import MapRefinement, mean_maps

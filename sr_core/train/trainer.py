@@ -27,7 +27,7 @@ from tqdm import tqdm
 from sr_core import distributed
 from sr_core.data.datasets import LocalizationSet
 from sr_core.data.layout import LayoutError
-from sr_core.evaluate import operating_choice, rows_from_predictor_sharded, score
+from sr_core.evaluation.scoring import operating_choice, rows_from_predictor_sharded, score
 from sr_core.models import create_model, model_spec
 from sr_core.models.pretrained import InitError, initialise
 from sr_core.predict import Predictor, resolve_device
@@ -422,7 +422,7 @@ class Trainer:
         return SummaryWriter(str(self.run_dir / "tensorboard"))
 
     def _final_plots(self) -> None:
-        from sr_core.plots import plot_training
+        from sr_core.evaluation.plots import plot_training
 
         path = self.run_dir / "metrics.jsonl"
         if path.is_file():

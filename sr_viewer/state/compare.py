@@ -1,10 +1,11 @@
 """Predicted boxes against ground truth: IoU of each box and a hit/miss mark.
 
 A ground-truth box is a hit when its best IoU with a predicted box is strictly greater than
-the IoU threshold, the rule of sr_core.metrics (METHOD §6, "IoU > T"). Only the GT boxes of
-the shown finding are scored: the predicted boxes come from that finding's map, and a box
-drawn for another finding is context (shown and named, never given an IoU or a mark), as
-in the GT-known metric, which compares a map only with the boxes of its own class.
+the IoU threshold, the rule of sr_core.evaluation.metrics (Wang et al. 2017, "IoU > T").
+Only the GT boxes of the shown finding are scored: the predicted boxes come from that
+finding's map, and a box drawn for another finding is context (shown and named, never given
+an IoU or a mark), as in the GT-known metric, which compares a map only with the boxes of
+its own class.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sr_core.metrics import iou_matrix
+from sr_core.evaluation.metrics import iou_matrix
 
 from sr_viewer.state.study import GtBox
 from sr_viewer.state.view import ViewSettings

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from sr_core.baselines import class_prior_report
+from sr_core.evaluation.baselines import class_prior_report
 from sr_core.cli.common import rounded
 from sr_core.cli.eval import main as eval_main
 

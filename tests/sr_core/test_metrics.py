@@ -7,16 +7,13 @@ import numpy as np
 import pytest
 
 from sr_core.boxes import upsample_fpm
-from sr_core.metrics import (
+from sr_core.evaluation.metrics import (
     IOBB_THRESHOLDS,
     IOU_THRESHOLDS,
-    WANG2017_LABEL,
-    WANG2017_TABLE,
     FpmRecord,
     LocalizationRecord,
     best_thresholds,
     classification_report,
-    format_comparison_table,
     gt_known_curve,
     iobb,
     iobb_matrix,
@@ -24,11 +21,16 @@ from sr_core.metrics import (
     iou_matrix,
     localization_report,
     max_box_acc_v2,
-    report_name,
-    report_table,
     roc_auc,
     sweep_metrics,
     threshold_key,
+)
+from sr_core.evaluation.reports import (
+    WANG2017_LABEL,
+    WANG2017_TABLE,
+    format_comparison_table,
+    report_name,
+    report_table,
 )
 
 # --- overlap ----------------------------------------------------------------------------------
@@ -271,7 +273,7 @@ def test_classification_report_single_labels():
 
 
 def test_youden_cutoff_hand_cases():
-    from sr_core.metrics.classification import youden_cutoff
+    from sr_core.evaluation.metrics.classification import youden_cutoff
 
     assert youden_cutoff([0.1, 0.2, 0.3, 0.4, 0.5], [0, 0, 1, 0, 1]) == pytest.approx(0.25)  # J 2/3
     assert youden_cutoff([0.5, 0.5, 0.9], [0, 1, 1]) == pytest.approx(0.7)  # tie at 0.5 cannot split

@@ -17,6 +17,16 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: Path, title: str = "") -> Path:
+    """Title, lay out, write and close a figure."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_threshold_curves(curves: Mapping[str, dict], path: Path, title: str = "") -> Path:
     """GT-known accuracy against the map threshold: class mean at each IoU level, and per
     finding at the first level."""
@@ -32,12 +42,7 @@ def plot_threshold_curves(curves: Mapping[str, dict], path: Path, title: str = "
     axes[1].set(xlabel="map threshold", ylabel=f"GT-known accuracy (IoU > {first_iou})", ylim=(0, 1),
                 title="per finding")
     axes[1].legend(fontsize=7)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, title)
 
 
 def plot_iou_histograms(best_ious: Mapping[str, Sequence[float]], path: Path, title: str = "") -> Path:
@@ -55,12 +60,7 @@ def plot_iou_histograms(best_ious: Mapping[str, Sequence[float]], path: Path, ti
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.supxlabel("best IoU of the predicted boxes")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path, title)
 
 
 def plot_training(history: Sequence[Mapping], path: Path) -> Path:
@@ -82,7 +82,4 @@ def plot_training(history: Sequence[Mapping], path: Path) -> Path:
             axes[1].plot(xs, [h[key] for h in val if h.get(key) is not None], marker="o", label=label)
     axes[1].set(xlabel="epoch", ylim=(0, 1), title="validation")
     axes[1].legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)

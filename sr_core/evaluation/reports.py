@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sr_core.metrics.localization import threshold_key
+from sr_core.evaluation.metrics.localization import threshold_key
 
 WANG2017_LABEL = "Wang et al. 2017 (ResNet-50, trained on all of ChestX-ray8)"
 WANG2017_COLUMN = "Wang 2017"
@@ -17,7 +17,8 @@ _WANG2017_FINDINGS = (
     "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration",
     "Mass", "Nodule", "Pneumonia", "Pneumothorax",
 )  # fmt: skip
-# Localization accuracy on the 880 NIH box images, as quoted in METHOD.md §6.
+# Localization accuracy on the 880 NIH box images: Wang et al. 2017 (ChestX-ray8, CVPR 2017), its
+# localization table.
 WANG2017_TABLE: dict[str, dict[str, float]] = {
     setting: dict(zip(_WANG2017_FINDINGS, row))
     for setting, row in {

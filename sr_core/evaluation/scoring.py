@@ -5,8 +5,8 @@ Every (image, finding) row of test_list.txt is scored with the predicted boxes o
 finding (from its own map, at the weights' threshold or a given one) against that finding's
 GT boxes. Classification is scored per image against all the findings it is listed under.
 Predictions come from our Predictor, from a JSON-lines file in sr-core-infer's format
-(any model) or from a box-only baseline (sr_core.baselines). A predictions file has boxes but
-no maps, so the threshold sweeps are left out; a baseline has no classifier either, so the
+(any model) or from a box-only baseline (``baselines``). A predictions file has boxes but no
+maps, so the threshold sweeps are left out; a baseline has no classifier either, so the
 classification and top-1 parts are None (not applicable) too. The report keeps one shape
 whatever the source, so the same table code prints any two side by side. This module does
 not import torch (the model's types are only named in hints).
@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm import tqdm
 
-from sr_core.boxes import upsample_fpm
+from sr_core.boxes import FloatBox, upsample_fpm
 from sr_core.io import ImageReadError, XrayImage
-from sr_core.metrics import (
+from sr_core.evaluation.metrics import (
     FpmRecord,
     LocalizationRecord,
     best_thresholds,
@@ -59,8 +59,8 @@ class ScoredRow:
 
     image: str
     finding: str
-    gt_boxes: list[tuple[float, float, float, float]]
-    pred_boxes: list[tuple[float, float, float, float]]
+    gt_boxes: list[FloatBox]
+    pred_boxes: list[FloatBox]
     threshold: float | None
     probabilities: dict[str, float] | None
     fpm: FpmRecord | None = None
@@ -176,7 +176,7 @@ def rows_from_predictions(path: Path, dataset: LocalizationSet) -> tuple[list[Sc
     return rows, errors
 
 
-def _gt(boxes) -> list[tuple[float, float, float, float]]:
+def _gt(boxes) -> list[FloatBox]:
     return [tuple(float(v) for v in b) for b in np.asarray(boxes, dtype=np.float64).reshape(-1, 4)]
 
 

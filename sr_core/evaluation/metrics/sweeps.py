@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sr_core.boxes import sweep_boxes_by_mode
-from sr_core.metrics.localization import check_thresholds, threshold_key
-from sr_core.metrics.overlap import Box, as_boxes, iou_matrix
+from sr_core.boxes import FloatBox, sweep_boxes_by_mode
+from sr_core.evaluation.metrics.localization import check_thresholds, threshold_key
+from sr_core.evaluation.metrics.overlap import as_boxes, iou_matrix
 
 MAXBOXACC_IOU_LEVELS = (0.3, 0.5, 0.7)
 
@@ -31,7 +31,7 @@ class FpmRecord:
     image: str
     finding: str
     fpm: np.ndarray
-    gt_boxes: Sequence[Box]
+    gt_boxes: Sequence[FloatBox]
     image_size: tuple[int, int] | None = None
 
 
@@ -146,7 +146,8 @@ def gt_known_curve(
     """GT-known accuracy (IoU > iou_threshold) as a function of the map threshold.
 
     For plots and for choosing the default threshold and per-finding operating points
-    (best_thresholds). mode is the box rule of inference: "largest" (METHOD §5) or "all".
+    (best_thresholds). mode is the box rule of inference: "largest" (the SR paper's rule,
+    sr_core/README.md#method) or "all".
 
     Returns:
         ``{"thresholds": (T,), "per_class": {finding: (T,)}, "class_mean": (T,),

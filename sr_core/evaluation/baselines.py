@@ -1,4 +1,4 @@
-"""Box-only baselines, scored by sr_core.evaluate into the same report as a model.
+"""Box-only baselines, scored by sr_core.evaluation.scoring into the same report as a model.
 
 class-prior: for each finding, the mean ground-truth box of that finding, predicted for every
 (image, finding) row of that finding (the GT-known setting) and scaled to the image. Each GT
@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sr_core.boxes import FloatBox
 from sr_core.data.layout import GtEntry, LayoutError, LocalizationRows, read_localization_rows, read_test_gt
-from sr_core.evaluate import Evaluation, ScoredRow, describe, score
+from sr_core.evaluation.scoring import Evaluation, ScoredRow, describe, score
 
 CLASS_PRIOR = "class-prior"
 WHOLE_IMAGE = "whole-image"
@@ -46,7 +47,7 @@ class PriorBox:
     y1: float
     n_boxes: int
 
-    def at(self, width: float, height: float) -> tuple[float, float, float, float]:
+    def at(self, width: float, height: float) -> FloatBox:
         """The box in the pixels of a width x height image."""
         return (self.x0 * width, self.y0 * height, self.x1 * width, self.y1 * height)
 

@@ -1,7 +1,7 @@
-"""GT-known and top-1 localization accuracy over (image, finding) records (METHOD.md §6).
+"""GT-known and top-1 localization accuracy over (image, finding) records (Wang et al. 2017).
 
 A record is a hit at threshold T when the best overlap over all (predicted, ground-truth) box
-pairs is **strictly greater** than T (METHOD §6, "IoU > T"); a record with no predicted box
+pairs is **strictly greater** than T (Wang et al. 2017, ChestX-ray8, "T(IoU) > T"); a record with no predicted box
 is a miss. Top-1 localization also needs the image's top-1 finding to be the record's; it is
 not applicable (None) when the boxes come without a classifier (a box-only baseline).
 """
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sr_core.metrics.overlap import Box, iobb_matrix, iou_matrix
+from sr_core.boxes import FloatBox
+from sr_core.evaluation.metrics.overlap import iobb_matrix, iou_matrix
 
 IOU_THRESHOLDS = (0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7)
 IOBB_THRESHOLDS = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -47,8 +48,8 @@ class LocalizationRecord:
 
     image: str
     finding: str
-    pred_boxes: Sequence[Box]
-    gt_boxes: Sequence[Box]
+    pred_boxes: Sequence[FloatBox]
+    gt_boxes: Sequence[FloatBox]
     top1_finding: str | None
 
 
