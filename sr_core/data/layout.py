@@ -33,12 +33,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sr_core.boxes import FloatBox
 from sr_core.io import is_image_candidate
 
 log = logging.getLogger(__name__)
-
-Box = tuple[float, float, float, float]
-"""A box as (x0, y0, x1, y1) in pixels, x1 > x0 and y1 > y0."""
 
 SPLITS = ("train", "val", "test")
 TEST_LIST = "test_list.txt"
@@ -93,9 +91,9 @@ class GtEntry:
 
     width: int
     height: int
-    boxes: list[Box] = field(default_factory=list)
+    boxes: list[FloatBox] = field(default_factory=list)
 
-    def boxes_at(self, width: int, height: int) -> list[Box]:
+    def boxes_at(self, width: int, height: int) -> list[FloatBox]:
         """The boxes scaled to an image of ``width`` x ``height`` (e.g. a resized copy)."""
         sx, sy = width / self.width, height / self.height
         return [(x0 * sx, y0 * sy, x1 * sx, y1 * sy) for x0, y0, x1, y1 in self.boxes]
@@ -107,7 +105,7 @@ class BoxRow:
 
     image: str
     finding: str
-    box: Box
+    box: FloatBox
 
 
 def canonical_finding(name: str) -> str:

@@ -27,11 +27,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from sr_core.boxes import FloatBox
 from sr_core.data.layout import (
     NIH_BOX_FINDINGS,
     TEST_GT,
     TEST_LIST,
-    Box,
     GtEntry,
     TestListRow,
     write_test_gt,
@@ -61,7 +61,7 @@ def _ellipse(u, v, cx, cy, ax, ay, edge=0.01, angle=0.0):
     return 1.0 / (1.0 + np.exp(np.clip((r - 1.0) * min(ax, ay) / edge, -50, 50)))
 
 
-def _box(cx, cy, hx, hy, size) -> Box:
+def _box(cx, cy, hx, hy, size) -> FloatBox:
     """Box (pixels) from a centre and half extents in normalised units, clipped to the image."""
     x0, x1 = np.clip([cx - hx, cx + hx], 0.0, 1.0) * size
     y0, y1 = np.clip([cy - hy, cy + hy], 0.0, 1.0) * size
@@ -70,7 +70,7 @@ def _box(cx, cy, hx, hy, size) -> Box:
 
 def make_phantom(
     finding_index: int, size: int = 256, rng: np.random.Generator | int | None = None
-) -> tuple[np.ndarray, list[Box]]:
+) -> tuple[np.ndarray, list[FloatBox]]:
     """Draw one phantom chest with the lesion of ``finding_index`` (kind = index mod 8).
 
     Args:
@@ -110,7 +110,7 @@ def make_phantom(
     image = np.maximum(image, 0.5 * _ellipse(u, v, **heart, edge=0.02))
 
     lung = lungs[int(rng.integers(2))]
-    boxes: list[Box]
+    boxes: list[FloatBox]
     if kind == "atelectasis":
         cx, cy = lung["cx"] + jitter(0.03), lung["cy"] + 0.12 + jitter(0.03)
         angle = jitter(0.3)
