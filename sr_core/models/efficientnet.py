@@ -130,7 +130,10 @@ def stage_plan(variant: str) -> list[tuple[int, int, int, int, int, int]]:
 
 
 class EfficientNetLite(nn.Module):
-    """EfficientNet-Lite with the SR seam after stage 5 (channels-first throughout)."""
+    """EfficientNet-Lite with the SR seam after stage 5 (channels-first throughout).
+
+    Implements `sr_core.models.seam.PretrainedBackbone`.
+    """
 
     def __init__(self, cfg: EfficientNetLiteConfig):
         super().__init__()

@@ -41,7 +41,10 @@ class HybridConfig(VMambaConfig):
 
 
 class HybridVMamba(nn.Module):
-    """EfficientNet-Lite stem (ImageNet-initialisable) under VMamba stages; see the module docstring."""
+    """EfficientNet-Lite stem (ImageNet-initialisable) under VMamba stages; see the module docstring.
+
+    Implements `sr_core.models.seam.PretrainedBackbone`.
+    """
 
     def __init__(self, cfg: HybridConfig):
         super().__init__()

