@@ -29,13 +29,16 @@ from sr_core.kernels.triton_ss2d_fwd import (
     dt_tile,
     end_mask,
     expand_seg,
+    flat_positions,
     lin_combine,
     load_neighbour,
-    program_coords,
+    load_tile,
     segments,
     seg_ptrs,
     softplus,
     spatial_row,
+    tile_ptrs,
+    tile_setup,
 )
 
 
@@ -62,14 +65,8 @@ def _bwd_state_kernel(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, gy_ptr, sumq_ptr,
     The segments' sum(delta) are the forward's.
     """
     C: tl.constexpr = R + 2 * N
-    b, tile, ti, tj, dblk = program_coords(tl.program_id(0), n_dblk, n_tiles, n_tw)
-    offs_d = dblk * BLOCK_D + tl.arange(0, BLOCK_D)
-    dmask = offs_d < D
-    i = ti * TH + tl.arange(0, TH)
-    j = tj * TW + tl.arange(0, TW)
-    m3 = dmask[:, None, None] & ((i < H)[:, None] & (j < W)[None, :])[None, :, :]
-    gy = tl.load(gy_ptr + b.to(tl.int64) * sgb + i[None, :, None] * sgh + j[None, None, :] * sgw
-                 + offs_d[:, None, None] * sgd, mask=m3, other=0.0).to(tl.float32)
+    b, tile, ti, tj, offs_d, dmask, i, j, _pm2, m3 = tile_setup(n_dblk, n_tiles, n_tw, H, W, D, BLOCK_D, TH, TW)
+    gy = load_tile(gy_ptr, b, offs_d, i, j, sgb, sgd, sgh, sgw, m3)
     for k in tl.static_range(4):
         z, _dtl, _wt = dt_tile(xdbl_ptr, dtw_ptr, dtb_ptr, b, k, offs_d, dmask, ti, tj, H, W, D,
                                R, C, R_PAD, BLOCK_D, TH, TW, DOT_LOWP)
@@ -97,24 +94,14 @@ def _bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, sumh_ptr, s
                 TH: tl.constexpr, TW: tl.constexpr, DOT_LOWP: tl.constexpr):
     """All gradients of one (batch, channel block, tile), every direction and state."""
     C: tl.constexpr = R + 2 * N
-    b, tile, ti, tj, dblk = program_coords(tl.program_id(0), n_dblk, n_tiles, n_tw)
+    b, tile, ti, tj, offs_d, dmask, i, j, pm2, m3 = tile_setup(n_dblk, n_tiles, n_tw, H, W, D, BLOCK_D, TH, TW)
     b64 = b.to(tl.int64)
-    offs_d = dblk * BLOCK_D + tl.arange(0, BLOCK_D)
-    dmask = offs_d < D
-    i = ti * TH + tl.arange(0, TH)
-    j = tj * TW + tl.arange(0, TW)
-    pm2 = (i < H)[:, None] & (j < W)[None, :]
-    m3 = dmask[:, None, None] & pm2[None, :, :]
-    u = tl.load(x_ptr + b64 * sxb + offs_d[:, None, None] * sxd + i[None, :, None] * sxh
-                + j[None, None, :] * sxw, mask=m3, other=0.0).to(tl.float32)
-    gy = tl.load(gy_ptr + b64 * sgb + i[None, :, None] * sgh + j[None, None, :] * sgw
-                 + offs_d[:, None, None] * sgd, mask=m3, other=0.0).to(tl.float32)
+    u = load_tile(x_ptr, b, offs_d, i, j, sxb, sxd, sxh, sxw, m3)
+    gy = load_tile(gy_ptr, b, offs_d, i, j, sgb, sgd, sgh, sgw, m3)
     du = tl.zeros((BLOCK_D, TH, TW), dtype=tl.float32)
     L = H * W
     pos = i[:, None] * W + j[None, :]
-    p = tl.arange(0, TH * TW)
-    ppos = (ti * TH + p // TW) * W + tj * TW + p % TW
-    pmask = ((ti * TH + p // TW) < H) & ((tj * TW + p % TW) < W)
+    ppos, pmask = flat_positions(ti, tj, H, W, TH, TW)
     r = tl.arange(0, R_PAD)
     rmask = r < R
     # Parameter partials: rows shared round-robin by (batch, tile), summed on the host.
@@ -176,5 +163,4 @@ def _bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, sumh_ptr, s
                       mask=dmask[:, None] & rmask[None, :])
         tl.atomic_add(dxdbl_ptr + ((b64 * 4 + k) * C + r[:, None]) * L + ppos[None, :], ddtl,
                       mask=rmask[:, None] & pmask[None, :])
-    tl.store(dx_ptr + b64 * sdb + offs_d[:, None, None] * sdd + i[None, :, None] * sdh
-             + j[None, None, :] * sdw, du.to(dx_ptr.dtype.element_ty), mask=m3)
+    tl.store(tile_ptrs(dx_ptr, b, offs_d, i, j, sdb, sdd, sdh, sdw), du.to(dx_ptr.dtype.element_ty), mask=m3)
