@@ -108,7 +108,7 @@ def data_of(variant: str, args) -> Path:
 
 def launch(variant: str, seed: int | None, args, out: Path, epochs: int) -> subprocess.Popen:
     name = run_name(variant, seed)
-    cmd = [sys.executable, "-m", "sr_core.train.cli", "--config", args.config, "--data", str(data_of(variant, args)),
+    cmd = [sys.executable, "-m", "sr_core.cli.train", "--config", args.config, "--data", str(data_of(variant, args)),
            "--out", str(out / name), *variant_sets(variant, args, epochs, seed)]
     out.mkdir(parents=True, exist_ok=True)
     log = open(out / f"{name}.log", "w")
@@ -161,20 +161,20 @@ def evaluate_run(name: str, args) -> None:
     """Export the run's best checkpoint (fp16) and score it on the selection and report layouts."""
     run = args.out / name
     weights = run / f"{name}.safetensors"
-    steps = [("export", [sys.executable, "-m", "sr_core.train.cli", "export", str(run), "--out", str(weights), "--fp16"])]
+    steps = [("export", [sys.executable, "-m", "sr_core.cli.train", "export", str(run), "--out", str(weights), "--fp16"])]
     for folder, data in (("eval", args.data), ("eval_report", args.report_data)):
         if data is not None:
             steps.append((f"sr-core-eval {folder}", [sys.executable, "-m", "sr_core.cli.eval", "--weights", str(weights),
-                                                     "--data", str(data), "--out", str(run / folder), "--no-progress"]))
+                                                     "--data", str(data), "--out", str(run / folder), "--quiet"]))
     if args.calibrate:  # the map refinement fitted on the selection layout (sr_core.refine), scored the same way
         calibrated = run / f"{name}_cal.safetensors"
-        steps.append(("calibrate", [sys.executable, "-m", "sr_core.train.cli", "calibrate", str(weights),
+        steps.append(("calibrate", [sys.executable, "-m", "sr_core.cli.train", "calibrate", str(weights),
                                     "--data", str(args.data), "--out", str(calibrated)]))
         for folder, data in (("eval_cal", args.data), ("eval_cal_report", args.report_data)):
             if data is not None:
                 steps.append((f"sr-core-eval {folder}", [sys.executable, "-m", "sr_core.cli.eval", "--weights",
                                                          str(calibrated), "--data", str(data), "--out", str(run / folder),
-                                                         "--no-progress"]))
+                                                         "--quiet"]))
     with open(args.out / f"{name}.log", "a") as log:
         for what, cmd in steps:
             if subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
@@ -192,7 +192,7 @@ def baselines(args) -> None:
         for name, extra in (("class_prior", ["--baseline", "class-prior", "--prior-from", str(prior_from)]),
                             ("whole_image", ["--baseline", "whole-image"])):
             cmd = [sys.executable, "-m", "sr_core.cli.eval", *extra, "--data", str(data),
-                   "--out", str(args.out / name / folder), "--no-progress"]
+                   "--out", str(args.out / name / folder), "--quiet"]
             subprocess.run(cmd, stdout=subprocess.DEVNULL, check=False)
 
 

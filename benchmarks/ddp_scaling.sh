@@ -32,7 +32,7 @@ for r in rows:
     print(f"| {n} | {total:.0f} | {100 * total / (n * one):.1f}% | {112120 / total:.0f} s |")
 PY
 if [ -n "$data" ]; then
-  torchrun --standalone --nproc_per_node="$gpus" -m sr_core.train.cli --config nih-tiny --data "$data" \
+  torchrun --standalone --nproc_per_node="$gpus" -m sr_core.cli.train --config nih-tiny --data "$data" \
     --out "$out/real" --set train.epochs=4 --set eval.every_epochs=2 --set output.progress=false
   python3 - "$out/real/metrics.jsonl" <<'PY'
 import json, sys

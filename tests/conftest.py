@@ -41,7 +41,7 @@ def nih_import_64(shared_data, tmp_path_factory):
     Official-format inputs: Data_Entry = both labels.csv files, boxes = nih-val's BBox_List.
     Returns (exit status of sr-core-data import-nih, dataset root). Tests must not modify it.
     """
-    from sr_core.data.cli import main
+    from sr_core.cli.data import main
 
     base = tmp_path_factory.mktemp("nih")
     inputs = base / "official"

@@ -77,7 +77,7 @@ def test_phantom_dataset_refuses_a_non_empty_folder(tmp_path):
 
 
 def test_cli_writes_and_checks_a_phantom_dataset(tmp_path, capsys):
-    from sr_core.data.cli import main
+    from sr_core.cli.data import main
 
     assert main(["phantoms", "--out", str(tmp_path / "p"), "--per-class", "2", "--size", "32",
                  "--findings", "A,B"]) == 0

@@ -148,7 +148,7 @@ def test_a_wrapped_state_dict_loads_every_value(tmp_path):
 
 
 def test_the_trainer_starts_from_the_init_and_names_a_bad_one_in_one_line(tmp_path, capsys):
-    from sr_core.train.cli import main
+    from sr_core.cli.train import main
 
     source = create_model("sr_efficientnet_lite0")
     names = source.backbone.pretrained_names()

@@ -10,12 +10,12 @@ import torch
 from safetensors import safe_open
 
 from sr_core.checkpoint import WeightsError, load_weights, save_weights
+from sr_core.cli.train import main
 from sr_core.data.phantoms import write_phantom_dataset
 from sr_core.io import XrayImage
 from sr_core.models import create_model
 from sr_core.predict import Predictor
 from sr_core.refine import PRIOR_FLOOR, MapRefinement, mean_maps
-from sr_core.train.cli import main
 
 TINY = dict(dims=[8, 16, 32, 64], depths=[1, 1, 1, 1], head_channels=16, drop_path_rate=0.0)
 

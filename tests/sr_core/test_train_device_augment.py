@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
+from sr_core.cli.train import main
 from sr_core.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from sr_core.data.phantoms import write_phantom_dataset
-from sr_core.train.cli import main
 from sr_core.train.config import load_config
 from sr_core.train.data import DeviceAugmentedBatches, build_train_loader
 
