@@ -121,9 +121,9 @@ def interactive(app, window, path: Path, repeats: int) -> dict[str, tuple[float,
     sweep = list(np.linspace(0.2, 0.8, repeats // 2)) + list(np.linspace(0.8, 0.2, repeats - repeats // 2))
     drag_times(app, window, model.set_threshold, sweep[:10])  # warm-up
     out = {"threshold": stats(drag_times(app, window, model.set_threshold, sweep))}
-    model.set_mode("all")
+    model.view.mode = "all"
     out["threshold_all"] = stats(drag_times(app, window, model.set_threshold, sweep))
-    model.set_mode("largest")
+    model.view.mode = "largest"
     windows = [(0.5 + 0.2 * np.sin(i / 7), 0.6 + 0.3 * np.cos(i / 5)) for i in range(repeats)]
     model.set_window((0.5, 1.0))
     out["window"] = stats(drag_times(app, window, model.set_window, windows))
