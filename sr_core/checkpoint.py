@@ -21,6 +21,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from sr_core.io.image import one_line
 from sr_core.models import SRModel, model_from_config
 
 FORMAT = "sr-weights"
@@ -105,7 +106,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         with safe_open(str(path), framework="pt") as fh:
             raw = (fh.metadata() or {}).get(_METADATA_KEY)
     except Exception as exc:  # safetensors raises its own error types
-        raise WeightsError(f"{path.name}: unreadable safetensors file ({_one_line(exc)})") from None
+        raise WeightsError(f"{path.name}: unreadable safetensors file ({one_line(exc)[:200]})") from None
     if raw is None:
         raise WeightsError(f"{path.name}: safetensors file without SR metadata (not an sr-core-train weights file)")
     try:
@@ -148,7 +149,7 @@ def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     except WeightsError:
         raise
     except Exception as exc:
-        raise WeightsError(f"{path.name}: unreadable tensors ({_one_line(exc)})") from None
+        raise WeightsError(f"{path.name}: unreadable tensors ({one_line(exc)[:200]})") from None
     model.eval()
     return model.to(device), meta
 
@@ -193,6 +194,3 @@ def _check_is_safetensors(path: Path) -> None:
     raise WeightsError(f"{path.name}: not a safetensors file")
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:200] or type(exc).__name__

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from sr_core.io.image import one_line
+
 THUMBNAIL_SIDE = 8
 FEATURES = "mean of the normalised last-stage features, then the 8x8 mean-pooled first input channel"
 """What the distance is measured on (`descriptors`); a reference fitted on anything else is refused."""
@@ -204,7 +206,7 @@ class FeatureReference:
                 calibration=dict(data.get("calibration") or {}),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise CalibrationError(f"OOD calibration ('ood' metadata) is malformed ({' '.join(str(exc).split())})") from None
+            raise CalibrationError(f"OOD calibration ('ood' metadata) is malformed ({one_line(str(exc))})") from None
         values = (reference.scale, reference.variances, [reference.residual_variance, reference.limit])
         if not all(np.all(np.isfinite(v)) and np.all(np.asarray(v) > 0) for v in values):
             raise CalibrationError("OOD calibration ('ood' metadata) has non-positive variances or limit")

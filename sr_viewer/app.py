@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from sr_core.bundled import default_weights, demo_study
+from sr_core.io.image import one_line
 
 from sr_viewer.logs import setup_logging
 from sr_viewer.settings import Settings
@@ -166,7 +167,7 @@ def platform_failure(tried: list[tuple[str, bool]], qt_message: str) -> str:
         qt_message: Qt's fatal message (it lists the available plugins).
     """
     if "platform plugin" not in qt_message:
-        return f"Qt cannot start: {' '.join(qt_message.split())}"
+        return f"Qt cannot start: {one_line(qt_message)}"
     if not tried:
         requested = [p for p in os.environ.get("QT_QPA_PLATFORM", "").split(";") if p]
         tried = [(name.split(":")[0], True) for name in requested or ["xcb"]]

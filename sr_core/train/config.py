@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sr_core.io.image import one_line
+
 PRESETS = Path(__file__).resolve().parent / "configs"
 
 
@@ -148,7 +150,7 @@ def load_config(name_or_file: str, overrides: list[str] | None = None) -> TrainC
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path.name}: not valid TOML ({' '.join(str(exc).split())})") from None
+        raise ConfigError(f"{path.name}: not valid TOML ({one_line(exc)})") from None
     raw.setdefault("name", path.stem)
     for item in overrides or []:
         key, value = parse_override(item)

@@ -12,6 +12,8 @@ import threading
 
 from PySide6.QtCore import QObject, Signal
 
+from sr_core.io.image import one_line
+
 log = logging.getLogger("sr_viewer.crash")
 
 
@@ -31,7 +33,7 @@ def install_excepthook(show) -> None:
             sys.__excepthook__(exc_type, exc, tb)
             return
         log.error("unexpected error", exc_info=(exc_type, exc, tb))
-        first = " ".join(str(exc).split())[:200] or exc_type.__name__
+        first = one_line(str(exc))[:200] or exc_type.__name__
         relay.message.emit(f"Unexpected error ({exc_type.__name__}: {first}). The viewer goes on; details are in the log.")
 
     sys.excepthook = hook

@@ -16,15 +16,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from sr_core.io.image import one_line
+
 log = logging.getLogger(__name__)
 
-
-def one_line(exc: BaseException) -> str:
-    """A short single line for an exception (its message, else its type name)."""
-    text = " ".join(str(exc).split())
-    if len(text) > 240:
-        text = text[:237] + "..."
-    return text or type(exc).__name__
+FAILURE_CHARS = 240  # a failure's line is cut to this length, ending in "..."
 
 
 class TaskSignals(QObject):
@@ -66,9 +62,9 @@ class Task(QRunnable):
         try:
             result = self.fn(self)
         except Exception as exc:  # reported as one line; the traceback goes to the log
-            log.warning("%s failed: %s", self.name, one_line(exc), exc_info=not isinstance(exc, ValueError))
+            log.warning("%s failed: %s", self.name, one_line(exc, FAILURE_CHARS), exc_info=not isinstance(exc, ValueError))
             if not self.cancelled:
-                self._emit(self.signals.failed, one_line(exc))
+                self._emit(self.signals.failed, one_line(exc, FAILURE_CHARS))
         else:
             if not self.cancelled:
                 self._emit(self.signals.done, result)
