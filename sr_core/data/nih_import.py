@@ -10,7 +10,7 @@ Splits
       numpy.random.default_rng(seed), and the first round(val_fraction x n) go to val.
 
 Multi-label policy
-    Training is single-label softmax over folder classes (METHOD.md §4), while NIH images
+    Training is single-label softmax over folder classes (the SR paper's), while NIH images
     are multi-label. An image enters the folder of EACH of its selected findings: one sample
     per (image, finding) pair. The 8 box findings are selected by default; 'No Finding' and
     the other findings are left out unless --findings names them. Consequence: the same

@@ -2,7 +2,7 @@
 
 Every transform takes and returns a float32 HxW array in [0, 1] until ``ToTensor`` makes a
 3xHxW tensor (the grey image replicated to 3 channels) and ``Normalize`` applies the
-ImageNet mean/std (METHOD.md §4).
+ImageNet mean/std (the SR paper's training, sr_core/README.md#method).
 
 Randomness and reproducibility: the random transforms draw from torch's RNG, from the
 ``generator`` given to them or, by default, from the global one. DataLoader seeds torch's

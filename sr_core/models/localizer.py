@@ -29,10 +29,10 @@ CONTROL_MODES = ("foreground", "background", "none")
 
 @dataclass
 class SRHeadConfig:
-    """Switches, weights and margins of the SR head (defaults from METHOD.md)."""
+    """Switches, weights and margins of the SR head (defaults from the SR paper, sr_core/README.md#method)."""
 
     head_channels: int = 1024
-    # The CAMs' last activation. METHOD.md's head ends in ReLU; trained from scratch, a class
+    # The CAMs' last activation. The paper's head ends in ReLU; trained from scratch, a class
     # whose map falls below zero everywhere gets no gradient again, and on NIH data all eight
     # classes died within six epochs (CE stuck at ln 8). Softplus keeps the maps positive
     # (the control ratio S_fg / S needs that) and never stops the gradient. "relu" gives the
@@ -40,11 +40,11 @@ class SRHeadConfig:
     cam_activation: str = "softplus"
     fpm: bool = True  # False: plain CAM, no FPM branch and no FPM losses
     # Let the FPM losses (ce_fpm, control, area) train the backbone through x_loc, as
-    # METHOD.md has it. From scratch on NIH the area and control terms each collapse the
+    # the paper has it. From scratch on NIH the area and control terms each collapse the
     # features (benchmarks/TRAINING_NOTES.md §5-6); False trains the FPM branch on detached
     # features instead.
     fpm_feature_grad: bool = True
-    # Which FPM re-weights the CAMs in score_2 (the 0.5 CE term): "label" (METHOD.md: built
+    # Which FPM re-weights the CAMs in score_2 (the 0.5 CE term): "label" (the paper: built
     # with the ground-truth class) or "predicted" (built with the detached top-1 prediction).
     # From scratch the label-built mask leaks the label into score_2 (TRAINING_NOTES.md §4).
     fpm_ce_mask: str = "label"
@@ -125,7 +125,7 @@ class FPMGenerator(nn.Module):
     def _reshaping_curves(self, att: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Gaussian (peaks at mid activations) and Student-t (high where weak) curves of att.
 
-        In training, mu and sigma are taken over the batch (METHOD.md). In eval mode they are
+        In training, mu and sigma are taken over the batch (the paper). In eval mode they are
         taken per sample, so a prediction never depends on which other images share its
         batch (at batch size 1 the two agree).
         """
@@ -225,7 +225,7 @@ class SRModel(nn.Module):
 
         Returns:
             logits (N, C) and maps (N, C, h, w) in [0, 1], where maps[:, c] is the FPM the
-            model produces when asked about finding c (METHOD.md §5, "over one chosen class");
+            model produces when asked about finding c (p_label = c; sr_core/README.md#method);
             with return_features, also features (N, out_channels), float32.
         """
         feat = self.backbone.forward_loc(images)

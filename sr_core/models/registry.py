@@ -44,7 +44,7 @@ _REGISTRY: dict[str, ModelSpec] = {
     "sr_vmamba_tiny": ModelSpec(
         "vmamba",
         {"dims": [96, 192, 384, 768], "depths": [2, 2, 4, 2], "drop_path_rate": 0.2},
-        description="SR on VMamba tiny 0220 (METHOD.md): the published configuration",
+        description="SR on VMamba tiny 0220 (the SR paper): the published configuration",
     ),
     "sr_vmamba_nano": ModelSpec(
         "vmamba",

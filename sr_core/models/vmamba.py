@@ -1,10 +1,11 @@
 """VMamba (VSSM) backbone: SS2D blocks, v2 patch embedding, v3 downsampling.
 
-Follows the VMamba "tiny 0220" design (METHOD.md §1): channels-last inside the stages,
-d_state 1, ssm_ratio 2, dt_rank = ceil(width / 16), forward type v2 (LayerNorm on the scan
-output, gated by SiLU(z)). The scan itself lives in sr_core.kernels behind one dispatch point.
-`z_gate=False` gives the "noz" forward types of the released tiny 0230 checkpoint, whose
-ImageNet weights `pretrained_names` maps (with `depths=[2, 2, 5, 2]`).
+Follows the VMamba "tiny 0220" design (Liu et al., VMamba, NeurIPS 2024; the SR paper's
+backbone, sr_core/README.md#method): channels-last inside the stages, d_state 1, ssm_ratio 2,
+dt_rank = ceil(width / 16), forward type v2 (LayerNorm on the scan output, gated by SiLU(z)).
+The scan itself lives in sr_core.kernels behind one dispatch point. `z_gate=False` gives the
+"noz" forward types of the released tiny 0230 checkpoint, whose ImageNet weights
+`pretrained_names` maps (with `depths=[2, 2, 5, 2]`).
 """
 
 from __future__ import annotations

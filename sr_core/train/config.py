@@ -1,8 +1,9 @@
 """Training configuration: TOML files, named presets, and `--set key=value` overrides.
 
-A configuration is data: nested dataclasses with defaults from METHOD.md §4. A file only
-states what differs; `--set train.lr=3e-4` overrides any key; the resolved configuration is
-saved in the run folder (config.toml) so a run can be repeated and resumed.
+A configuration is data: nested dataclasses with defaults from the SR paper's training
+(sr_core/README.md#method). A file only states what differs; `--set train.lr=3e-4` overrides
+any key; the resolved configuration is saved in the run folder (config.toml) so a run can be
+repeated and resumed.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class AugmentSection:
 
 @dataclass
 class OptimSection:
-    """SGD with Nesterov momentum and METHOD.md §4's parameter groups."""
+    """SGD with Nesterov momentum and the SR paper's parameter groups (sr_core/README.md#method)."""
 
     name: str = "sgd"  # "sgd" or "adamw"
     lr: float = 1e-4

@@ -1,4 +1,4 @@
-"""Optimiser parameter groups (METHOD.md §4) and the learning-rate schedule.
+"""Optimiser parameter groups (the SR paper's, sr_core/README.md#method) and the learning-rate schedule.
 
 Groups: backbone weights (lr), backbone biases (lr x bias_lr_mult), head and localisation
 branch weights (lr x head_lr_mult), their biases (lr x head_bias_lr_mult). Weight decay

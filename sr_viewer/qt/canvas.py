@@ -1,6 +1,6 @@
 """The canvas: the X-ray, the FPM heatmap, the contour and the boxes, in one pyqtgraph view.
 
-Composition (STYLE.md, pyqtgraph): a ViewBox (y axis down, aspect locked) holding a grey
+Composition (pyqtgraph's: graphics items stacked in one ViewBox): a ViewBox (y axis down, aspect locked) holding a grey
 ImageItem (16-bit data; window/level moves only its levels), a heatmap ImageItem (8-bit
 index data, colormap LUT with a transparent entry 0 and the opacity as alpha), one PlotCurveItem for
 all contours, one for the predicted boxes, one dashed for the ground truth of the shown
