@@ -1,4 +1,4 @@
-"""Foreground map (FPM) -> mask -> connected components -> boxes and outlines (METHOD.md §5).
+"""Foreground map (FPM) -> mask -> connected components -> boxes and outlines (sr_core/README.md#method).
 
 Conventions shared by everything here:
 
@@ -163,7 +163,7 @@ def sweep_boxes_by_mode(
 
 
 def upsample_fpm(fpm_small: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Min-max normalise a small FPM to [0, 1] and upsample it bilinearly (METHOD.md §5).
+    """Min-max normalise a small FPM to [0, 1] and upsample it bilinearly (sr_core/README.md#method).
 
     Args:
         fpm_small: (h, w) real map (e.g. the model's 8x8 output), finite.
