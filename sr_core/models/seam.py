@@ -3,7 +3,7 @@
 The SR head (sr_core.models.localizer) splits a backbone where the method takes x_loc, the
 features its foreground map is built from (sr_core/README.md#method). A backbone implements
 `Backbone` structurally, without inheriting from it: VMamba, ResNet, EfficientNet-Lite and the
-hybrid do, and a new one is checked by the type checker and by tests/sr_core/test_models.py.
+hybrid do, and a new one is checked by the type checker and by tests/sr_core/models/test_seam.py.
 
     images -> forward_loc -> feat --norm--> x_loc            (FPM branch, loc_channels)
                               feat -> stage4 -> norm -> CAMs  (CAM head, out_channels)
