@@ -10,7 +10,7 @@ back to pyqtgraph's own for data it does not expect.
 
 pyqtgraph has no public way to hand paint() a rendered image, so `_finish` writes the three
 attributes its render() sets (`qimage`, `_renderRequired`, `_unrenderable`). pyproject.toml
-pins pyqtgraph to the versions tested, and tests/sr_viewer/test_image_items.py fails by name
+pins pyqtgraph to the versions tested, and tests/sr_viewer/qt/test_image_items.py fails by name
 if a release changes them.
 """
 

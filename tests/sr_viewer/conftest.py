@@ -1,4 +1,5 @@
-"""Viewer fixtures: small real weights, a private config folder, a window, study folders."""
+"""Viewer fixtures: small real weights, a private config folder, a window, study folders, and
+FakePrediction (a prediction over hand-made maps) for the state and export tests."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from sr_core.boxes import threshold_regions
 
 CLASSES = ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax"]
 DEMO_BOXES = Path(__file__).resolve().parents[2] / "resources" / "demo" / "BBox_List_2017.csv"
@@ -92,3 +95,26 @@ def wait_done(qtbot, window, study=None, timeout: int = INFERENCE_TIMEOUT_MS) ->
         assert target is not window.model.current or target.image is not None
 
     qtbot.waitUntil(check, timeout=timeout)
+
+
+class FakePrediction:
+    """Prediction's interface over hand-made maps (no model, no torch)."""
+
+    def __init__(self, maps, probabilities, thresholds=None, default=0.5):
+        self.maps, self.probabilities = maps, probabilities
+        self.thresholds, self.default_threshold = thresholds or {}, default
+        self.calls = 0
+
+    @property
+    def findings(self):
+        return sorted(self.probabilities, key=self.probabilities.get, reverse=True)
+
+    def fpm(self, finding=None):
+        return self.maps[finding or self.findings[0]]
+
+    def threshold_for(self, finding=None):
+        return self.thresholds.get(finding, self.default_threshold)
+
+    def regions(self, threshold, finding=None, mode="largest"):
+        self.calls += 1
+        return threshold_regions(self.fpm(finding), threshold, mode)

@@ -1,4 +1,4 @@
-"""Exports: annotated pictures painted at full size, DICOM Secondary Capture, tables, paths."""
+"""sr_viewer.export.annotation: annotated pictures painted at full size, the legend, the scored GT boxes."""
 
 from __future__ import annotations
 
@@ -7,41 +7,14 @@ import dataclasses
 import json
 
 import numpy as np
-import pydicom
 import pytest
 
 from sr_core.io import read_image
-from sr_viewer.export import ExportError, build_annotation, box_records, safe_output_path, write_boxes_csv, write_boxes_json
-from sr_viewer.export.dicom_sc import secondary_capture, write_secondary_capture
+from sr_viewer.export import build_annotation, box_records, write_boxes_csv, write_boxes_json
 from sr_viewer.palette import PALETTE
-from sr_viewer.state import GtBox, ViewerModel
+from sr_viewer.state import GtBox
 
-from .test_state import FakePrediction
-
-LUT = np.stack([np.arange(256)] * 3, axis=1).astype(np.uint8)
-
-
-def overlay_for(tmp_path, image, gt=()):
-    model = ViewerModel()
-    (study,) = model.add_studies([image.path])
-    model.image_loaded(study, image)
-    study.gt_boxes = list(gt)
-    fpm = np.zeros((image.height, image.width), np.float32)
-    fpm[300:500, 200:600] = 0.9
-    model.set_prediction(study, FakePrediction({"Mass": fpm}, {"Mass": 0.8}))
-    return model, model.overlay()
-
-
-def test_safe_output_path_never_overwrites(tmp_path):
-    source = tmp_path / "a.png"
-    source.write_bytes(b"x")
-    with pytest.raises(ExportError, match="source image"):
-        safe_output_path(tmp_path / "." / "a.png", [source])
-    out = tmp_path / "a_sr.png"
-    assert safe_output_path(out, [source]) == out
-    out.write_bytes(b"old")
-    (tmp_path / "a_sr_1.png").write_bytes(b"old")
-    assert safe_output_path(out, [source]) == tmp_path / "a_sr_2.png"
+from .conftest import LUT, overlay_for
 
 
 def test_legend_names_no_patient_unless_asked(nih_demo, tmp_path):
@@ -77,17 +50,6 @@ def test_rendered_picture_shows_boxes_at_full_resolution(qapp, nih_demo, tmp_pat
     assert tuple(rgb[400, 400]) != tuple(rgb[400, x0])  # inside: image + heatmap, not a line
 
 
-def test_box_tables_csv_and_json(nih_demo, tmp_path):
-    image = read_image(nih_demo / "00000032_037.png")
-    model, overlay = overlay_for(tmp_path, image, [GtBox("Mass", (200.0, 300.0, 600.0, 450.0))])
-    records = box_records(overlay, "m.safetensors")
-    assert [r["kind"] for r in records] == ["pred", "gt"]
-    assert records[1]["iou"] == pytest.approx(0.75) and records[1]["hit"] is True
-    rows = list(csv.DictReader(open(write_boxes_csv(records, tmp_path / "b.csv"))))
-    assert rows[0]["x1"] == "600.0" and rows[1]["probability"] == ""
-    assert json.loads(write_boxes_json(records, tmp_path / "b.json").read_text())[0]["finding"] == "Mass"
-
-
 def test_exports_score_only_the_shown_findings_gt_boxes(qapp, nih_demo, tmp_path):
     """Issue #13 item 4: another finding's GT box is context in tables and pictures alike."""
     from sr_viewer.qt.render import qimage_to_rgb, render_annotation
@@ -119,30 +81,3 @@ def test_exports_score_only_the_shown_findings_gt_boxes(qapp, nih_demo, tmp_path
     alpha = PALETTE.gt_context[3] / 255
     expected = alpha * np.array(PALETTE.gt_box) + (1 - alpha) * plain[330:430, 211][drawn]
     assert np.abs(edge[drawn] - expected).max() <= 2
-
-
-def test_secondary_capture_references_the_source_and_names_no_patient(shared_data, tmp_path):
-    source = shared_data / "dicom" / "siim-cr-chest-jpeg-baseline.dcm"
-    original = pydicom.dcmread(source, stop_before_pixels=True)
-    rgb = np.zeros((64, 80, 3), np.uint8)
-    rgb[10, 20] = (255, 0, 0)
-    path = write_secondary_capture(secondary_capture(rgb, source), tmp_path / "sc.dcm")
-    ds = pydicom.dcmread(path)
-    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"
-    assert ds.SOPInstanceUID != original.SOPInstanceUID and ds.SeriesInstanceUID != original.SeriesInstanceUID
-    for sequence in (ds.SourceImageSequence, ds.ReferencedImageSequence):
-        assert sequence[0].ReferencedSOPInstanceUID == original.SOPInstanceUID
-        assert sequence[0].ReferencedSOPClassUID == original.SOPClassUID
-    assert str(ds.PatientName) == "" and ds.PatientID == "" and ds.PatientIdentityRemoved == "YES"
-    assert ds.StudyInstanceUID != original.StudyInstanceUID
-    assert ds.pixel_array.shape == (64, 80, 3) and tuple(ds.pixel_array[10, 20]) == (255, 0, 0)
-
-
-def test_secondary_capture_with_identifiers_joins_the_source_study(shared_data, tmp_path):
-    source = shared_data / "dicom" / "siim-cr-chest-jpeg-baseline.dcm"
-    original = pydicom.dcmread(source, stop_before_pixels=True)
-    ds = secondary_capture(np.zeros((32, 32, 3), np.uint8), source, include_identifiers=True)
-    assert ds.StudyInstanceUID == original.StudyInstanceUID
-    assert str(ds.PatientName) == str(original.get("PatientName", "")) and ds.PatientID == original.get("PatientID", "")
-    png = secondary_capture(np.zeros((32, 32, 3), np.uint8), None)
-    assert "SourceImageSequence" not in png

@@ -6,37 +6,22 @@ import csv
 import shutil
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 from sr_viewer.palette import PALETTE
 from sr_viewer.state import NO_WEIGHTS_MESSAGE, Status
 
-from .conftest import INFERENCE_TIMEOUT_MS, wait_done
+from ..conftest import INFERENCE_TIMEOUT_MS, wait_done
+from .conftest import drop
 
-DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
 
-
-def drop(window, *paths: Path) -> None:
-    """Simulate dropping files from a file manager onto the window: drag enter, then drop
-    (Qt delivers a drop only to the widget that accepted the drag)."""
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # PySide marks the QPoint overload
-        enter = QDragEnterEvent(QPoint(300, 300), *args)
-    QApplication.sendEvent(window, enter)
-    assert enter.isAccepted()
-    event = QDropEvent(QPointF(300, 300), *args)
-    QApplication.sendEvent(window, event)
-    assert event.isAccepted()
+DEMO = Path(__file__).resolve().parents[3] / "resources" / "demo"
 
 
 def test_dropped_file_is_predicted_and_probabilities_are_shown(make_window, qtbot, weights, nih_demo):

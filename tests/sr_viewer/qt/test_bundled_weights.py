@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QFileDialog
 from sr_core import bundled
 from sr_core.bundled import bundled_weights
 
-from .conftest import CLASSES, INFERENCE_TIMEOUT_MS
+from ..conftest import CLASSES, INFERENCE_TIMEOUT_MS
 
 OTHER_NAME = "aa_previous.safetensors"  # sorts before any default name: the order is not by name alone
 

@@ -11,7 +11,7 @@ from sr_core.prediction import Prediction
 from sr_viewer.qt.findings_panel import FindingsPanel
 from sr_viewer.state import ViewerModel
 
-from .conftest import CLASSES, INFERENCE_TIMEOUT_MS
+from ..conftest import CLASSES, INFERENCE_TIMEOUT_MS
 
 CT_SLICE = Path(pydicom.__file__).parent / "data" / "test_files" / "CT_small.dcm"
 WARNING = "DICOM Modality is CT, not a radiograph"

@@ -13,8 +13,8 @@ import pytest
 from sr_viewer import jobs
 from sr_viewer.state import Status
 
-from .conftest import INFERENCE_TIMEOUT_MS
-from .test_main_window import drop
+from ..conftest import INFERENCE_TIMEOUT_MS
+from .conftest import drop
 
 DEMO = ("00000032_037.png", "00000150_002.png", "00000830_000.png")
 
