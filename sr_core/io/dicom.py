@@ -109,12 +109,14 @@ def read_dicom(path: Path, data: bytes, include_identifiers: bool = False) -> Xr
 
     image_kwargs = _grey_or_colour(ds, stored, notices)
     spacing, spacing_kind = _pixel_spacing(ds)
+    magnification = _magnification_factor(ds) if spacing_kind == "ImagerPixelSpacing" else None
     metadata = _metadata(ds, tsyntax, frames, include_identifiers)
     return XrayImage(
         path=path,
         source_kind="dicom",
         pixel_spacing=spacing,
         pixel_spacing_kind=spacing_kind,
+        magnification_factor=magnification,
         bits_stored=int(ds.get("BitsStored") or ds.get("BitsAllocated") or 8),
         metadata=metadata,
         notices=notices,
@@ -236,6 +238,16 @@ def _pixel_spacing(ds: Dataset) -> tuple[tuple[float, float] | None, str | None]
         if row > 0 and column > 0 and math.isfinite(row) and math.isfinite(column):
             return (row, column), keyword
     return None, None
+
+
+def _magnification_factor(ds: Dataset) -> float | None:
+    """EstimatedRadiographicMagnificationFactor (ImagerPixelSpacing / it = spacing at the
+    patient, PS3.3 C.8.11.7), or None when absent or not a positive finite number."""
+    try:
+        factor = float(ds.get("EstimatedRadiographicMagnificationFactor"))
+    except (TypeError, ValueError):
+        return None
+    return factor if factor > 0 and math.isfinite(factor) else None
 
 
 def _metadata(ds: Dataset, tsyntax: UID, frames: int, include_identifiers: bool) -> dict[str, Any]:

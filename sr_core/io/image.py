@@ -123,6 +123,9 @@ class XrayImage:
         pixel_spacing: (row, column) spacing in mm, or None if unknown.
         pixel_spacing_kind: "PixelSpacing" (at the patient) or "ImagerPixelSpacing"
             (at the detector), or None.
+        magnification_factor: DICOM EstimatedRadiographicMagnificationFactor, read only with
+            ImagerPixelSpacing (None otherwise, or when absent): the spacing at the patient
+            is `pixel_spacing` divided by it (DICOM PS3.3 C.8.11.7); see `patient_spacing`.
         window: The file's default window (center, width) in fractions of `raw_range`,
             or None if the file had none (see the module docstring for the units).
         bits_stored: Bits per sample in the source (8, 16, 10, 12 ...).
@@ -142,6 +145,7 @@ class XrayImage:
     source_kind: str = "array"
     pixel_spacing: tuple[float, float] | None = None
     pixel_spacing_kind: str | None = None
+    magnification_factor: float | None = None
     window: tuple[float, float] | None = None
     bits_stored: int = 8
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -160,6 +164,20 @@ class XrayImage:
         self.height, self.width = (int(n) for n in self.pixels.shape)
         if self.path is not None:
             self.path = Path(self.path)
+
+    @property
+    def patient_spacing(self) -> tuple[float, float] | None:
+        """(row, column) mm at the patient: PixelSpacing as stored, ImagerPixelSpacing divided by
+        the magnification factor; None when unknown (ImagerPixelSpacing without a factor is
+        at the detector only)."""
+        if self.pixel_spacing is None:
+            return None
+        if self.pixel_spacing_kind == "ImagerPixelSpacing":
+            if self.magnification_factor is None:
+                return None
+            return (self.pixel_spacing[0] / self.magnification_factor,
+                    self.pixel_spacing[1] / self.magnification_factor)
+        return self.pixel_spacing
 
     def windowed(self, center: float, width: float) -> np.ndarray:
         """Re-window the original data for display.

@@ -181,3 +181,30 @@ def test_dicom_imager_pixel_spacing_is_labelled(tmp_path: Path) -> None:
     image = read_image(save(ds, tmp_path / "imager.dcm"))
     assert image.pixel_spacing == pytest.approx((0.15, 0.14))
     assert image.pixel_spacing_kind == "ImagerPixelSpacing"
+    assert image.magnification_factor is None
+    assert image.patient_spacing is None  # at the detector only: no factor to scale it by
+
+
+def test_dicom_magnification_factor_scales_imager_spacing_to_the_patient(tmp_path: Path) -> None:
+    ds = make_dicom(gradient(), ImagerPixelSpacing=[0.15, 0.12], EstimatedRadiographicMagnificationFactor=1.2)
+    image = read_image(save(ds, tmp_path / "magnified.dcm"))
+    assert image.pixel_spacing == pytest.approx((0.15, 0.12))  # as stored, at the detector
+    assert image.magnification_factor == pytest.approx(1.2)
+    assert image.patient_spacing == pytest.approx((0.125, 0.1))
+
+
+def test_dicom_pixel_spacing_ignores_the_magnification_factor(tmp_path: Path) -> None:
+    # PixelSpacing is already at the patient: the factor must not be applied a second time.
+    ds = make_dicom(gradient(), PixelSpacing=[0.2, 0.2], EstimatedRadiographicMagnificationFactor=1.5)
+    image = read_image(save(ds, tmp_path / "calibrated.dcm"))
+    assert image.magnification_factor is None
+    assert image.patient_spacing == pytest.approx((0.2, 0.2))
+
+
+@pytest.mark.parametrize("factor", ["0", "-1.1", "abc"])
+def test_dicom_bad_magnification_factor_is_ignored(tmp_path: Path, factor: str) -> None:
+    ds = make_dicom(gradient(), ImagerPixelSpacing=[0.15, 0.15])
+    # EstimatedRadiographicMagnificationFactor; "abc" cannot be a DS, so it goes in as text
+    ds.add_new(0x00181114, "LO" if factor == "abc" else "DS", factor)
+    image = read_image(save(ds, tmp_path / "bad.dcm"))
+    assert image.magnification_factor is None
