@@ -2,7 +2,8 @@
 
 Chosen to stay apart from each other and from the heatmap colormaps (inferno, viridis ...):
 boxes are lime, the contour cyan, ground truth magenta and dashed; ground truth of other
-findings than the shown one (context, not scored) is the same magenta faded, dotted.
+findings than the shown one (context, not scored) is the same magenta faded, dotted; the
+reader's distance measurements are amber.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class OverlayPalette:
     gt_context_alpha: int = 120  # ground truth of other findings: gt_box faded, dotted
     hit: tuple[int, int, int] = (57, 255, 20)
     miss: tuple[int, int, int] = (255, 80, 80)
+    measure: tuple[int, int, int] = (255, 196, 0)  # amber: the reader's distances
     legend_text: tuple[int, int, int] = (240, 240, 240)
     legend_back: tuple[int, int, int, int] = (0, 0, 0, 170)
 

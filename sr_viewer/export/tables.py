@@ -4,6 +4,9 @@ Boxes are (x0, y0, x1, y1) in image pixels with exclusive ends, like sr_core.box
 image column holds the file name: these tables are for the reader's own bookkeeping.
 Every row names its finding; only the GT boxes of the shown finding carry an IoU and a hit
 (GT boxes of other findings are rows with context = true and empty iou/hit).
+Every box row carries its width, height and area, and the reader's distances follow the
+boxes as rows of kind "distance" (x0, y0 -> x1, y1 are its ends) with their length; `unit`
+is mm or px and `scale` says where the millimetres come from (sr_viewer.state.measure.Scale).
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ from typing import Any
 
 from sr_viewer.state.document import Overlay
 
-COLUMNS = ("image", "kind", "finding", "probability", "threshold", "x0", "y0", "x1", "y1", "iou", "hit", "context", "model")
+COLUMNS = ("image", "kind", "finding", "probability", "threshold", "x0", "y0", "x1", "y1", "iou", "hit", "context",
+           "model", "width", "height", "area", "length", "unit", "scale")
 
 
 def box_records(overlay: Overlay, model_name: str) -> list[dict[str, Any]]:
-    """One record per box of the overlay: predicted boxes first, then ground truth."""
+    """One record per box of the overlay (predicted boxes first, then ground truth), then one
+    per distance the reader measured."""
     records = []
+    scale = overlay.study.scale
     for row in overlay.rows:
+        width, height, area = scale.size(row.box)
         x0, y0, x1, y1 = (round(float(v), 2) for v in row.box)
         records.append({
             "image": overlay.study.name,
@@ -34,6 +41,17 @@ def box_records(overlay: Overlay, model_name: str) -> list[dict[str, Any]]:
             "hit": row.hit,
             "context": row.context if row.kind == "gt" else None,
             "model": model_name if row.kind == "pred" else None,
+            "width": round(width, 3), "height": round(height, 3), "area": round(area, 3), "length": None,
+            "unit": scale.unit, "scale": scale.label,
+        })
+    for distance in overlay.study.measurements:
+        (x0, y0), (x1, y1) = distance.start, distance.end
+        records.append({
+            "image": overlay.study.name, "kind": "distance", "finding": None, "probability": None,
+            "threshold": None, "x0": round(x0, 2), "y0": round(y0, 2), "x1": round(x1, 2), "y1": round(y1, 2),
+            "iou": None, "hit": None, "context": None, "model": None, "width": None, "height": None,
+            "area": None, "length": round(scale.length(distance.start, distance.end), 3),
+            "unit": scale.unit, "scale": scale.label,
         })
     return records
 

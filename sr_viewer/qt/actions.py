@@ -121,6 +121,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("theme_dark", "View", "Dark theme (reading room)", "Ctrl+Shift+D", checkable=True,
                run=lambda w: w.set_theme("dark")),
     ActionSpec("theme_light", "View", "Light theme", "Ctrl+Shift+L", checkable=True, run=lambda w: w.set_theme("light")),
+    ActionSpec("measure_distance", "Measure", "Distance tool", "D",
+               "On: a left drag on the image measures a distance (drag its handles to adjust)", checkable=True,
+               run=lambda w: w.canvas.set_measuring(w.actions_by_name["measure_distance"].isChecked())),
+    ActionSpec("delete_measurement", "Measure", "Delete measurement", "Del", "The distance last drawn or adjusted",
+               run=lambda w: w.delete_measurement()),
+    ActionSpec("clear_measurements", "Measure", "Clear measurements", "Ctrl+Del", "Every distance of the shown study",
+               run=lambda w: w.delete_measurement(every=True)),
     ActionSpec("run_model", "Model", "Run on unprocessed studies", "Ctrl+R", run=lambda w: w.run_model()),
     ActionSpec("cancel_inference", "Model", "Cancel inference queue", "Esc", separator=True,
                run=lambda w: w.inference.cancel()),
@@ -145,6 +152,7 @@ MOUSE_HELP = (
     ("Left drag", "Pan"),
     ("Wheel", "Zoom"),
     ("Right drag", "Window/level: left-right = width, up-down = level"),
+    ("Left drag, distance tool on (D)", "Measure a distance; drag its handles to adjust, right-click it to remove"),
     ("Drop files/folders", "Open them (anywhere on the window)"),
 )
 

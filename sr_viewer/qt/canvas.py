@@ -5,7 +5,7 @@ ImageItem (16-bit data; window/level moves only its levels), a heatmap ImageItem
 index data, colormap LUT with a transparent entry 0 and the opacity as alpha), one PlotCurveItem for
 all contours, one for the predicted boxes, one dashed for the ground truth of the shown
 finding, one dotted and faded for the ground truth of other findings (context, not scored),
-and text labels.
+and text labels; the reader's distances are MeasurementItems (measure_items.py).
 Image pixel (col, row) covers [col, col+1) x [row, row+1), the frame of sr_core.boxes, so
 boxes (exclusive ends) and contours (pixel centres) draw without offsets.
 
@@ -20,11 +20,12 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsItem
 
 from sr_viewer.palette import PALETTE, heat_index
 from sr_viewer.qt.image_items import GreyItem, HeatmapItem
+from sr_viewer.qt.measure_items import MeasurementItems
 from sr_viewer.state import Study, ViewerModel
 from sr_viewer.state.window import display_data, display_levels, drag_window, start_window, uses_raw
 
@@ -66,18 +67,28 @@ def contour_path(contours) -> tuple[np.ndarray, np.ndarray]:
 
 
 class XrayViewBox(pg.ViewBox):
-    """A ViewBox whose right-button drag sets window/level (left drag pans, wheel zooms).
+    """A ViewBox whose right-button drag sets window/level (left drag pans, wheel zooms;
+    with `measuring` on, a left drag draws a distance instead of panning).
 
     Signals:
         window_drag(bool, float, float): (drag started, dx, dy) as fractions of the view.
+        measure_drag(str, QPointF, QPointF): ("start" | "move" | "finish", where the drag
+            began, where it is now), both in image coordinates.
     """
 
     window_drag = Signal(bool, float, float)
+    measure_drag = Signal(str, QPointF, QPointF)
 
     def __init__(self) -> None:
         super().__init__(invertY=True, lockAspect=True, enableMenu=False)
+        self.measuring = False
 
     def mouseDragEvent(self, ev, axis=None):  # noqa: N802 (pyqtgraph API)
+        if self.measuring and ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            stage = "start" if ev.isStart() else "finish" if ev.isFinish() else "move"
+            self.measure_drag.emit(stage, self.mapToView(ev.buttonDownPos()), self.mapToView(ev.pos()))
+            return
         if ev.button() == Qt.MouseButton.RightButton:
             ev.accept()
             delta = ev.pos() - ev.buttonDownPos()
@@ -126,6 +137,8 @@ class Canvas(pg.GraphicsView):
         for item in (self.heat, self.contour, self.gt_context, self.gt, self.boxes, self.pred_label, self.message):
             self.view.addItem(item, ignoreBounds=True)
         self.gt_labels: list[pg.TextItem] = []
+        self.measurements = MeasurementItems(self.view, model)
+        self.view.measure_drag.connect(self.measurements.drag)
 
         self._grey_key: tuple | None = None
         self._heat_key: tuple | None = None
@@ -269,6 +282,15 @@ class Canvas(pg.GraphicsView):
         width, height = self.view.width(), self.view.height()
         self.view.setRange(xRange=(centre.x() - width / 2, centre.x() + width / 2),
                            yRange=(centre.y() - height / 2, centre.y() + height / 2), padding=0)
+
+    def set_measuring(self, on: bool) -> None:
+        """The distance tool: on, a left drag measures (and does not pan)."""
+        self.view.measuring = bool(on)
+        self.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
+
+    @property
+    def measuring(self) -> bool:
+        return self.view.measuring
 
     def zoom(self, factor: float) -> None:
         """Zoom in (factor > 1) or out about the view's centre."""

@@ -29,7 +29,7 @@ from sr_viewer.export import ExportError, export_name
 from sr_viewer.qt import dialogs, model_card
 from sr_viewer.qt.actions import ACTIONS, SUBMENUS, SubmenuSpec
 from sr_viewer.qt.batch_export import BatchExport
-from sr_viewer.qt.boxes_table import BoxesTable
+from sr_viewer.qt.boxes_table import BoxesPanel, BoxesTable
 from sr_viewer.qt.canvas import Canvas
 from sr_viewer.qt.exporter import Exporter
 from sr_viewer.qt.findings_panel import FindingsPanel
@@ -88,12 +88,13 @@ class MainWindow(QMainWindow):
         self.findings = FindingsPanel(self.model)
         self.overlay_panel = OverlayPanel(self.model)
         self.boxes_table = BoxesTable(self.model)
+        self.boxes_panel = BoxesPanel(self.boxes_table)
         self.docks = {
             "studies": self._dock("Studies", self.study_list, Qt.DockWidgetArea.LeftDockWidgetArea),
             "model": self._dock("Model", self.model_panel, Qt.DockWidgetArea.RightDockWidgetArea),
             "findings": self._dock("Findings", self.findings, Qt.DockWidgetArea.RightDockWidgetArea),
             "overlay": self._dock("Overlay", self.overlay_panel, Qt.DockWidgetArea.RightDockWidgetArea),
-            "boxes": self._dock("Boxes", self.boxes_table, Qt.DockWidgetArea.RightDockWidgetArea),
+            "boxes": self._dock("Boxes", self.boxes_panel, Qt.DockWidgetArea.RightDockWidgetArea),
         }
         self._build_status_bar()
         self.actions_by_name: dict[str, QAction] = {}
@@ -440,6 +441,16 @@ class MainWindow(QMainWindow):
         path = self._save_path("Export boxes", export_name(study.path, ".csv", "boxes"), "CSV (*.csv);;JSON (*.json)")
         if path:
             self._export("Boxes", lambda: self.exporter.export_boxes([study], path))
+
+    def delete_measurement(self, every: bool = False) -> None:
+        """Measure > Delete: the distance last drawn or adjusted (or all of the shown study)."""
+        study = self.model.current
+        if study is None:
+            return
+        if every:
+            study.measurements.clear()
+        elif not study.measurements.remove():
+            self.notifier.say("No measurement selected: draw one with the distance tool (D) or drag one's handle")
 
     def run_model(self) -> None:
         """Model > Run: queue the studies not yet run (or say that there is no model)."""

@@ -7,6 +7,7 @@ forwards the reader's intent to the setters.
     view.py             ViewSettings: how the overlay looks, each setting with its default
     inference_queue.py  InferenceQueue: what the model takes next, which images may go
     overlay.py          Overlay: what is drawn over a study at a threshold
+    measure.py          Scale (pixel size and its source), Measurements (distances drawn)
     events.py           Event, Events and the Evented base the settings are built on
 """
 
@@ -15,6 +16,7 @@ from sr_viewer.state.document import ViewerModel
 from sr_viewer.state.events import Event, Evented, Events
 from sr_viewer.state.ground_truth import GroundTruth, GroundTruthError, is_annotation_file
 from sr_viewer.state.inference_queue import IMAGES_AHEAD, InferenceQueue
+from sr_viewer.state.measure import Distance, Measurements, Scale
 from sr_viewer.state.model_status import NO_WEIGHTS_MESSAGE, ModelStatus
 from sr_viewer.state.overlay import Overlay
 from sr_viewer.state.study import GtBox, Status, Study
@@ -25,6 +27,7 @@ __all__ = [
     "IMAGES_AHEAD",
     "NO_WEIGHTS_MESSAGE",
     "BoxRow",
+    "Distance",
     "Event",
     "Evented",
     "Events",
@@ -32,8 +35,10 @@ __all__ = [
     "GroundTruthError",
     "GtBox",
     "InferenceQueue",
+    "Measurements",
     "ModelStatus",
     "Overlay",
+    "Scale",
     "Status",
     "Study",
     "ViewSettings",

@@ -38,6 +38,7 @@ EVENT_NAMES = (
     "threshold_changed",  # (float)
     "window_changed",  # ((center, width) | None)
     "model_changed",  # (ModelStatus)
+    "measurements_changed",  # (Study): a distance of the study was added, moved or removed
 )
 
 
@@ -78,7 +79,9 @@ class ViewerModel:
             known.add(resolved)
             self.ground_truth.discover(path)
             status = Status.QUEUED if self.model_status.state in ("ready", "loading") else Status.OPENED
-            added.append(Study(path, status=status))
+            study = Study(path, status=status)
+            study.measurements.events.changed.connect(lambda s=study: self.events.measurements_changed.emit(s))
+            added.append(study)
         if added:
             self.studies.extend(added)
             self.events.studies_added.emit(added)

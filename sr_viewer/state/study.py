@@ -11,6 +11,8 @@ import numpy as np
 from sr_core.io import XrayImage
 from sr_core.prediction import Prediction
 
+from sr_viewer.state.measure import Measurements, Scale
+
 
 class Status(str, enum.Enum):
     """Where a study is in the pipeline; the value is what the study list shows."""
@@ -55,6 +57,8 @@ class Study:
         window: (center, width) the reader set, in XrayImage.windowed units; None: the
             file's own display.
         source_kind: "png", "jpeg", "dicom" once known.
+        scale: How big a pixel is and where that came from (kept after the image is evicted).
+        measurements: The distances the reader drew (evented).
     """
 
     path: Path
@@ -69,6 +73,8 @@ class Study:
     finding: str | None = None
     window: tuple[float, float] | None = None
     source_kind: str = ""
+    scale: Scale = field(default_factory=Scale)
+    measurements: Measurements = field(default_factory=Measurements)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -101,6 +107,7 @@ class Study:
         self.image = image
         self.width, self.height = image.width, image.height
         self.source_kind = image.source_kind
+        self.scale = Scale.of_image(image)
 
     def status_text(self) -> str:
         """What the study list shows under the name."""

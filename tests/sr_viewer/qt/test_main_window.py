@@ -93,7 +93,7 @@ def test_ground_truth_next_to_images_shows_iou(make_window, qtbot, weights, stud
     scored, other = gt_rows
     assert float(scored[6]) == pytest.approx(window.model.overlay().gt_rows[0].iou, abs=0.005)
     assert scored[7] in ("hit", "miss") and float(scored[6]) > 0
-    assert other[6:] == ["", ""]  # Pneumothorax is not scored against the Cardiomegaly map
+    assert other[6:8] == ["", ""]  # Pneumothorax is not scored against the Cardiomegaly map
     labels = [label.textItem.toPlainText() for label in window.canvas.gt_labels[:2]]
     assert labels[0].startswith("GT Cardiomegaly IoU ") and labels[0].endswith(("hit", "miss"))
     assert labels[1] == "GT Pneumothorax (other finding)"
@@ -114,7 +114,7 @@ def test_demo_study_scores_gt_boxes_only_against_their_own_findings_map(make_win
     model.set_threshold(0.05)  # a predicted region over much of the image, the Atelectasis box too
     assert model.overlay().regions.boxes
     (row,) = [r for r in window.boxes_table.rows() if r[0].startswith("GT")]
-    assert row[:2] == ["GT other", "Atelectasis"] and row[6:] == ["", ""]
+    assert row[:2] == ["GT other", "Atelectasis"] and row[6:8] == ["", ""]
     assert window.boxes_table.rows()[0][:2] == ["pred", "Mass"] and window.boxes_table.rows()[0][6] == ""
     assert canvas.gt_labels[0].textItem.toPlainText() == "GT Atelectasis (other finding)"
     xs, ys = canvas.gt_context.getData()  # drawn dotted and faded, not as a scored GT box

@@ -1,0 +1,136 @@
+"""The distance tool on the canvas: one pyqtgraph LineSegmentROI per measured distance.
+
+The state (sr_viewer.state.measure.Measurements of the current study) is the truth: the items
+are rebuilt from it when it changes, and the reader's edits go back to it. A left drag on the
+image draws a new distance while the tool is on (`XrayViewBox.measure_drag`); the two handles
+of a distance move its ends and the line between them moves it whole, whether the tool is on
+or not; its right-click menu removes it, and so does Measure > Delete measurement (the one
+last drawn or touched).
+"""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF
+
+from sr_viewer.palette import PALETTE
+from sr_viewer.state import Distance, Study, ViewerModel
+
+#: A drag shorter than this (image pixels) is a click, not a measurement.
+MIN_LENGTH = 1.0
+
+
+class MeasurementItems:
+    """Draws the current study's distances in a ViewBox and forwards the reader's edits.
+
+    Args:
+        view: The canvas's ViewBox (image coordinates).
+        model: The document; its current study's measurements are drawn.
+    """
+
+    def __init__(self, view: pg.ViewBox, model: ViewerModel) -> None:
+        self.view, self.model = view, model
+        self.items: dict[int, tuple[pg.LineSegmentROI, pg.TextItem]] = {}
+        self._drawing: int | None = None  # the distance a drag is drawing now
+        self._study: Study | None = None
+        model.events.measurements_changed.connect(lambda study: self.refresh() if study is model.current else None)
+        model.events.current_changed.connect(lambda study: self.refresh())
+        model.events.study_changed.connect(lambda study: self.refresh() if study is model.current else None)
+
+    # --- drawing a new distance -------------------------------------------------------------
+
+    def drag(self, stage: str, start: QPointF, end: QPointF) -> None:
+        """A left drag with the tool on: "start" adds a distance, "move" and "finish" pull its end."""
+        study = self.model.current
+        if study is None or study.image is None:
+            return
+        measurements = study.measurements
+        if stage == "start" or self._drawing is None or measurements.get(self._drawing) is None:
+            self._drawing = measurements.add((start.x(), start.y()), (end.x(), end.y())).id
+        else:
+            measurements.move(self._drawing, end=(end.x(), end.y()))
+        if stage == "finish":
+            distance = measurements.get(self._drawing)
+            self._drawing = None
+            if distance is not None and _pixels(distance) < MIN_LENGTH:
+                measurements.remove(distance.id)
+
+    # --- items ------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Make the items match the current study's distances (new study: all new items)."""
+        study = self.model.current
+        if study is not self._study:
+            self._clear()
+            self._study = study
+        distances = {d.id: d for d in study.measurements} if study is not None and study.image is not None else {}
+        for distance_id in [i for i in self.items if i not in distances]:
+            self._remove_item(distance_id)
+        for distance in distances.values():
+            entry = self.items.get(distance.id)
+            if entry is None or self._ends(entry[0]) != (distance.start, distance.end):
+                if entry is not None:
+                    self._remove_item(distance.id)
+                entry = self._add_item(distance)
+            self._label(entry[1], distance)
+
+    def _add_item(self, distance: Distance) -> tuple[pg.LineSegmentROI, pg.TextItem]:
+        pen = pg.mkPen(PALETTE.measure, width=2)
+        roi = pg.LineSegmentROI([distance.start, distance.end], pen=pen, removable=True)
+        roi.setZValue(50)
+        label = pg.TextItem(color=PALETTE.measure, anchor=(0, 1), fill=(0, 0, 0, 160))
+        label.setZValue(55)
+        self.view.addItem(roi, ignoreBounds=True)
+        self.view.addItem(label, ignoreBounds=True)
+        distance_id = distance.id
+        roi.sigRegionChangeStarted.connect(lambda r: self._select(distance_id))
+        roi.sigRegionChanged.connect(lambda r: self._live_label(distance_id))
+        roi.sigRegionChangeFinished.connect(lambda r: self._moved(distance_id))
+        roi.sigRemoveRequested.connect(lambda r: self._remove_requested(distance_id))
+        self.items[distance_id] = (roi, label)
+        return roi, label
+
+    def _ends(self, roi: pg.LineSegmentROI) -> tuple[tuple[float, float], tuple[float, float]]:
+        """The ROI's two ends in image coordinates."""
+        a, b = (roi.mapToParent(handle.pos()) for handle in roi.endpoints)
+        return (float(a.x()), float(a.y())), (float(b.x()), float(b.y()))
+
+    def _label(self, label: pg.TextItem, distance: Distance) -> None:
+        scale = self.model.current.scale
+        label.setText(f"{scale.length_text(distance.start, distance.end)}  ({scale.short_label})")
+        x, y = max((distance.start, distance.end), key=lambda p: p[0])  # beside the right end
+        label.setPos(x, y)
+
+    def _live_label(self, distance_id: int) -> None:
+        entry, study = self.items.get(distance_id), self.model.current
+        if entry is not None and study is not None:
+            start, end = self._ends(entry[0])
+            self._label(entry[1], Distance(distance_id, start, end))
+
+    def _moved(self, distance_id: int) -> None:
+        entry, study = self.items.get(distance_id), self.model.current
+        if entry is not None and study is not None:
+            start, end = self._ends(entry[0])
+            study.measurements.move(distance_id, start, end)
+
+    def _select(self, distance_id: int) -> None:
+        if self.model.current is not None:
+            self.model.current.measurements.select(distance_id)
+
+    def _remove_requested(self, distance_id: int) -> None:
+        if self.model.current is not None:
+            self.model.current.measurements.remove(distance_id)
+
+    def _remove_item(self, distance_id: int) -> None:
+        roi, label = self.items.pop(distance_id)
+        for item in (roi, label):
+            self.view.removeItem(item)
+
+    def _clear(self) -> None:
+        for distance_id in list(self.items):
+            self._remove_item(distance_id)
+
+
+def _pixels(distance: Distance) -> float:
+    (x0, y0), (x1, y1) = distance.start, distance.end
+    return ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5

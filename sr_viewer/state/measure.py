@@ -1,0 +1,197 @@
+"""Measurements: the scale a study is measured in, and the distances the reader drew on it.
+
+A `Scale` says how big a pixel is and where that came from, so every number shown or exported
+carries its source: DICOM PixelSpacing (calibrated at the patient), ImagerPixelSpacing (at
+the detector; divided by EstimatedRadiographicMagnificationFactor when the file has one,
+which brings it to the patient, DICOM PS3.3 C.8.11.7), or plain pixels (PNG, JPEG, a DICOM
+without spacing). `Measurements` is a study's evented list of `Distance`s; the canvas draws
+them, the boxes table and the exports list them.
+
+Coordinates are image pixels in the frame of sr_core.boxes: pixel (col, row) covers
+[col, col+1) x [row, row+1), so a box (x0, y0, x1, y1) is x1 - x0 pixels wide and a distance
+runs between two points of that plane.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from sr_core.io import XrayImage
+
+from sr_viewer.state.events import Events
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How big a pixel is, and where that came from.
+
+    Attributes:
+        row_mm, column_mm: Millimetres per pixel down a column (between rows) and along a
+            row (between columns); None when the file does not say (then lengths are pixels).
+        source: "PixelSpacing", "ImagerPixelSpacing" or "pixels".
+        magnification_factor: The factor ImagerPixelSpacing was divided by (None: not applied).
+    """
+
+    row_mm: float | None = None
+    column_mm: float | None = None
+    source: str = "pixels"
+    magnification_factor: float | None = None
+
+    @classmethod
+    def of_image(cls, image: XrayImage) -> Scale:
+        """The scale an image's reader found (sr_core.io: pixel_spacing and its kind)."""
+        if image.pixel_spacing is None or image.pixel_spacing_kind is None:
+            return cls()
+        # patient_spacing is None only for ImagerPixelSpacing without a factor: the detector's.
+        row, column = image.patient_spacing or image.pixel_spacing
+        factor = image.magnification_factor if image.pixel_spacing_kind == "ImagerPixelSpacing" else None
+        return cls(row, column, image.pixel_spacing_kind, factor)
+
+    @property
+    def calibrated(self) -> bool:
+        """True when lengths are millimetres."""
+        return self.row_mm is not None and self.column_mm is not None
+
+    @property
+    def unit(self) -> str:
+        return "mm" if self.calibrated else "px"
+
+    @property
+    def where(self) -> str:
+        """Where the millimetres are measured: "at the patient", "at the detector" or ""."""
+        if not self.calibrated:
+            return ""
+        if self.source == "ImagerPixelSpacing" and self.magnification_factor is None:
+            return "at the detector"
+        return "at the patient"
+
+    @property
+    def label(self) -> str:
+        """Where the scale comes from, in the reader's words (shown beside every number)."""
+        if not self.calibrated:
+            return "pixels (the file gives no pixel size)"
+        size = f"{self.row_mm:.4g} x {self.column_mm:.4g} mm/pixel"
+        if self.source == "ImagerPixelSpacing":
+            if self.magnification_factor is None:
+                return f"mm at the detector (DICOM ImagerPixelSpacing {size}, no magnification factor)"
+            return (f"mm at the patient (DICOM ImagerPixelSpacing / EstimatedRadiographicMagnificationFactor "
+                    f"{self.magnification_factor:.4g} = {size})")
+        return f"mm at the patient (DICOM PixelSpacing {size})"
+
+    @property
+    def short_label(self) -> str:
+        """The source in a few words, for the canvas beside a length."""
+        if not self.calibrated:
+            return "pixels"
+        if self.source == "ImagerPixelSpacing":
+            return "ImagerPixelSpacing, detector" if self.magnification_factor is None else (
+                f"ImagerPixelSpacing / {self.magnification_factor:.4g}, patient")
+        return "PixelSpacing, patient"
+
+    def length(self, start: Point, end: Point) -> float:
+        """The distance between two image points, in `unit`."""
+        dx, dy = end[0] - start[0], end[1] - start[1]
+        if self.calibrated:
+            dx, dy = dx * self.column_mm, dy * self.row_mm
+        return math.hypot(dx, dy)
+
+    def size(self, box: tuple[float, float, float, float]) -> tuple[float, float, float]:
+        """(width, height, area) of an (x0, y0, x1, y1) box in `unit` and `unit` squared."""
+        width, height = abs(box[2] - box[0]), abs(box[3] - box[1])
+        if self.calibrated:
+            width, height = width * self.column_mm, height * self.row_mm
+        return width, height, width * height
+
+    def length_text(self, start: Point, end: Point) -> str:
+        return f"{self.length(start, end):.1f} {self.unit}"
+
+    def size_text(self, box: tuple[float, float, float, float]) -> str:
+        width, height, area = self.size(box)
+        return f"{width:.1f} x {height:.1f} {self.unit}, {area:.0f} {self.unit}\u00b2"
+
+
+@dataclass(frozen=True)
+class Distance:
+    """A straight-line measurement between two image points.
+
+    Attributes:
+        id: Unique within the study (stays when the ends move).
+        start, end: (x, y) in image pixels.
+    """
+
+    id: int
+    start: Point
+    end: Point
+
+
+class Measurements:
+    """A study's distances, evented: `events.changed()` fires after every add, move or remove.
+
+    `selected` is the distance last drawn or touched (what Delete removes).
+    """
+
+    def __init__(self) -> None:
+        self.events = Events("changed")
+        self._items: dict[int, Distance] = {}
+        self._next_id = 1
+        self.selected: int | None = None
+
+    def __iter__(self):
+        return iter(list(self._items.values()))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, distance_id: int) -> Distance | None:
+        return self._items.get(distance_id)
+
+    def add(self, start: Point, end: Point) -> Distance:
+        """A new distance, selected."""
+        distance = Distance(self._next_id, _point(start), _point(end))
+        self._next_id += 1
+        self._items[distance.id] = distance
+        self.selected = distance.id
+        self.events.changed.emit()
+        return distance
+
+    def move(self, distance_id: int, start: Point | None = None, end: Point | None = None) -> None:
+        """Move one or both ends of a distance (unknown ids are ignored)."""
+        old = self._items.get(distance_id)
+        if old is None:
+            return
+        new = replace(old, start=_point(start) if start is not None else old.start,
+                      end=_point(end) if end is not None else old.end)
+        self.selected = distance_id
+        if new != old:
+            self._items[distance_id] = new
+            self.events.changed.emit()
+
+    def select(self, distance_id: int | None) -> None:
+        self.selected = distance_id if distance_id in self._items else None
+
+    def remove(self, distance_id: int | None = None) -> bool:
+        """Remove a distance (default: the selected one). Returns whether one was removed."""
+        distance_id = self.selected if distance_id is None else distance_id
+        if distance_id not in self._items:
+            return False
+        del self._items[distance_id]
+        if self.selected == distance_id:
+            self.selected = None
+        self.events.changed.emit()
+        return True
+
+    def clear(self) -> None:
+        if self._items:
+            self._items.clear()
+            self.selected = None
+            self.events.changed.emit()
+
+
+def _point(point: Point) -> Point:
+    x, y = (float(v) for v in point)
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise ValueError(f"a measurement point must be finite, got {point!r}")
+    return (x, y)
