@@ -70,7 +70,8 @@ def take_screenshot(app: QApplication, args) -> int:
             raise ScreenshotError(f"weights not found: {weights}")
         if weights is None and (args.finding or args.threshold is not None):
             raise ScreenshotError("--finding/--threshold need a model: give --weights")
-        settings = Settings(theme=args.theme or "dark", device=args.device or "auto")
+        settings = Settings(theme=args.theme or "dark", device=args.device or "auto",
+                            first_start_hint_shown=True)  # a picture of the viewer, not of a first start
         window = MainWindow(settings, persist=False)
         window.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
         window.resize(*SIZE)

@@ -63,6 +63,7 @@ class Settings:
         theme: "dark" or "light".
         last_folder: Where file dialogs open.
         export_identifiers: Whether the reader last ticked "include patient identifiers".
+        first_start_hint_shown: The status bar's "Getting started" hint was shown (once).
     """
 
     colormap: str = _view("colormap")
@@ -78,6 +79,7 @@ class Settings:
     theme: str = "dark"
     last_folder: str = ""
     export_identifiers: bool = False
+    first_start_hint_shown: bool = False
 
     def restore_view(self, view: ViewSettings) -> None:
         """Set the persisted view settings; a value the view refuses (an unknown colormap

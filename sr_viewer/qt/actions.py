@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sr_viewer.qt import dialogs, model_card
+from sr_viewer.qt import dialogs, getting_started, model_card
 from sr_viewer.state.window import PRESETS
 
 if TYPE_CHECKING:  # the window imports this table; the commands only need its type
@@ -137,6 +137,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("device_auto", "Model", "Device: auto", "", checkable=True, run=lambda w: w.set_device("auto")),
     ActionSpec("device_cpu", "Model", "Device: CPU", "", checkable=True, run=lambda w: w.set_device("cpu")),
     ActionSpec("device_cuda", "Model", "Device: GPU (CUDA)", "", checkable=True, run=lambda w: w.set_device("cuda")),
+    ActionSpec("getting_started", "Help", "Getting started", "Shift+F1",
+               "What the map is, what the threshold does, how far to trust the model", run=getting_started.show),
     ActionSpec("shortcuts", "Help", "Keyboard shortcuts", "F1",
                run=lambda w: dialogs.show_shortcuts(w, shortcut_rows())),
     ActionSpec("about", "Help", "About SR Viewer", run=dialogs.show_about),

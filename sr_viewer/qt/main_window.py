@@ -33,6 +33,7 @@ from sr_viewer.qt.boxes_table import BoxesPanel, BoxesTable
 from sr_viewer.qt.canvas import Canvas
 from sr_viewer.qt.exporter import Exporter
 from sr_viewer.qt.findings_panel import FindingsPanel
+from sr_viewer.qt.getting_started import FirstStartHint
 from sr_viewer.qt.inference import InferenceController
 from sr_viewer.qt.model_panel import ModelPanel
 from sr_viewer.qt.notify import Notifier
@@ -125,6 +126,9 @@ class MainWindow(QMainWindow):
         self.cancel_button.setText("Cancel")
         self.cancel_button.setVisible(False)
         self.cancel_button.clicked.connect(self.inference.cancel)
+        self.first_start_hint = FirstStartHint()
+        self.first_start_hint.setVisible(False)  # _apply_settings shows it on the first start
+        bar.addWidget(self.first_start_hint, 1)  # hidden under a message, back after it
         bar.addPermanentWidget(self.pixel_label)
         bar.addPermanentWidget(self.queue_bar)
         bar.addPermanentWidget(self.cancel_button)
@@ -214,6 +218,9 @@ class MainWindow(QMainWindow):
         if s.window_state:
             self.restoreState(QByteArray.fromBase64(s.window_state.encode()))
         self._update_recent_menu()
+        if not s.first_start_hint_shown:
+            self.first_start_hint.setVisible(True)
+            s.first_start_hint_shown = True  # saved with the rest: the next start shows none
 
     def store_settings(self) -> Settings:
         """Copy the session's state into self.settings (and save it when persisting)."""
