@@ -182,3 +182,12 @@ def test_box_export_lists_the_measurement_and_box_sizes(make_window, qtbot, tmp_
 def test_measure_actions_have_shortcuts():
     keys = {a.name: a.shortcut for a in ACTIONS}
     assert keys["measure_distance"] == "D" and keys["delete_measurement"] == "Del"
+
+
+def test_real_cr_dicom_is_measured_with_its_pixel_spacing(make_window, qtbot, shared_data):
+    # The SIIM-ACR CR file says PixelSpacing 0.168 mm: 500 px across is 84 mm at the patient.
+    window, study = open_study(make_window, qtbot, shared_data / "dicom" / "siim-cr-chest-jpeg-baseline.dcm")
+    distance = measure(qtbot, window, (200, 500), (700, 500))
+    assert study.scale.row_mm == pytest.approx(0.168) and study.scale.source == "PixelSpacing"
+    assert study.scale.length(distance.start, distance.end) == pytest.approx(84.0, abs=0.5)
+    assert "0.168 x 0.168 mm/pixel" in window.boxes_panel.scale_label.text()
