@@ -13,7 +13,7 @@ class ExportError(ValueError):
     """An export that cannot be written (one-line message naming the file)."""
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
     except OSError:
@@ -35,13 +35,13 @@ def safe_output_path(path: str | Path, sources: Iterable[str | Path] = ()) -> Pa
     """
     path = Path(path)
     source_list = [Path(s) for s in sources]
-    if any(_same_file(path, s) for s in source_list):
+    if any(same_file(path, s) for s in source_list):
         raise ExportError(f"refusing to write {path.name!r}: it is a source image (choose another name)")
     if not path.exists():
         return path
     for n in range(1, MAX_SUFFIX):
         candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
-        if not candidate.exists() and not any(_same_file(candidate, s) for s in source_list):
+        if not candidate.exists() and not any(same_file(candidate, s) for s in source_list):
             return candidate
     raise ExportError(f"no free file name next to {path.name!r}")
 

@@ -80,6 +80,9 @@ ACTIONS: tuple[ActionSpec, ...] = (
                "Annotated image as DICOM referencing the source study", run=lambda w: w.export_dicom()),
     ActionSpec("export_boxes", "File", "Export boxes (CSV/JSON) ...", "Ctrl+B", "Predicted and ground-truth boxes",
                run=lambda w: w.export_boxes()),
+    ActionSpec("save_drawn_boxes", "File", "Save drawn boxes ...", "Ctrl+Shift+B",
+               "The boxes you drew, every study, as a BBox_List_2017 CSV (sr-core-eval and the importer read it)",
+               run=lambda w: w.ask_save_drawn_boxes()),
     ActionSpec("export_all", "File", "Export all studies ...", "Ctrl+Alt+E", "PNG (+ DICOM SC) of every study and one CSV",
                separator=True, run=lambda w: w.batch_export.ask_and_run()),
     ActionSpec("include_identifiers", "File", "Include patient identifiers in exports", "",
@@ -123,8 +126,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("theme_light", "View", "Light theme", "Ctrl+Shift+L", checkable=True, run=lambda w: w.set_theme("light")),
     ActionSpec("measure_distance", "Measure", "Distance tool", "D",
                "On: a left drag on the image measures a distance (drag its handles to adjust)", checkable=True,
-               run=lambda w: w.canvas.set_measuring(w.actions_by_name["measure_distance"].isChecked())),
-    ActionSpec("delete_measurement", "Measure", "Delete measurement", "Del", "The distance last drawn or adjusted",
+               run=lambda w: w.set_tool("measure_distance")),
+    ActionSpec("draw_box", "Measure", "Box tool (ground truth)", "B",
+               "On: a left drag on the image draws a ground-truth box for the shown finding "
+               "(drag its corners to resize, its inside to move)", checkable=True,
+               run=lambda w: w.set_tool("draw_box")),
+    ActionSpec("delete_measurement", "Measure", "Delete measurement or drawn box", "Del",
+               "The distance last drawn or adjusted; with the box tool on, the box last drawn or adjusted",
                run=lambda w: w.delete_measurement()),
     ActionSpec("clear_measurements", "Measure", "Clear measurements", "Ctrl+Del", "Every distance of the shown study",
                run=lambda w: w.delete_measurement(every=True)),
@@ -155,6 +163,8 @@ MOUSE_HELP = (
     ("Wheel", "Zoom"),
     ("Right drag", "Window/level: left-right = width, up-down = level"),
     ("Left drag, distance tool on (D)", "Measure a distance; drag its handles to adjust, right-click it to remove"),
+    ("Left drag, box tool on (B)", "Draw a ground-truth box for the shown finding; drag its corners or inside, "
+     "right-click it to remove"),
     ("Drop files/folders", "Open them (anywhere on the window)"),
 )
 

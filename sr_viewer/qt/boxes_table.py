@@ -2,7 +2,8 @@
 coordinates, IoU, hit/miss and size, then the reader's distances with their length.
 
 Only the shown finding's GT boxes are scored; GT boxes of other findings are listed (Kind
-"GT other", greyed) with their finding and no IoU or mark. Sizes and lengths are in mm when
+"GT other", greyed) with their finding and no IoU or mark; the boxes the reader drew are
+ground truth too, scored alike, of Kind "GT drawn". Sizes and lengths are in mm when
 the file gives a pixel size, else in pixels; `BoxesPanel` shows where the scale comes from
 above the table (and every Size cell says it in its tooltip).
 """
@@ -20,10 +21,12 @@ KIND_COLUMN, HIT_COLUMN, SIZE_COLUMN = 0, 7, 8
 
 
 def kind_text(row) -> str:
-    """The Kind cell: "pred", "GT" (scored against the shown map) or "GT other" (context)."""
+    """The Kind cell: "pred", "GT" (scored against the shown map), "GT other" (context), or
+    "GT drawn" / "GT drawn other" for a box the reader drew."""
     if row.kind == "pred":
         return "pred"
-    return "GT other" if row.context else "GT"
+    kind = "GT drawn" if row.drawn else "GT"
+    return f"{kind} other" if row.context else kind
 
 
 def scale_text(scale: Scale) -> str:
@@ -46,7 +49,7 @@ class BoxesTable(QTableWidget):
         self.horizontalHeader().setStretchLastSection(True)
         events = model.events
         for event in (events.current_changed, events.study_changed, events.finding_changed, events.threshold_changed,
-                      events.measurements_changed, model.view.events.mode, model.view.events.iou_threshold):
+                      events.measurements_changed, events.drawn_boxes_changed, model.view.events.mode, model.view.events.iou_threshold):
             event.connect(lambda *args: self.refresh())
         self.refresh()
 
@@ -71,6 +74,8 @@ class BoxesTable(QTableWidget):
                 colour = fore = self.palette().placeholderText().color()
             tip = (f"Ground truth of {row.finding}: context, not scored against the {overlay.finding} map"
                    if row.context else "")
+            if row.drawn:
+                tip = f"Drawn by the reader{': ' + tip if tip else ''}"
             entries.append((values, colour, fore, row.hit, tip))
         for distance in overlay.study.measurements:
             (x0, y0), (x1, y1) = distance.start, distance.end

@@ -5,7 +5,8 @@ ImageItem (16-bit data; window/level moves only its levels), a heatmap ImageItem
 index data, colormap LUT with a transparent entry 0 and the opacity as alpha), one PlotCurveItem for
 all contours, one for the predicted boxes, one dashed for the ground truth of the shown
 finding, one dotted and faded for the ground truth of other findings (context, not scored),
-and text labels; the reader's distances are MeasurementItems (measure_items.py).
+and text labels; the reader's distances are MeasurementItems (measure_items.py) and the
+boxes the reader draws DrawnBoxItems (drawn_box_items.py).
 Image pixel (col, row) covers [col, col+1) x [row, row+1), the frame of sr_core.boxes, so
 boxes (exclusive ends) and contours (pixel centres) draw without offsets.
 
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import QGraphicsItem
 
 from sr_viewer.palette import PALETTE, heat_index
 from sr_viewer.qt.image_items import GreyItem, HeatmapItem
+from sr_viewer.qt.drawn_box_items import DrawnBoxItems
 from sr_viewer.qt.measure_items import MeasurementItems
 from sr_viewer.state import Study, ViewerModel
 from sr_viewer.state.window import display_data, display_levels, drag_window, start_window, uses_raw
@@ -68,26 +70,31 @@ def contour_path(contours) -> tuple[np.ndarray, np.ndarray]:
 
 class XrayViewBox(pg.ViewBox):
     """A ViewBox whose right-button drag sets window/level (left drag pans, wheel zooms;
-    with `measuring` on, a left drag draws a distance instead of panning).
+    with `measuring` on, a left drag draws a distance instead of panning, with
+    `drawing_boxes` on a box).
 
     Signals:
         window_drag(bool, float, float): (drag started, dx, dy) as fractions of the view.
         measure_drag(str, QPointF, QPointF): ("start" | "move" | "finish", where the drag
             began, where it is now), both in image coordinates.
+        box_drag(str, QPointF, QPointF): the same, with the box tool on.
     """
 
     window_drag = Signal(bool, float, float)
     measure_drag = Signal(str, QPointF, QPointF)
+    box_drag = Signal(str, QPointF, QPointF)
 
     def __init__(self) -> None:
         super().__init__(invertY=True, lockAspect=True, enableMenu=False)
         self.measuring = False
+        self.drawing_boxes = False
 
     def mouseDragEvent(self, ev, axis=None):  # noqa: N802 (pyqtgraph API)
-        if self.measuring and ev.button() == Qt.MouseButton.LeftButton:
+        if (self.measuring or self.drawing_boxes) and ev.button() == Qt.MouseButton.LeftButton:
             ev.accept()
             stage = "start" if ev.isStart() else "finish" if ev.isFinish() else "move"
-            self.measure_drag.emit(stage, self.mapToView(ev.buttonDownPos()), self.mapToView(ev.pos()))
+            signal = self.box_drag if self.drawing_boxes else self.measure_drag
+            signal.emit(stage, self.mapToView(ev.buttonDownPos()), self.mapToView(ev.pos()))
             return
         if ev.button() == Qt.MouseButton.RightButton:
             ev.accept()
@@ -139,6 +146,8 @@ class Canvas(pg.GraphicsView):
         self.gt_labels: list[pg.TextItem] = []
         self.measurements = MeasurementItems(self.view, model)
         self.view.measure_drag.connect(self.measurements.drag)
+        self.drawn_boxes = DrawnBoxItems(self.view, model)
+        self.view.box_drag.connect(self.drawn_boxes.drag)
 
         self._grey_key: tuple | None = None
         self._heat_key: tuple | None = None
@@ -153,6 +162,7 @@ class Canvas(pg.GraphicsView):
         events.finding_changed.connect(lambda finding: self.update_overlay())
         events.threshold_changed.connect(lambda value: self.update_overlay())
         events.window_changed.connect(lambda window: self._update_grey())
+        events.drawn_boxes_changed.connect(lambda study: self.update_overlay() if study is model.current else None)
         view = model.view.events
         view.mode.connect(lambda mode: self.update_overlay())
         view.iou_threshold.connect(lambda value: self.update_overlay())
@@ -237,8 +247,9 @@ class Canvas(pg.GraphicsView):
 
     def _update_gt(self, overlay) -> None:
         rows = overlay.gt_rows if overlay is not None and overlay.study.image is not None else []
-        self.gt.setData(*box_path([r.box for r in rows if not r.context]))
-        self.gt_context.setData(*box_path([r.box for r in rows if r.context]))
+        # Drawn boxes are outlined by their own handles (DrawnBoxItems); they get the label only.
+        self.gt.setData(*box_path([r.box for r in rows if not r.context and not r.drawn]))
+        self.gt_context.setData(*box_path([r.box for r in rows if r.context and not r.drawn]))
         while len(self.gt_labels) < len(rows):
             label = pg.TextItem(anchor=(0, 0), fill=(0, 0, 0, 140))
             label.setZValue(40)
@@ -284,13 +295,24 @@ class Canvas(pg.GraphicsView):
                            yRange=(centre.y() - height / 2, centre.y() + height / 2), padding=0)
 
     def set_measuring(self, on: bool) -> None:
-        """The distance tool: on, a left drag measures (and does not pan)."""
-        self.view.measuring = bool(on)
-        self.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
+        """The distance tool: on, a left drag measures (and does not pan); turns the box tool off."""
+        self._set_tool(bool(on), False)
+
+    def set_drawing_boxes(self, on: bool) -> None:
+        """The box tool: on, a left drag draws a GT box (and does not pan); turns the distance tool off."""
+        self._set_tool(False, bool(on))
+
+    def _set_tool(self, measuring: bool, drawing_boxes: bool) -> None:
+        self.view.measuring, self.view.drawing_boxes = measuring, drawing_boxes
+        self.setCursor(Qt.CursorShape.CrossCursor if measuring or drawing_boxes else Qt.CursorShape.ArrowCursor)
 
     @property
     def measuring(self) -> bool:
         return self.view.measuring
+
+    @property
+    def drawing_boxes(self) -> bool:
+        return self.view.drawing_boxes
 
     def zoom(self, factor: float) -> None:
         """Zoom in (factor > 1) or out about the view's centre."""

@@ -124,6 +124,20 @@ class Exporter:
             raise ExportError(f"could not write {target.name!r}: {exc.strerror or exc}") from None
         return target
 
+    def save_drawn_boxes(self, path: str | Path) -> tuple[Path, int]:
+        """Write every open study's drawn boxes as a BBox_List_2017 CSV (export.bbox_list);
+        never over a ground-truth file or a source image. Returns (path, boxes written)."""
+        from sr_viewer.export.bbox_list import write_drawn_boxes
+
+        path = Path(path)
+        protected = [*self.model.ground_truth.files, *self.sources()]
+        try:
+            count = write_drawn_boxes(path, self.model.studies, protected)
+        except OSError as exc:
+            raise ExportError(f"could not write {path.name!r}: {exc.strerror or exc}") from None
+        log.info("saved %d drawn boxes to %s", count, path.name)
+        return path, count
+
     def export_all(self, folder: str | Path, include_identifiers: bool = False, dicom: bool = True,
                    progress=None) -> BatchReport:
         """Export every readable study to a folder: PNG each, SC for DICOM sources, one CSV.

@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.dcm *.dicom);;All files (*)"
 WEIGHTS_FILTER = "SR weights (*.safetensors);;All files (*)"
 GT_FILTER = "Ground truth (test_gt.txt *.txt *.csv);;All files (*)"
+DRAWN_BOXES_NAME = "BBox_List_2017_drawn.csv"  # a new name: never a file the ground truth came from
 MAX_ERROR_LINES = 8
 
 
@@ -183,6 +184,7 @@ class MainWindow(QMainWindow):
         n.info.connect(lambda text: self.statusBar().showMessage(text, 8000))
         n.error.connect(self._show_error)
         self.canvas.pixel_info.connect(self.pixel_label.setText)
+        self.canvas.drawn_boxes.say = n.say
         self.inference.progress.connect(self._progress)
         self.model_panel.open_weights.connect(self.ask_open_weights)
         self.model_panel.show_card.connect(lambda: model_card.show(self))
@@ -449,10 +451,44 @@ class MainWindow(QMainWindow):
         if path:
             self._export("Boxes", lambda: self.exporter.export_boxes([study], path))
 
+    def ask_save_drawn_boxes(self) -> None:
+        """File > Save drawn boxes: ask for a CSV (never a ground-truth file) and write it."""
+        path, _ = QFileDialog.getSaveFileName(self, "Save drawn boxes",
+                                              str(Path(self.dialog_folder()) / DRAWN_BOXES_NAME), "CSV (*.csv)")
+        if path:
+            self._remember_folder(path)
+            self.save_drawn_boxes(path)
+
+    def save_drawn_boxes(self, path: str | Path) -> Path | None:
+        """Write every study's drawn boxes to `path`; a refusal or failure is one line."""
+        try:
+            target, count = self.exporter.save_drawn_boxes(path)
+        except ExportError as exc:
+            self.notifier.say(f"Drawn boxes not saved: {exc}")
+            return None
+        self.notifier.say(f"{count} drawn box{'es' if count != 1 else ''} saved to {target}")
+        return target
+
+    def set_tool(self, name: str) -> None:
+        """Measure > Distance tool / Box tool: the checked one is on, the other goes off."""
+        on = self.actions_by_name[name].isChecked()
+        other = "draw_box" if name == "measure_distance" else "measure_distance"
+        if on:
+            self.actions_by_name[other].setChecked(False)
+        if name == "draw_box":
+            self.canvas.set_drawing_boxes(on)
+        else:
+            self.canvas.set_measuring(on)
+
     def delete_measurement(self, every: bool = False) -> None:
-        """Measure > Delete: the distance last drawn or adjusted (or all of the shown study)."""
+        """Measure > Delete: the distance last drawn or adjusted (or all of the shown study);
+        with the box tool on, the drawn box last drawn or adjusted."""
         study = self.model.current
         if study is None:
+            return
+        if self.canvas.drawing_boxes and not every:
+            if not study.drawn_boxes.remove():
+                self.notifier.say("No drawn box selected: draw one with the box tool (B) or drag one's corner")
             return
         if every:
             study.measurements.clear()

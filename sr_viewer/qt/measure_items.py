@@ -14,13 +14,14 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF
 
 from sr_viewer.palette import PALETTE
+from sr_viewer.qt.study_items import StudyItems
 from sr_viewer.state import Distance, Study, ViewerModel
 
 #: A drag shorter than this (image pixels) is a click, not a measurement.
 MIN_LENGTH = 1.0
 
 
-class MeasurementItems:
+class MeasurementItems(StudyItems):
     """Draws the current study's distances in a ViewBox and forwards the reader's edits.
 
     Args:
@@ -29,13 +30,10 @@ class MeasurementItems:
     """
 
     def __init__(self, view: pg.ViewBox, model: ViewerModel) -> None:
-        self.view, self.model = view, model
-        self.items: dict[int, tuple[pg.LineSegmentROI, pg.TextItem]] = {}
-        self._drawing: int | None = None  # the distance a drag is drawing now
-        self._study: Study | None = None
-        model.events.measurements_changed.connect(lambda study: self.refresh() if study is model.current else None)
-        model.events.current_changed.connect(lambda study: self.refresh())
-        model.events.study_changed.connect(lambda study: self.refresh() if study is model.current else None)
+        super().__init__(view, model, "measurements_changed")
+
+    def marks(self, study: Study):
+        return study.measurements
 
     # --- drawing a new distance -------------------------------------------------------------
 
@@ -57,22 +55,14 @@ class MeasurementItems:
 
     # --- items ------------------------------------------------------------------------------
 
-    def refresh(self) -> None:
-        """Make the items match the current study's distances (new study: all new items)."""
-        study = self.model.current
-        if study is not self._study:
-            self._clear()
-            self._study = study
-        distances = {d.id: d for d in study.measurements} if study is not None and study.image is not None else {}
-        for distance_id in [i for i in self.items if i not in distances]:
-            self._remove_item(distance_id)
-        for distance in distances.values():
-            entry = self.items.get(distance.id)
-            if entry is None or self._ends(entry[0]) != (distance.start, distance.end):
-                if entry is not None:
-                    self._remove_item(distance.id)
-                entry = self._add_item(distance)
-            self._label(entry[1], distance)
+    def _matches(self, entry, distance: Distance) -> bool:
+        return self._ends(entry[0]) == (distance.start, distance.end)
+
+    def _updated(self, entry, distance: Distance) -> None:
+        self._label(entry[1], distance)
+
+    def _graphics(self, entry) -> tuple:
+        return entry
 
     def _add_item(self, distance: Distance) -> tuple[pg.LineSegmentROI, pg.TextItem]:
         pen = pg.mkPen(PALETTE.measure, width=2)
@@ -120,15 +110,6 @@ class MeasurementItems:
     def _remove_requested(self, distance_id: int) -> None:
         if self.model.current is not None:
             self.model.current.measurements.remove(distance_id)
-
-    def _remove_item(self, distance_id: int) -> None:
-        roi, label = self.items.pop(distance_id)
-        for item in (roi, label):
-            self.view.removeItem(item)
-
-    def _clear(self) -> None:
-        for distance_id in list(self.items):
-            self._remove_item(distance_id)
 
 
 def _pixels(distance: Distance) -> float:

@@ -8,11 +8,14 @@ forwards the reader's intent to the setters.
     inference_queue.py  InferenceQueue: what the model takes next, which images may go
     overlay.py          Overlay: what is drawn over a study at a threshold
     measure.py          Scale (pixel size and its source), Measurements (distances drawn)
+    drawn_boxes.py      DrawnBoxes: the ground-truth boxes the reader drew
+    items.py            EditableItems: the evented id-keyed list both are built on
     events.py           Event, Events and the Evented base the settings are built on
 """
 
 from sr_viewer.state.compare import BoxRow, compare_boxes
 from sr_viewer.state.document import ViewerModel
+from sr_viewer.state.drawn_boxes import DRAWN_SOURCE, DrawnBox, DrawnBoxes
 from sr_viewer.state.events import Event, Evented, Events
 from sr_viewer.state.ground_truth import GroundTruth, GroundTruthError, is_annotation_file
 from sr_viewer.state.inference_queue import IMAGES_AHEAD, InferenceQueue
@@ -23,11 +26,14 @@ from sr_viewer.state.study import GtBox, Status, Study
 from sr_viewer.state.view import COLORMAPS, ViewSettings
 
 __all__ = [
+    "DRAWN_SOURCE",
     "COLORMAPS",
     "IMAGES_AHEAD",
     "NO_WEIGHTS_MESSAGE",
     "BoxRow",
     "Distance",
+    "DrawnBox",
+    "DrawnBoxes",
     "Event",
     "Evented",
     "Events",

@@ -33,6 +33,7 @@ class BoxRow:
         hit: For GT boxes of the shown finding, whether best IoU > threshold; None for
             predicted boxes, context rows, or when there is no prediction to compare with.
         context: A GT box of another finding than the shown one (drawn dimmed, not scored).
+        drawn: A GT box the reader drew in the viewer (GtBox.drawn).
     """
 
     kind: str
@@ -41,6 +42,7 @@ class BoxRow:
     iou: float | None
     hit: bool | None
     context: bool = False
+    drawn: bool = False
 
     @property
     def label(self) -> str:
@@ -86,7 +88,7 @@ def compare_boxes(
     for j, gt in enumerate(gt_boxes):
         if j in column:
             best = float(matrix[:, column[j]].max()) if pred_boxes else 0.0
-            rows.append(BoxRow("gt", gt.finding, gt.box, best, best > iou_threshold))
+            rows.append(BoxRow("gt", gt.finding, gt.box, best, best > iou_threshold, drawn=gt.drawn))
         else:
-            rows.append(BoxRow("gt", gt.finding, gt.box, None, None, context=shown))
+            rows.append(BoxRow("gt", gt.finding, gt.box, None, None, context=shown, drawn=gt.drawn))
     return rows

@@ -39,6 +39,7 @@ EVENT_NAMES = (
     "window_changed",  # ((center, width) | None)
     "model_changed",  # (ModelStatus)
     "measurements_changed",  # (Study): a distance of the study was added, moved or removed
+    "drawn_boxes_changed",  # (Study): a box the reader drew was added, moved or removed
 )
 
 
@@ -81,6 +82,7 @@ class ViewerModel:
             status = Status.QUEUED if self.model_status.state in ("ready", "loading") else Status.OPENED
             study = Study(path, status=status)
             study.measurements.events.changed.connect(lambda s=study: self.events.measurements_changed.emit(s))
+            study.drawn_boxes.events.changed.connect(lambda s=study: self.events.drawn_boxes_changed.emit(s))
             added.append(study)
         if added:
             self.studies.extend(added)
@@ -267,7 +269,8 @@ class ViewerModel:
         if study is None:
             return None
         key = (id(study), id(study.prediction), study.shown_finding, self._threshold, self.view.mode,
-               self.view.iou_threshold, self._gt_version, len(study.gt_boxes))
+               self.view.iou_threshold, self._gt_version, len(study.gt_boxes),
+               tuple(study.drawn_boxes))
         if self._overlay_cache is not None and self._overlay_cache[0] == key:
             return self._overlay_cache[1]
         overlay = compute_overlay(study, self._threshold, self.view)

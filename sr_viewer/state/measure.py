@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from sr_core.io import XrayImage
 
-from sr_viewer.state.events import Events
+from sr_viewer.state.items import EditableItems
 
 Point = tuple[float, float]
 
@@ -127,67 +127,22 @@ class Distance:
     end: Point
 
 
-class Measurements:
+class Measurements(EditableItems[Distance]):
     """A study's distances, evented: `events.changed()` fires after every add, move or remove.
 
     `selected` is the distance last drawn or touched (what Delete removes).
     """
 
-    def __init__(self) -> None:
-        self.events = Events("changed")
-        self._items: dict[int, Distance] = {}
-        self._next_id = 1
-        self.selected: int | None = None
-
-    def __iter__(self):
-        return iter(list(self._items.values()))
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def get(self, distance_id: int) -> Distance | None:
-        return self._items.get(distance_id)
-
     def add(self, start: Point, end: Point) -> Distance:
         """A new distance, selected."""
-        distance = Distance(self._next_id, _point(start), _point(end))
-        self._next_id += 1
-        self._items[distance.id] = distance
-        self.selected = distance.id
-        self.events.changed.emit()
-        return distance
+        start, end = _point(start), _point(end)
+        return self._insert(lambda distance_id: Distance(distance_id, start, end))
 
     def move(self, distance_id: int, start: Point | None = None, end: Point | None = None) -> None:
         """Move one or both ends of a distance (unknown ids are ignored)."""
-        old = self._items.get(distance_id)
-        if old is None:
-            return
-        new = replace(old, start=_point(start) if start is not None else old.start,
-                      end=_point(end) if end is not None else old.end)
-        self.selected = distance_id
-        if new != old:
-            self._items[distance_id] = new
-            self.events.changed.emit()
-
-    def select(self, distance_id: int | None) -> None:
-        self.selected = distance_id if distance_id in self._items else None
-
-    def remove(self, distance_id: int | None = None) -> bool:
-        """Remove a distance (default: the selected one). Returns whether one was removed."""
-        distance_id = self.selected if distance_id is None else distance_id
-        if distance_id not in self._items:
-            return False
-        del self._items[distance_id]
-        if self.selected == distance_id:
-            self.selected = None
-        self.events.changed.emit()
-        return True
-
-    def clear(self) -> None:
-        if self._items:
-            self._items.clear()
-            self.selected = None
-            self.events.changed.emit()
+        start = _point(start) if start is not None else None
+        end = _point(end) if end is not None else None
+        self._replace(distance_id, lambda old: replace(old, start=start or old.start, end=end or old.end))
 
 
 def _point(point: Point) -> Point:

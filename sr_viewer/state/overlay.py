@@ -21,7 +21,7 @@ class Overlay:
         threshold: The FPM threshold.
         probability: The finding's probability (None before the model ran).
         regions: Boxes, contours and mask at the threshold (None before the model ran).
-        rows: The box table: predicted boxes, then GT boxes with IoU and hit/miss.
+        rows: The box table: predicted boxes, then GT boxes (loaded, then drawn) with IoU and hit/miss.
     """
 
     study: Study
@@ -48,7 +48,7 @@ def compute_overlay(study: Study, threshold: float, view: ViewSettings) -> Overl
     prediction = study.prediction
     finding = study.shown_finding
     regions = prediction.regions(threshold, finding, view.mode) if prediction is not None else None
-    rows = compare_boxes(regions.boxes if regions else [], finding, study.gt_boxes, view.iou_threshold,
+    rows = compare_boxes(regions.boxes if regions else [], finding, study.all_gt_boxes, view.iou_threshold,
                          has_prediction=prediction is not None)
     probability = float(prediction.probabilities[finding]) if prediction is not None else None
     return Overlay(study, finding, threshold, probability, regions, rows)

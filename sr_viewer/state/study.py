@@ -11,6 +11,7 @@ import numpy as np
 from sr_core.io import XrayImage
 from sr_core.prediction import Prediction
 
+from sr_viewer.state.drawn_boxes import DRAWN_SOURCE, DrawnBoxes
 from sr_viewer.state.measure import Measurements, Scale
 
 
@@ -33,11 +34,13 @@ class GtBox:
         finding: The finding the box was drawn for (NIH spelling of Data_Entry).
         box: (x0, y0, x1, y1) in image pixels, exclusive ends.
         source: The annotation file's name, to tell the reader where it came from.
+        drawn: Drawn by the reader in the viewer (Study.drawn_boxes), not loaded from a file.
     """
 
     finding: str
     box: tuple[float, float, float, float]
     source: str = ""
+    drawn: bool = False
 
 
 @dataclass(eq=False)
@@ -59,6 +62,7 @@ class Study:
         source_kind: "png", "jpeg", "dicom" once known.
         scale: How big a pixel is and where that came from (kept after the image is evicted).
         measurements: The distances the reader drew (evented).
+        drawn_boxes: The ground-truth boxes the reader drew (evented; see all_gt_boxes).
     """
 
     path: Path
@@ -75,6 +79,7 @@ class Study:
     source_kind: str = ""
     scale: Scale = field(default_factory=Scale)
     measurements: Measurements = field(default_factory=Measurements)
+    drawn_boxes: DrawnBoxes = field(default_factory=DrawnBoxes)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
@@ -82,6 +87,12 @@ class Study:
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def all_gt_boxes(self) -> list[GtBox]:
+        """The ground truth scored against the predictions: the loaded boxes, then the drawn ones."""
+        drawn = [GtBox(d.finding, d.box, DRAWN_SOURCE, drawn=True) for d in self.drawn_boxes]
+        return self.gt_boxes + drawn
 
     @property
     def readable(self) -> bool:
