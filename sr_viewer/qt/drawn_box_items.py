@@ -81,6 +81,12 @@ class DrawnBoxItems(StudyItems):
     def _graphics(self, roi: pg.RectROI) -> tuple:
         return (roi,)
 
+    def _reshape(self, roi: pg.RectROI, drawn: DrawnBox) -> None:
+        x0, y0, x1, y1 = drawn.box
+        # finish=False: no sigRegionChangeFinished, which would write the box back to the state.
+        roi.setPos((x0, y0), update=False, finish=False)
+        roi.setSize((x1 - x0, y1 - y0), finish=False)
+
     def _add_item(self, drawn: DrawnBox) -> pg.RectROI:
         x0, y0, x1, y1 = drawn.box
         roi = pg.RectROI((x0, y0), (x1 - x0, y1 - y0), pen=pg.mkPen(PALETTE.gt_box, width=2),

@@ -64,6 +64,12 @@ class MeasurementItems(StudyItems):
     def _graphics(self, entry) -> tuple:
         return entry
 
+    def _reshape(self, entry, distance: Distance) -> None:
+        roi = entry[0]
+        # finish=False: no sigRegionChangeFinished, which would write the ends back to the state.
+        for handle, point in zip(roi.endpoints, (distance.start, distance.end)):
+            roi.movePoint(handle, QPointF(*point), finish=False)
+
     def _add_item(self, distance: Distance) -> tuple[pg.LineSegmentROI, pg.TextItem]:
         pen = pg.mkPen(PALETTE.measure, width=2)
         roi = pg.LineSegmentROI([distance.start, distance.end], pen=pen, removable=True)

@@ -19,8 +19,9 @@ class StudyItems:
     """Items in a ViewBox for the current study's marks of one kind.
 
     Subclasses give `marks` (the study's list), `_matches` (is an item still right for its
-    mark), `_add_item` (make, show and store one in `items`) and `_graphics` (what to take
-    off the view), and may override `_updated` (an item kept: refresh its text).
+    mark), `_reshape` (move an item to its mark's geometry, in place), `_add_item` (make,
+    show and store one in `items`) and `_graphics` (what to take off the view), and may
+    override `_updated` (an item kept: refresh its text).
     """
 
     def __init__(self, view: pg.ViewBox, model: ViewerModel, changed_event: str) -> None:
@@ -47,6 +48,11 @@ class StudyItems:
     def _updated(self, entry: Any, mark: Any) -> None:
         pass
 
+    def _reshape(self, entry: Any, mark: Any) -> None:
+        """Give an existing item its mark's new geometry in place (a drag moves it on every
+        mouse event: rebuilding the item each time would be wasted work on the UI thread)."""
+        raise NotImplementedError
+
     def refresh(self) -> None:
         """Make the items match the current study's marks (new study: all new items)."""
         study = self.model.current
@@ -58,10 +64,10 @@ class StudyItems:
             self._remove_item(mark_id)
         for mark in marks.values():
             entry = self.items.get(mark.id)
-            if entry is None or not self._matches(entry, mark):
-                if entry is not None:
-                    self._remove_item(mark.id)
+            if entry is None:
                 entry = self._add_item(mark)
+            elif not self._matches(entry, mark):
+                self._reshape(entry, mark)
             self._updated(entry, mark)
 
     def _remove_item(self, mark_id: int) -> None:

@@ -15,7 +15,7 @@ from sr_viewer.qt.actions import ACTIONS
 from sr_viewer.state import GroundTruth
 
 from ..conftest import CLASSES, wait_done
-from .test_measure import drag, write_png
+from .test_measure import drag, tool_on, write_png
 
 NAME = "00000732_005.png"  # a 1024 px NIH X-ray whose BBox_List row is Cardiomegaly
 
@@ -147,3 +147,21 @@ def test_box_tool_and_save_have_shortcuts():
     keys = {a.name: a.shortcut for a in ACTIONS}
     assert keys["draw_box"] == "B" and keys["save_drawn_boxes"] == "Ctrl+Shift+B"
     assert len(set(keys.values()) - {""}) == len([k for k in keys.values() if k])  # no shortcut used twice
+
+
+def test_a_drag_reshapes_one_item_in_place_for_both_tools(make_window, qtbot, weights, study_folder):
+    window, study = scored_study(make_window, qtbot, weights, study_folder / NAME)
+    made = []
+    for items in (window.canvas.drawn_boxes, window.canvas.measurements):
+        original = items._add_item
+        items._add_item = lambda mark, original=original: made.append(mark.id) or original(mark)
+    draw(qtbot, window, (300, 300), (600, 500))
+    tool_on(window)
+    drag(qtbot, window.canvas, (200, 200), (400, 350))
+    assert len(made) == 2  # one item a drag, however many mouse moves it had
+    (box,) = study.drawn_boxes
+    (roi,) = window.canvas.drawn_boxes.items.values()
+    assert window.canvas.drawn_boxes._matches(roi, box)
+    (distance,) = study.measurements
+    (entry,) = window.canvas.measurements.items.values()
+    assert window.canvas.measurements._matches(entry, distance)
