@@ -26,6 +26,7 @@ __all__ = [
 
 _BACKENDS: dict[str, Callable[..., torch.Tensor]] = {"torch": _ss2d_scan_torch}
 _GPU_BACKEND = "triton"
+_PLANE_BACKEND = "triton_plane"
 
 
 def register_backend(name: str, fn: Callable[..., torch.Tensor]) -> None:
@@ -40,10 +41,12 @@ def available_backends() -> list[str]:
 
 
 def _load_gpu_backend() -> None:
-    if _GPU_BACKEND in _BACKENDS:
+    if _GPU_BACKEND in _BACKENDS and _PLANE_BACKEND in _BACKENDS:
         return
     try:
-        from sr_core.kernels import triton_ss2d  # noqa: F401  (registers itself)
+        # Each registers itself: "triton" (chunked, what "auto" takes) and "triton_plane"
+        # (whole planes a program; selectable by name until the GPU timings decide).
+        from sr_core.kernels import triton_plane, triton_ss2d  # noqa: F401
     except ImportError:
         pass
 
@@ -82,7 +85,7 @@ def ss2d_scan(
         A_logs: (4*D, N).
         Ds: (4*D,).
         backend: "auto" (the GPU kernels for CUDA tensors, PyTorch otherwise), "torch", or
-            a registered backend name such as "triton".
+            a registered backend name such as "triton" or "triton_plane".
 
     Returns:
         (B, H, W, D) merged output, channels last.

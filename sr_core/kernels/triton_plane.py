@@ -1,0 +1,205 @@
+"""Plane-tiled SS2D on the GPU in Triton: one program per (batch, channel block), whole planes.
+
+`ss2d_scan_triton_plane` has the signature and semantics of `sr_core.kernels.reference.ss2d_scan`
+and registers itself as the "triton_plane" backend on import; "auto" still means the chunked
+"triton" backend (triton_ss2d.py) until GPU timings say otherwise. The design and why it
+differs from the chunked kernels are in triton_plane_fwd.py and triton_plane_bwd.py: with
+d_state 1 every direction is one `tl.associative_scan` over a whole flattened plane held in
+registers, so there are no segment carries, one launch forward and one backward.
+
+What it covers, and where it hands over to the chunked backend (same results, slower):
+* d_state 1 only (the SR configuration); N > 1 goes to "triton".
+* planes of up to _MAX_PLANE padded positions (H and W rounded up to powers of two): 64 x 64
+  and 64 x 128 fit; 128 x 128 (stage 1 at 512 px) goes to "triton". Bands of rows with a
+  carried state would cover it, but the column directions then cross every band at every
+  column and need a second pass; not built.
+
+Layout: x is made contiguous (B, D, H, W) first, so a plane is contiguous. In the model x comes
+from a depthwise conv on a channels-last map and is itself channels-last: that costs one
+transposing copy here. y is written (B, D, H, W) and returned as a (B, H, W, D) view (a
+channel-last store from a block of one or two channels would not coalesce); the LayerNorm
+after it makes it contiguous. Backward: dy is transposed once the same way when it arrives
+channels last, dx is (B, D, H, W).
+
+The per-position projection x_proj is one batched GEMM in PyTorch (autograd carries its
+gradient to x and x_proj_weight), as in the chunked backend.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from sr_core.kernels import register_backend
+
+try:
+    import triton
+
+    from sr_core.kernels import triton_ss2d
+    from sr_core.kernels.triton_plane_bwd import _plane_bwd_kernel
+    from sr_core.kernels.triton_plane_fwd import _plane_fwd_kernel
+except ImportError:  # no Triton: the backend is simply not registered
+    triton = None
+
+__all__ = ["plane_supported", "ss2d_scan_triton_plane"]
+
+_INTERPRET = os.environ.get("TRITON_INTERPRET", "") == "1"  # the interpreter has no bf16 dot
+_MAX_PLANE = 8192  # padded positions a program holds per channel
+_ELEMS = 4096  # tile elements (channels x padded positions) a program aims for
+_MAX_BLOCK_D = 64
+_PARTS = 8  # partial rows of the parameter gradients (shared round-robin by batch)
+
+
+@dataclass(frozen=True)
+class _Config:
+    hp: int  # H padded to a power of two
+    wp: int  # W padded to a power of two
+    block_d: int  # channels per program (forward)
+    num_warps: int
+    bwd_block_d: int  # the backward's (it holds about twice as many live tiles)
+    bwd_num_warps: int
+    col_load: bool  # column-major order by strided reloads instead of a register transpose
+    r_pad: int  # dt rank padded for tl.dot
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+def plane_supported(h: int, w: int, d_state: int) -> bool:
+    """Whether the plane kernels take this shape (otherwise the chunked backend does)."""
+    return d_state == 1 and _pow2(h) * _pow2(w) <= _MAX_PLANE
+
+
+def _warps(elems: int) -> int:
+    # About 8 fp32 elements of a tile per thread: a 4096-element tile on 16 warps. Compiled
+    # for sm_90 (ptxas), 8 warps took 200-224 registers a thread forward (one program per
+    # multiprocessor), 16 warps 110-128 with no or few spills.
+    return max(4, min(16, elems // 256))
+
+
+def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warps: int | None = None,
+            bwd_block_d: int | None = None, bwd_num_warps: int | None = None,
+            col_load: bool = False) -> _Config:
+    """About _ELEMS tile elements a program: one channel of a 64 x 64 plane, 64 of an 8 x 8 one.
+
+    A whole tile of every live operand sits in registers, so the block shrinks as the plane
+    grows; the warps grow with the tile.
+    """
+    hp, wp = _pow2(h), _pow2(w)
+    lp = hp * wp
+    cap = min(_MAX_BLOCK_D, _pow2(d))
+    bd = block_d or max(1, min(cap, _ELEMS // lp))
+    bwd_bd = bwd_block_d or bd
+    for name, v in (("block_d", bd), ("bwd_block_d", bwd_bd)):
+        if v & (v - 1):
+            raise ValueError(f"{name} must be a power of two, got {v}")
+    return _Config(hp, wp, bd, num_warps or _warps(bd * lp), bwd_bd, bwd_num_warps or _warps(bwd_bd * lp),
+                   bool(col_load), max(16, _pow2(r)))
+
+
+class _Launch:
+    """Sizes and compile-time switches shared by the forward and backward launches."""
+
+    def __init__(self, x: torch.Tensor, x_dbl: torch.Tensor, r: int, cfg: _Config, backward: bool = False):
+        self.b, self.d, self.h, self.w = x.shape
+        self.block_d = cfg.bwd_block_d if backward else cfg.block_d
+        self.n_dblk = triton.cdiv(self.d, self.block_d)
+        self.grid = (self.b * self.n_dblk,)
+        lp = cfg.hp * cfg.wp
+        # tl.dot needs 16 or more rows and columns; narrower blocks multiply-add R times.
+        use_dot = self.block_d >= 16 and lp >= 16
+        # The interpreter's dot cannot multiply bf16 (numpy has no bf16): it widens to fp32.
+        dot_lowp = x_dbl.dtype == torch.float16 or (x_dbl.dtype == torch.bfloat16 and not _INTERPRET)
+        self.meta = dict(R=r, R_PAD=cfg.r_pad, BLOCK_D=self.block_d, HP=cfg.hp, WP=cfg.wp, USE_DOT=use_dot,
+                         DOT_LOWP=dot_lowp, COL_LOAD=cfg.col_load,
+                         num_warps=cfg.bwd_num_warps if backward else cfg.num_warps)
+
+
+class _PlaneScan(torch.autograd.Function):
+    """(x, x_dbl, dt weight, dt bias, A_logs, Ds) -> merged y (B, D, H, W), Triton both ways."""
+
+    @staticmethod
+    def forward(ctx, x, x_dbl, dtw, dtb, A_logs, Ds, cfg: _Config):
+        dtw, dtb, A_logs, Ds, x_dbl = (t.contiguous() for t in (dtw, dtb, A_logs, Ds, x_dbl))
+        r = dtw.shape[2]
+        g = _Launch(x, x_dbl, r, cfg)
+        y = triton_ss2d._empty((g.b, g.d, g.h, g.w), x.dtype, x.device)
+        _plane_fwd_kernel[g.grid](x, x_dbl, dtw, dtb, A_logs, Ds, y, g.h, g.w, g.d, g.n_dblk,
+                                  *x.stride(), *y.stride(), **g.meta)
+        ctx.save_for_backward(x, x_dbl, dtw, dtb, A_logs, Ds)
+        ctx.cfg = cfg
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, x_dbl, dtw, dtb, A_logs, Ds = ctx.saved_tensors
+        r = dtw.shape[2]
+        g = _Launch(x, x_dbl, r, ctx.cfg, backward=True)
+        dev = x.device
+        # dy usually arrives as the transposed view of a channels-last gradient: one copy
+        # makes its planes contiguous, as the kernel's coalesced loads need.
+        if gy.stride(-1) != 1:
+            gy = gy.contiguous()
+        dx = triton_ss2d._empty((g.b, g.d, g.h, g.w), x.dtype, dev)
+        # Atomic targets start at zero.
+        dxdbl = torch.zeros(x_dbl.shape, dtype=torch.float32, device=dev)
+        n_part = min(g.b, _PARTS)
+        pdw = torch.zeros((n_part, 4, g.d, r), dtype=torch.float32, device=dev)
+        pdb = torch.zeros((n_part, 4, g.d), dtype=torch.float32, device=dev)
+        pda = torch.zeros((n_part, 4, g.d), dtype=torch.float32, device=dev)
+        pdd = torch.zeros((n_part, g.d), dtype=torch.float32, device=dev)
+        _plane_bwd_kernel[g.grid](x, x_dbl, dtw, dtb, A_logs, Ds, gy, dx, dxdbl, pdw, pdb, pda, pdd,
+                                  g.h, g.w, g.d, g.n_dblk, n_part, *x.stride(), *gy.stride(), *dx.stride(), **g.meta)
+        d_ds = pdd.sum(0).repeat(4)
+        return (dx, dxdbl.to(x_dbl.dtype), pdw.sum(0).to(dtw.dtype), pdb.sum(0).to(dtb.dtype),
+                pda.sum(0).reshape(4 * g.d, 1).to(A_logs.dtype), d_ds.to(Ds.dtype), None)
+
+
+def ss2d_scan_triton_plane(
+    x: torch.Tensor,
+    x_proj_weight: torch.Tensor,
+    dt_projs_weight: torch.Tensor,
+    dt_projs_bias: torch.Tensor,
+    A_logs: torch.Tensor,
+    Ds: torch.Tensor,
+    *,
+    block_d: int | None = None,
+    num_warps: int | None = None,
+    bwd_block_d: int | None = None,
+    bwd_num_warps: int | None = None,
+    col_load: bool = False,
+) -> torch.Tensor:
+    """SS2D core on the plane kernels; same arguments and result as `reference.ss2d_scan`.
+
+    Args:
+        x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds: as for
+            `reference.ss2d_scan`; x may have any strides (it is made contiguous first).
+        block_d, num_warps, bwd_block_d, bwd_num_warps: override the channels per program and
+            the warps (powers of two; for tests and tuning).
+        col_load: read the column-major directions by strided reloads instead of a register
+            transpose.
+
+    Returns:
+        (B, H, W, D) in x's dtype, computed in fp32: a view of a (B, D, H, W) tensor. Shapes
+        outside `plane_supported` go to the chunked "triton" backend.
+    """
+    if triton is None:
+        raise RuntimeError("Triton is not installed")
+    b, d, h, w = x.shape
+    if not plane_supported(h, w, A_logs.shape[1]):
+        return triton_ss2d.ss2d_scan_triton(x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds)
+    k, c, _ = x_proj_weight.shape
+    r = dt_projs_weight.shape[2]
+    cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_load)
+    x = x.contiguous()
+    # Projections act per position: apply them in spatial order, (B, 4C, L) in one GEMM.
+    x_dbl = torch.matmul(x_proj_weight.reshape(k * c, d).to(x.dtype), x.reshape(b, d, h * w))
+    y = _PlaneScan.apply(x, x_dbl.view(b, k, c, h * w), dt_projs_weight, dt_projs_bias, A_logs, Ds, cfg)
+    return y.permute(0, 2, 3, 1)
+
+
+if triton is not None:
+    register_backend("triton_plane", ss2d_scan_triton_plane)

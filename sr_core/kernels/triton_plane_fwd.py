@@ -1,0 +1,216 @@
+"""Plane-tiled Triton SS2D forward (d_state 1): one program per (batch, channel block), whole planes.
+
+The chunked kernels (triton_ss2d_fwd.py) cut the map into small spatial tiles and stitch the
+four directional scans together with segment carries: three launches, fp32 carries through
+memory, and (benchmarks/RESULTS.md) a (channels, rows, columns) tile layout that puts the
+channels inside each thread and makes every short scan cross lanes and warps. Here a program
+owns (batch, channel block) and holds every position of its channels' planes, so no carries
+are needed and each direction is one scan of the whole flattened plane:
+
+* x is (B, D, H, W) with W contiguous: a program loads its BLOCK_D planes as a (BLOCK_D,
+  HP * WP) tile in row-major order, coalesced along W (HP, WP: H and W padded to powers of
+  two; padding is the recurrence's identity, a = 1 and b = 0, because delta = 0 there).
+* With d_state 1 the scan is the first-order recurrence h_t = a_t h_{t-1} + b_t, one
+  `tl.associative_scan` with `lin_combine` along the flattened plane: row-major as it is,
+  row-major reversed with reverse=True, and the two column-major directions on the same
+  tile transposed to (BLOCK_D, WP * HP) (`to_cols`: a register transpose, which Triton lowers
+  through shared memory) or, with COL_LOAD, reloaded in column order by strided loads (the
+  planes were just read, so these hit L1/L2). Which is faster is for the GPU to say.
+* delta = softplus(dt_w @ dt_lowrank + bias), exp(delta A) and the D skip stay in registers;
+  the dt projection is a `tl.dot` when the block has 16 or more channels (stages 3 and 4,
+  where R is 24-48) and R broadcast multiply-adds otherwise.
+* The four directions are summed in registers (the column ones in column order, transposed
+  back once) and y is written once, in x's (B, D, H, W) layout, coalesced.
+
+x_dbl (dt_lowrank, B, C per direction and position, (B, 4, R + 2, H * W), spatial order) is
+small and shared by every channel of a batch: programs of one batch run together (the channel
+block varies fastest), so its rows come from L2.
+"""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+from sr_core.kernels.triton_ss2d_fwd import lin_combine, softplus
+
+
+@triton.jit
+def plane_setup(n_dblk, D, BLOCK_D: tl.constexpr):
+    """This program's batch, its channels (BLOCK_D,) and their mask; the channel block varies fastest."""
+    pid = tl.program_id(0)
+    dblk = pid % n_dblk
+    b = pid // n_dblk
+    offs_d = dblk * BLOCK_D + tl.arange(0, BLOCK_D)
+    return b, offs_d, offs_d < D
+
+
+@triton.jit
+def plane_order(COL: tl.constexpr, H, W, HP: tl.constexpr, WP: tl.constexpr):
+    """The padded plane flattened in row-major (COL=0) or column-major (COL=1) order.
+
+    Returns (HP * WP,) rows i, columns j, the index i * W + j into an H * W spatial row, and
+    whether the position lies inside the map.
+    """
+    p = tl.arange(0, HP * WP)
+    if COL:
+        i = p % HP
+        j = p // HP
+    else:
+        i = p // WP
+        j = p % WP
+    return i, j, i * W + j, (i < H) & (j < W)
+
+
+@triton.jit
+def plane_frame(n_dblk, H, W, D, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr):
+    """What every plane kernel starts from: `plane_setup`, the row-major then the column-major
+    `plane_order`, and the (BLOCK_D, positions) mask of the row-major tile."""
+    b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
+    ir, jr, spr, vr = plane_order(0, H, W, HP, WP)
+    ic, jc, spc, vc = plane_order(1, H, W, HP, WP)
+    return b, offs_d, dmask, ir, jr, spr, vr, ic, jc, spc, vc, dmask[:, None] & vr[None, :]
+
+
+@triton.jit
+def plane_ptrs(base_ptr, b, offs_d, i, j, sb, sd, sh, sw):
+    """Pointers (BLOCK_D, positions) into a tensor indexed (batch, channel, row, column)."""
+    return base_ptr + b.to(tl.int64) * sb + offs_d[:, None] * sd + i[None, :] * sh + j[None, :] * sw
+
+
+@triton.jit
+def load_plane(base_ptr, b, offs_d, i, j, sb, sd, sh, sw, m):
+    """The planes of such a tensor at those positions, fp32, 0 where m is false."""
+    return tl.load(plane_ptrs(base_ptr, b, offs_d, i, j, sb, sd, sh, sw), mask=m, other=0.0).to(tl.float32)
+
+
+@triton.jit
+def to_cols(t, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr):
+    """A (BLOCK_D, HP * WP) row-major plane tile re-ordered to column-major, (BLOCK_D, WP * HP)."""
+    return tl.reshape(tl.permute(tl.reshape(t, (BLOCK_D, HP, WP)), (0, 2, 1)), (BLOCK_D, WP * HP))
+
+
+@triton.jit
+def to_rows(t, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr):
+    """The inverse of `to_cols`."""
+    return tl.reshape(tl.permute(tl.reshape(t, (BLOCK_D, WP, HP)), (0, 2, 1)), (BLOCK_D, HP * WP))
+
+
+@triton.jit
+def plane_in_order(base_ptr, t_rows, b, offs_d, dmask, ic, jc, vc, sb, sd, sh, sw,
+                   BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr, COL_LOAD: tl.constexpr):
+    """The column-major copy of a plane tile already held in row-major order, by a strided
+    reload (COL_LOAD) or by a register transpose."""
+    if COL_LOAD:
+        return load_plane(base_ptr, b, offs_d, ic, jc, sb, sd, sh, sw, dmask[:, None] & vc[None, :])
+    else:
+        return to_cols(t_rows, BLOCK_D, HP, WP)
+
+
+@triton.jit
+def xdbl_row(xdbl_ptr, b, k: tl.constexpr, c, sp, valid, L, C: tl.constexpr):
+    """Row c of x_dbl[b, k] at the positions sp (a direction's order), (1, positions) fp32, 0 outside."""
+    v = tl.load(xdbl_ptr + ((b.to(tl.int64) * 4 + k) * C + c) * L + sp, mask=valid, other=0.0)
+    return v.to(tl.float32)[None, :]
+
+
+@triton.jit
+def dt_operands(xdbl_ptr, dtw_ptr, b, k: tl.constexpr, offs_d, dmask, sp, valid, L, D,
+                R: tl.constexpr, C: tl.constexpr, R_PAD: tl.constexpr):
+    """The dt projection's operands for tl.dot: dt_lowrank (R_PAD, positions) at sp in x_dbl's
+    dtype, dt_w[k] (BLOCK_D, R_PAD), the rank index and its mask; 0 on padding."""
+    r = tl.arange(0, R_PAD)
+    rmask = r < R
+    row = (b.to(tl.int64) * 4 + k) * C + r
+    dtl = tl.load(xdbl_ptr + row[:, None] * L + sp[None, :], mask=rmask[:, None] & valid[None, :], other=0.0)
+    wt = tl.load(dtw_ptr + (k * D + offs_d[:, None]) * R + r[None, :], mask=dmask[:, None] & rmask[None, :],
+                 other=0.0)
+    return dtl, wt, r, rmask
+
+
+@triton.jit
+def mixed_dot(p, q, like, DOT_LOWP: tl.constexpr):
+    """p @ q on the tensor cores, fp32 out: in like's half precision (DOT_LOWP), or as three
+    TF32 products (tf32x3, about fp32-accurate): Triton's IEEE fp32 dot runs on the FMA units."""
+    if DOT_LOWP:
+        return tl.dot(p.to(like.dtype), q.to(like.dtype))
+    else:
+        return tl.dot(p.to(tl.float32), q.to(tl.float32), input_precision="tf32x3")
+
+
+@triton.jit
+def dt_plane(xdbl_ptr, dtw_ptr, dtb_ptr, b, k: tl.constexpr, offs_d, dmask, sp, valid, L, D,
+             R: tl.constexpr, C: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
+             LP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr):
+    """z = dt_w[k] @ dt_lowrank[b, k] + bias at the positions sp: (BLOCK_D, LP) fp32.
+
+    A tensor-core dot when the block is wide enough for one (16 or more channels); narrow
+    blocks (the large planes of stages 1-2, where R is 6-12) take R multiply-adds instead.
+    """
+    bias = tl.load(dtb_ptr + k * D + offs_d, mask=dmask, other=0.0).to(tl.float32)
+    if USE_DOT:
+        dtl, wt, _r, _rmask = dt_operands(xdbl_ptr, dtw_ptr, b, k, offs_d, dmask, sp, valid, L, D, R, C, R_PAD)
+        z = mixed_dot(wt, dtl, dtl, DOT_LOWP)
+    else:
+        z = tl.zeros((BLOCK_D, LP), dtype=tl.float32)
+        for rr in tl.static_range(R):
+            w_r = tl.load(dtw_ptr + (k * D + offs_d) * R + rr, mask=dmask, other=0.0).to(tl.float32)
+            z += w_r[:, None] * xdbl_row(xdbl_ptr, b, k, rr, sp, valid, L, C)
+    return z + bias[:, None]
+
+
+@triton.jit
+def direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k: tl.constexpr, offs_d, dmask, sp, valid, L, D,
+                     R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, LP: tl.constexpr,
+                     USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr):
+    """Direction k's recurrence coefficients in its order: z, delta, A (BLOCK_D,), a = exp(delta A),
+    and the position rows B and C (1, LP). delta is 0 off the map and for absent channels."""
+    C: tl.constexpr = R + 2
+    z = dt_plane(xdbl_ptr, dtw_ptr, dtb_ptr, b, k, offs_d, dmask, sp, valid, L, D, R, C, R_PAD, BLOCK_D, LP,
+                 USE_DOT, DOT_LOWP)
+    delta = tl.where(dmask[:, None] & valid[None, :], softplus(z), 0.0)
+    A = -tl.exp(tl.load(alog_ptr + k * D + offs_d, mask=dmask, other=0.0).to(tl.float32))
+    a = tl.exp(A[:, None] * delta)
+    Bk = xdbl_row(xdbl_ptr, b, k, R, sp, valid, L, C)
+    Ck = xdbl_row(xdbl_ptr, b, k, R + 1, sp, valid, L, C)
+    return z, delta, A, a, Bk, Ck
+
+
+@triton.jit
+def skip_weight(ds_ptr, offs_d, dmask, D):
+    """sum_k D_k per channel: the four directions' skip terms act on the same u."""
+    s = tl.zeros(offs_d.shape, dtype=tl.float32)
+    for k in tl.static_range(4):
+        s += tl.load(ds_ptr + k * D + offs_d, mask=dmask, other=0.0).to(tl.float32)
+    return s
+
+
+@triton.jit
+def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr,
+                      H, W, D, n_dblk,
+                      sxb, sxd, sxh, sxw, syb, syd, syh, syw,
+                      R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
+                      HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
+                      COL_LOAD: tl.constexpr):
+    """y = sum over the four directions of C h + D u for one (batch, channel block), stored once."""
+    LP: tl.constexpr = HP * WP
+    L = H * W
+    b, offs_d, dmask, ir, jr, spr, vr, ic, jc, spc, vc, mr = plane_frame(n_dblk, H, W, D, BLOCK_D, HP, WP)
+    u = load_plane(x_ptr, b, offs_d, ir, jr, sxb, sxd, sxh, sxw, mr)
+    u_c = plane_in_order(x_ptr, u, b, offs_d, dmask, ic, jc, vc, sxb, sxd, sxh, sxw, BLOCK_D, HP, WP, COL_LOAD)
+    y = skip_weight(ds_ptr, offs_d, dmask, D)[:, None] * u
+    y_c = tl.zeros((BLOCK_D, LP), dtype=tl.float32)
+    for k in tl.static_range(4):
+        if k % 2 == 1:
+            sp, valid, uk = spc, vc, u_c
+        else:
+            sp, valid, uk = spr, vr, u
+        _z, delta, _A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp,
+                                                    valid, L, D, R, R_PAD, BLOCK_D, LP, USE_DOT, DOT_LOWP)
+        _, h = tl.associative_scan((a, delta * Bk * uk), 1, lin_combine, reverse=k >= 2)
+        if k % 2 == 1:
+            y_c += Ck * h
+        else:
+            y += Ck * h
+    y += to_rows(y_c, BLOCK_D, HP, WP)
+    tl.store(plane_ptrs(y_ptr, b, offs_d, ir, jr, syb, syd, syh, syw), y.to(y_ptr.dtype.element_ty), mask=mr)

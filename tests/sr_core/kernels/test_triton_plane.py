@@ -1,0 +1,167 @@
+"""The plane-tiled Triton SS2D backend against the float64 PyTorch reference: y and every gradient.
+
+On the CPU these run under the Triton interpreter (tests/conftest.py sets TRITON_INTERPRET) on
+small maps: odd and non-square planes (so the padded positions must act as the recurrence's
+identity), 1 x W and H x 1 maps, channel blocks that do and do not divide the channels, the
+dot and the multiply-add dt projection, both ways of reaching the column-major order, and the
+hand-over to the chunked backend (d_state 2, planes too large). Outputs are poisoned with NaN
+first, so an element a kernel fails to write fails the test. The stage shapes of
+sr_vmamba_tiny at 256 px (batch 1 and 64) run only on a GPU.
+"""
+
+import os
+
+import pytest
+import torch
+
+from sr_core import kernels
+from sr_core.kernels import available_backends, ss2d_scan
+from sr_core.kernels.reference import ss2d_scan as ss2d_reference
+
+triton_plane = pytest.importorskip("sr_core.kernels.triton_plane")
+if getattr(triton_plane, "triton", None) is None:
+    pytest.skip("Triton is not installed", allow_module_level=True)
+
+from sr_core.kernels import triton_ss2d  # noqa: E402
+from tests.sr_core.kernels.test_triton_ss2d import NAMES, STAGES, TOL, make_inputs  # noqa: E402
+
+if os.environ.get("TRITON_INTERPRET") == "1":
+    from tests.sr_core.triton_interpreter import vectorise_interpreter_scans
+
+    vectorise_interpreter_scans()
+
+CUDA = torch.cuda.is_available()
+needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA device")
+
+
+@pytest.fixture(autouse=True)
+def poison(monkeypatch):
+    monkeypatch.setattr(triton_ss2d, "DEBUG_POISON", True)
+
+
+def outputs_and_grads(fn, inputs, gy):
+    """fn's output and the gradients of <output, gy> with respect to every input."""
+    inputs = [p.detach().clone().requires_grad_() for p in inputs]
+    y = fn(*inputs)
+    return [y.detach()] + list(torch.autograd.grad(y, inputs, gy.to(y.dtype)))
+
+
+def assert_matches_reference(params, seed, dtype=torch.float32, slack=1.0, x_layout=None, **options):
+    """The plane backend at `dtype` (x and x_proj_weight; the other parameters stay fp32, as under
+    autocast) against the float64 reference on the same rounded values; `slack` scales TOL."""
+    rounded = [p.to(dtype) if i < 2 else p for i, p in enumerate(params)]
+    b, d, h, w = params[0].shape
+    gy = torch.randn(b, h, w, d, dtype=torch.float64, device=params[0].device)
+
+    def plane(x, *rest):
+        return triton_plane.ss2d_scan_triton_plane(x if x_layout is None else x_layout(x), *rest, **options)
+
+    got = outputs_and_grads(plane, rounded, gy)
+    want = outputs_and_grads(ss2d_reference, [p.double() for p in rounded], gy)
+    assert got[0].dtype == dtype
+    for name, a, ref in zip(NAMES, got, want):
+        assert a.shape == ref.shape, name
+        assert torch.isfinite(a).all(), f"{name}: non-finite values (unwritten?), seed {seed}"
+        scale = ref.abs().max().item() or 1.0
+        err = (a.double() - ref).abs().max().item() / scale
+        assert err <= TOL[dtype] * slack, f"{name}: max error {err:.2e} of max |ref| {scale:.3g}, seed {seed}"
+
+
+# (batch, channels, H, W, dt rank, options): padded planes, partial channel blocks, both dt paths.
+SMALL = [
+    (1, 3, 5, 7, 2, {}),  # odd, non-square: 8 x 8 padded, one block of 4 channels for 3
+    (2, 5, 7, 3, 3, {"block_d": 2}),  # tall, three blocks, the last one partial
+    (2, 4, 1, 9, 2, {}),  # a single row: the column directions are one position long each
+    (1, 3, 6, 1, 2, {"block_d": 1}),  # a single column
+    (2, 20, 3, 5, 3, {"block_d": 16}),  # 16 + 4 channels: the tl.dot dt projection, a partial second block
+    (1, 6, 5, 6, 2, {"col_load": True}),  # column order by strided reloads, not a transpose
+]
+
+
+@pytest.mark.parametrize("b,d,h,w,r,options", SMALL)
+def test_plane_matches_reference_float32(b, d, h, w, r, options):
+    params, seed = make_inputs(b, d, h, w, 1, r)
+    assert_matches_reference(params, seed, **options)
+
+
+def test_plane_strong_decay_float32():
+    # exp(A delta) underflows to 0 inside the plane; d(A_logs) sums g (h - b) delta, a difference
+    # of nearly equal numbers there (the same 5x slack as the chunked backend's test).
+    params, seed = make_inputs(2, 6, 7, 5, 1, 2, hard=True)
+    assert_matches_reference(params, seed, slack=5.0, block_d=4)
+
+
+def test_plane_bfloat16():
+    params, seed = make_inputs(2, 18, 6, 5, 1, 2)
+    assert_matches_reference(params, seed, dtype=torch.bfloat16)
+
+
+def test_plane_channels_last_input():
+    params, seed = make_inputs(1, 6, 5, 4, 1, 2)
+    assert_matches_reference(params, seed, x_layout=lambda x: x.contiguous(memory_format=torch.channels_last))
+
+
+def test_plane_hands_d_state_2_to_the_chunked_backend(monkeypatch):
+    def fail(*args):
+        raise AssertionError("the plane kernels ran with d_state 2")
+
+    monkeypatch.setattr(triton_plane._PlaneScan, "apply", fail)
+    params, seed = make_inputs(1, 5, 4, 3, 2, 2)
+    assert_matches_reference(params, seed)
+
+
+def test_plane_supported_shapes():
+    # Padded to powers of two: 64 x 64 and 33 x 100 (64 x 128) fit, 128 x 128 and d_state 2 do not.
+    assert triton_plane.plane_supported(64, 64, 1)
+    assert triton_plane.plane_supported(33, 100, 1)
+    assert not triton_plane.plane_supported(128, 128, 1)
+    assert not triton_plane.plane_supported(8, 8, 2)
+
+
+def test_plane_config_fills_a_tile_and_rejects_odd_blocks():
+    assert triton_plane._config(64, 64, 192, 6).block_d == 1
+    cfg = triton_plane._config(8, 8, 1536, 48)
+    assert (cfg.block_d, cfg.r_pad) == (64, 64)
+    assert triton_plane._config(5, 7, 3, 2).block_d == 4  # never more than the channels need
+    with pytest.raises(ValueError, match="block_d"):
+        triton_plane._config(8, 8, 16, 2, block_d=3)
+
+
+def test_plane_registered_by_name_and_not_auto(monkeypatch):
+    assert {"triton", "triton_plane"} <= set(available_backends())
+    assert kernels.resolve_backend("triton_plane", torch.device("cpu")) == "triton_plane"
+    params, _ = make_inputs(1, 4, 3, 3, 1, 1, device="cpu")
+    torch.testing.assert_close(ss2d_scan(*params, backend="triton_plane"), ss2d_reference(*params))
+
+    def fail(*args):
+        raise AssertionError("the plane backend ran for backend='auto' on a CPU tensor")
+
+    monkeypatch.setitem(kernels._BACKENDS, "triton_plane", fail)
+    torch.testing.assert_close(ss2d_scan(*params, backend="auto"), ss2d_reference(*params))
+
+
+@needs_cuda
+@pytest.mark.parametrize("batch", [1, 64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("d,hw,r", STAGES)
+def test_plane_stage_shapes_cuda(d, hw, r, dtype, batch):
+    params, seed = make_inputs(batch, d, hw, hw, 1, r)
+    assert_matches_reference(params, seed, dtype=dtype)
+
+
+@needs_cuda
+@pytest.mark.parametrize("col_load", [False, True])
+def test_plane_odd_map_cuda(col_load):
+    params, seed = make_inputs(2, 200, 37, 23, 1, 7, hard=True)
+    assert_matches_reference(params, seed, slack=5.0, col_load=col_load)
+
+
+@needs_cuda
+def test_plane_large_plane_goes_to_the_chunked_backend_cuda():
+    params, seed = make_inputs(1, 96, 128, 128, 1, 6)
+    assert_matches_reference(params, seed, dtype=torch.bfloat16)
+
+
+@needs_cuda
+def test_plane_not_taken_by_auto_on_cuda():
+    assert kernels.resolve_backend("auto", torch.device("cuda")) == "triton"
