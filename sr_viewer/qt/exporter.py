@@ -1,7 +1,9 @@
-"""Exports from the viewer: annotated PNG, DICOM Secondary Capture, box tables, batches.
+"""Exports from the viewer: annotated PNG, DICOM Secondary Capture, Presentation State and
+Structured Report, box tables, batches.
 
 Every method takes its destination and options as arguments (the menu actions ask with a
-dialog first), so scripts and tests export without dialogs. Destinations pass through
+dialog first: ask_export_presentation_state and ask_export_structured_report below are such
+commands), so scripts and tests export without dialogs. Destinations pass through
 safe_output_path: a source image is never overwritten, an existing export gets a suffix.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sr_core.io import IDENTIFIER_KEYS, ImageReadError, XrayImage, read_image
 
@@ -25,6 +28,9 @@ from sr_viewer.export import (
 from sr_viewer.qt.canvas import colormap_lut
 from sr_viewer.qt.render import qimage_to_rgb, render_annotation
 from sr_viewer.state import Study, ViewerModel
+
+if TYPE_CHECKING:  # the window imports this module; the dialog commands only need its type
+    from sr_viewer.qt.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +100,7 @@ class Exporter:
 
     def export_dicom(self, study: Study, path: str | Path, include_identifiers: bool = False) -> Path:
         """Write a DICOM Secondary Capture referencing a DICOM source (see export.dicom_sc)."""
-        from sr_viewer.export.dicom_sc import secondary_capture, write_secondary_capture  # pydicom: on demand
+        from sr_viewer.export.dicom_sc import secondary_capture  # pydicom: on demand
 
         target = safe_output_path(path, self.sources())
         overlay = self.model.overlay_for(study)
@@ -103,11 +109,46 @@ class Exporter:
             description += f": {overlay.finding} p={overlay.probability:.3f} threshold {overlay.threshold:.2f}"
         rgb = qimage_to_rgb(self.render(study, include_identifiers))
         dataset = secondary_capture(rgb, study.path, include_identifiers=include_identifiers, description=description)
+        return self._write_dicom(dataset, target, "DICOM SC")
+
+    def export_presentation_state(self, study: Study, path: str | Path, include_identifiers: bool = False) -> Path:
+        """Write a DICOM Grayscale Softcopy Presentation State of the overlay on a DICOM source:
+        boxes, contour, ground truth and distances as editable layers, the window as its VOI
+        (see export.dicom_pr). A PNG/JPEG source is refused in one line."""
+        from sr_viewer.export.dicom_pr import PRESENTATION_STATE, presentation_state  # highdicom: on demand
+
+        require_dicom(study, PRESENTATION_STATE)
+        target = safe_output_path(path, self.sources())
+        model, view = self.model, self.model.view
+        dataset = presentation_state(
+            model.overlay_for(study), study.path, model_name=model.model_status.name, image=self._image(study),
+            window=study.window, invert=view.invert, include_identifiers=include_identifiers)
+        return self._write_dicom(dataset, target, "DICOM presentation state")
+
+    def export_structured_report(self, study: Study, path: str | Path, include_identifiers: bool = False) -> Path:
+        """Write a DICOM TID 1500 measurement report of a DICOM source: each predicted box as a
+        coded planar region with its probability, each distance (see export.dicom_sr). A
+        PNG/JPEG source is refused in one line."""
+        from sr_viewer.export.dicom_sr import STRUCTURED_REPORT, structured_report  # highdicom: on demand
+
+        require_dicom(study, STRUCTURED_REPORT)
+        target = safe_output_path(path, self.sources())
+        status = self.model.model_status
+        architecture = status.metadata.get("model")
+        dataset = structured_report(
+            self.model.overlay_for(study), study.path, model_name=status.name,
+            model_version=str(architecture.get("name", "")) if isinstance(architecture, dict) else "",
+            mode=self.model.view.mode, include_identifiers=include_identifiers)
+        return self._write_dicom(dataset, target, "DICOM structured report")
+
+    @staticmethod
+    def _write_dicom(dataset, target: Path, what: str) -> Path:
+        """Save a pydicom/highdicom dataset as a DICOM file (with preamble)."""
         try:
-            write_secondary_capture(dataset, target)
+            dataset.save_as(str(target), enforce_file_format=True)
         except OSError as exc:
             raise ExportError(f"could not write {target.name!r}: {exc.strerror or exc}") from None
-        log.info("exported DICOM SC %s", target.name)
+        log.info("exported %s %s", what, target.name)
         return target
 
     def export_boxes(self, studies: list[Study], path: str | Path) -> Path:
@@ -174,3 +215,47 @@ class Exporter:
         if progress is not None and not report.cancelled:
             progress(len(studies), len(studies))
         return report
+
+
+def ask_export_presentation_state(window: MainWindow) -> Path | None:
+    """File > Export DICOM presentation state: ask where, write it, say so in the status bar.
+
+    A study known not to be DICOM gets the one-line refusal, and no dialog.
+    """
+    from sr_viewer.export.dicom_pr import PRESENTATION_STATE
+
+    return _ask_export_dicom(window, PRESENTATION_STATE, "DICOM presentation state", "pr",
+                             window.exporter.export_presentation_state)
+
+
+def ask_export_structured_report(window: MainWindow) -> Path | None:
+    """File > Export DICOM structured report: as ask_export_presentation_state."""
+    from sr_viewer.export.dicom_sr import STRUCTURED_REPORT
+
+    return _ask_export_dicom(window, STRUCTURED_REPORT, "DICOM structured report", "report",
+                             window.exporter.export_structured_report)
+
+
+def _ask_export_dicom(window: MainWindow, what: str, title: str, tag: str, export) -> Path | None:
+    """The window's save dialog (never confirms an overwrite: safe_output_path suffixes), then
+    `export(study, path, include_identifiers)` through the window's error reporting."""
+    study = window._exportable_current()
+    if study is None:
+        return None
+    try:
+        require_dicom(study, what)
+    except ExportError as exc:
+        window.notifier.say(str(exc))
+        return None
+    path = window._save_path(f"Export {title}", export_name(study.path, ".dcm", tag), "DICOM (*.dcm)")
+    if path is None:
+        return None
+    return window._export(title, lambda: export(study, path, window.include_identifiers))
+
+
+def require_dicom(study: Study, what: str) -> None:
+    """Refuse a study known not to be DICOM in one line (one not read yet: the builder checks)."""
+    from sr_viewer.export.dicom_pr import needs_dicom
+
+    if study.source_kind and study.source_kind != "dicom":
+        raise needs_dicom(what)
