@@ -1,6 +1,7 @@
 """Settings that survive a restart, as JSON in platformdirs' config folder.
 
-    SR_VIEWER_CONFIG_DIR=/tmp/x sr-viewer     # tests and portable use: config (and logs) there
+    SR_VIEWER_CONFIG_DIR=/tmp/x sr-viewer     # tests and portable use: config, logs and state there
+    SR_VIEWER_STATE_DIR=/tmp/s sr-viewer      # only the state (the session autosave) elsewhere
 
 The file is written atomically (temporary file + rename) so a crash never leaves half of
 it; an unreadable or foreign file is set aside and defaults are used, with a log line.
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 APP_NAME = "sr-viewer"
 CONFIG_ENV = "SR_VIEWER_CONFIG_DIR"
+STATE_ENV = "SR_VIEWER_STATE_DIR"
 SETTINGS_FILE = "settings.json"
 MAX_RECENT = 10
 
@@ -40,6 +42,18 @@ def log_dir() -> Path:
     if override:
         return Path(override) / "logs"
     return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+
+
+def state_dir() -> Path:
+    """Where the session autosave lives: $SR_VIEWER_STATE_DIR, else <config>/state with the
+    config override (tests), else platformdirs' user state folder. Never a source folder."""
+    override = os.environ.get(STATE_ENV)
+    if override:
+        return Path(override)
+    config = os.environ.get(CONFIG_ENV)
+    if config:
+        return Path(config) / "state"
+    return Path(platformdirs.user_state_dir(APP_NAME, appauthor=False))
 
 
 def _view(name: str) -> Any:

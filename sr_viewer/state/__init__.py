@@ -11,6 +11,8 @@ forwards the reader's intent to the setters.
     drawn_boxes.py      DrawnBoxes: the ground-truth boxes the reader drew
     items.py            EditableItems: the evented id-keyed list both are built on
     events.py           Event, Events and the Evented base the settings are built on
+    session.py          Session files: the open studies and their state, read, written, restored
+    undo.py             UndoHistory: the reader's edits of each study, undone and redone
 """
 
 from sr_viewer.state.compare import BoxRow, compare_boxes

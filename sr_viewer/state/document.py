@@ -240,8 +240,10 @@ class ViewerModel:
         """The current study's (center, width), or None for the file's own display."""
         return self._current.window if self._current is not None else None
 
-    def set_window(self, window: tuple[float, float] | None) -> None:
-        study = self._current
+    def set_window(self, window: tuple[float, float] | None, study: Study | None = None) -> None:
+        """Set a study's window (default: the current study's); window_changed fires for the
+        current study only (a session gives the others theirs before they are shown)."""
+        study = study or self._current
         if study is None:
             return
         if window is not None:
@@ -250,7 +252,8 @@ class ViewerModel:
         if study.window == window:
             return
         study.window = window
-        self.events.window_changed.emit(window)
+        if study is self._current:
+            self.events.window_changed.emit(window)
 
     # --- model ------------------------------------------------------------------------------
 
@@ -282,8 +285,15 @@ class ViewerModel:
         threshold it would open with (batch export)."""
         if study is self._current:
             return self.overlay()
-        threshold = self._default_threshold(study.shown_finding, study) if study.prediction is not None else self._threshold
-        return compute_overlay(study, threshold, self.view)
+        threshold = self.shown_threshold(study)
+        return compute_overlay(study, threshold if threshold is not None else self._threshold, self.view)
+
+    def shown_threshold(self, study: Study) -> float | None:
+        """The threshold a study is shown at: the current one for the shown study, else the
+        one it would open with; None before its prediction (there is no map to cut)."""
+        if study.prediction is None:
+            return None
+        return self._threshold if study is self._current else self._default_threshold(study.shown_finding, study)
 
     def _refresh_ground_truth(self) -> None:
         self._gt_version += 1

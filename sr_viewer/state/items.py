@@ -67,6 +67,22 @@ class EditableItems(Generic[T]):
         self.events.changed.emit()
         return True
 
+    def snapshot(self) -> tuple[T, ...]:
+        """The items as they are now, in id order (what `restore` takes back: undo, sessions)."""
+        return tuple(self._items[i] for i in sorted(self._items))
+
+    def restore(self, items: tuple[T, ...]) -> None:
+        """Make the items exactly `items` (ids kept; new ids stay above them); emits changed
+        when that differs from now. The selection goes unless its item is still there."""
+        restored = {item.id: item for item in items}
+        if restored == self._items:
+            return
+        self._items = restored
+        self._next_id = max([self._next_id, *(i + 1 for i in restored)])
+        if self.selected not in restored:
+            self.selected = None
+        self.events.changed.emit()
+
     def clear(self) -> None:
         if self._items:
             self._items.clear()

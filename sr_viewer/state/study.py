@@ -63,6 +63,8 @@ class Study:
         scale: How big a pixel is and where that came from (kept after the image is evicted).
         measurements: The distances the reader drew (evented).
         drawn_boxes: The ground-truth boxes the reader drew (evented; see all_gt_boxes).
+        view_range: (x0, y0, x1, y1) in image pixels, the part of the image last shown (zoom
+            and pan; kept by the canvas, saved in sessions); None: not shown yet.
     """
 
     path: Path
@@ -80,6 +82,7 @@ class Study:
     scale: Scale = field(default_factory=Scale)
     measurements: Measurements = field(default_factory=Measurements)
     drawn_boxes: DrawnBoxes = field(default_factory=DrawnBoxes)
+    view_range: tuple[float, float, float, float] | None = None
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
