@@ -1,6 +1,8 @@
 """sr-viewer: the desktop viewer's entry point.
 
-    sr-viewer [PATH ...]                      open files/folders (none: the bundled demo study)
+    sr-viewer [PATH ...]                      open files/folders (none: the bundled demo study);
+                                              a .srsession file opens its session
+    sr-viewer --no-restore [PATH ...]         do not offer the session of a viewer that crashed
     sr-viewer --weights W.safetensors PATH    use these weights
     sr-viewer --screenshot OUT.png [--finding F] [--threshold T] [--weights W] PATH
                                               render the window headless and exit
@@ -53,6 +55,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--finding", help="with --screenshot: the finding to show (default: the top one)")
     parser.add_argument("--threshold", type=float, help="with --screenshot: the FPM threshold")
     parser.add_argument("--theme", choices=("dark", "light"), help="colour theme")
+    parser.add_argument("--no-restore", action="store_true",
+                        help="do not offer to restore the session autosaved by a viewer that did not quit cleanly")
     parser.add_argument("--benchmark-startup", action="store_true", help="print when the window is shown, then exit")
     args = parser.parse_args(argv)
     if (args.finding or args.threshold is not None) and not args.screenshot:
@@ -109,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     # Open studies and start loading the model once the window is on screen.
     from PySide6.QtCore import QTimer
 
-    QTimer.singleShot(0, lambda: start(window, args.paths, args.weights))
+    QTimer.singleShot(0, lambda: start(window, args.paths, args.weights, restore=not args.no_restore))
     _close_on_signals(window)
     status = app.exec()
     log.info("sr-viewer exiting (%d)", status)
@@ -252,14 +256,23 @@ def choose_weights(explicit: Path | None, settings: Settings) -> Path | None:
     return default_weights()
 
 
-def start(window, paths: list[Path], weights: Path | None) -> None:
-    """Open the given paths (or the demo study) and start loading the model."""
-    chosen = choose_weights(weights, window.settings)
-    if chosen is None:
-        window.notifier.say(f"No model: {NO_BUNDLED_WEIGHTS}")
-    window.load_weights(chosen)
+def start(window, paths: list[Path], weights: Path | None, restore: bool = False) -> None:
+    """Open the given paths (or the demo study) and start loading the model.
+
+    Args:
+        restore: First offer the session a viewer that did not quit cleanly autosaved
+            (restored, it replaces the demo study; its weights are used unless --weights).
+    """
+    restored = restore and window.session.offer_restore()
+    if not restored or weights is not None or window.model.model_status.weights is None:
+        chosen = choose_weights(weights, window.settings)
+        if chosen is None:
+            window.notifier.say(f"No model: {NO_BUNDLED_WEIGHTS}")
+        window.load_weights(chosen)
     if paths:
         window.open_paths(paths)
+        return
+    if restored:
         return
     demo = demo_study()
     if demo is None:

@@ -38,11 +38,14 @@ from sr_viewer.qt.inference import InferenceController
 from sr_viewer.qt.model_panel import ModelPanel
 from sr_viewer.qt.notify import Notifier
 from sr_viewer.qt.overlay_panel import OverlayPanel
+from sr_viewer.qt.session import SessionController
 from sr_viewer.qt.study_list import StudyList
 from sr_viewer.qt.study_loader import StudyLoader
 from sr_viewer.qt.theme import app_icon, apply_theme
+from sr_viewer.qt.undo import UndoController
 from sr_viewer.settings import Settings
 from sr_viewer.state import ViewerModel
+from sr_viewer.state.session import SUFFIX as SESSION_SUFFIX
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +61,8 @@ class MainWindow(QMainWindow):
 
     Args:
         settings: What to start from (default: read from the config folder).
-        persist: Save settings on close (off for --screenshot and some tests).
+        persist: Save settings on close and autosave the session (off for --screenshot
+            and some tests).
 
     Signals:
         exposed(): the window was first shown (start-up benchmark marker).
@@ -103,6 +107,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._connect()
         self._apply_settings()
+        self.undo = UndoController(self)
+        self.session = SessionController(self, autosave=persist)
         for widget in self.findChildren(QWidget):  # drops anywhere reach the window
             if widget.acceptDrops():
                 widget.setAcceptDrops(False)
@@ -244,14 +250,18 @@ class MainWindow(QMainWindow):
     # --- opening ----------------------------------------------------------------------------
 
     def open_paths(self, paths, remember: bool = True) -> None:
-        """Open files and folders (as from the command line, a dialog or a drop)."""
+        """Open files and folders (as from the command line, a dialog or a drop); a session
+        file (.srsession) opens its session."""
         paths = [Path(p) for p in paths]
         if remember:
             for path in paths:
                 if path.exists():
                     self.settings.add_recent(path)
             self._update_recent_menu()
-        self.loader.open_paths(paths)
+        sessions = [p for p in paths if p.suffix.lower() == SESSION_SUFFIX]
+        for session in sessions:
+            self.session.open_session(session)
+        self.loader.open_paths([p for p in paths if p not in sessions])
 
     def load_weights(self, weights: str | Path | None) -> None:
         """Use a weights file (None: run without a model)."""
@@ -358,6 +368,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt API)
         self.store_settings()
+        self.session.finish()  # a clean quit: nothing to offer back at the next start
+        self.undo.shutdown()
         self.inference.shutdown()
         self.loader.runner.shutdown()
         self.batch_export.shutdown()
