@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -80,6 +81,7 @@ class SessionController(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(AUTOSAVE_DELAY_MS)
         self._timer.timeout.connect(self.autosave_now)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autosave")  # in order, one at a time
         # After the canvas's own handlers (it fits a new study first; a saved range goes over that).
         self.model.events.current_changed.connect(lambda study: self._show_range())
         self.model.events.study_changed.connect(lambda study: self._show_range() if study is self.model.current else None)
@@ -154,9 +156,10 @@ class SessionController(QObject):
             notifier.fail(f"Session {name!r}: {len(missing)} of {len(session.studies)} studies not found, "
                           f"the others open: {', '.join(missing)}")
         window.loader.add_files([s.path for s in found])
+        by_path = {s.path.resolve(): s for s in model.studies}  # once: a session may hold thousands
         restored: set[Study] = set()
         for state in found:
-            study = model.study_for(state.path)
+            study = by_path.get(state.path.resolve())
             if study is None or study in restored:  # a path listed twice is one study
                 continue
             restored.add(study)
@@ -164,7 +167,7 @@ class SessionController(QObject):
             if state.view_range is not None:
                 self._ranges[study] = state.view_range
         current = session.studies[session.current] if session.current is not None else None
-        study = model.study_for(current.path) if current is not None and current in found else None
+        study = by_path.get(current.path.resolve()) if current is not None and current in found else None
         if study is not None:
             model.set_current(study)
         self._show_range()
@@ -201,20 +204,26 @@ class SessionController(QObject):
         if self.autosave_path is not None and not self._timer.isActive():
             self._timer.start()
 
-    def autosave_now(self) -> Path | None:
-        """Write the autosave now (no studies: remove it; there is nothing to restore)."""
+    def autosave_now(self, wait: bool = False) -> Path | None:
+        """Autosave now: the session is read here, written on the autosave thread (a drag
+        on a session of many studies must not wait for the disk). No studies: the file goes,
+        there is nothing to restore.
+
+        Args:
+            wait: Return once the file is written (or removed).
+
+        Returns:
+            The autosave file (None: autosave off, or no studies).
+        """
         self._timer.stop()
         path = self.autosave_path
         if path is None:
             return None
-        try:
-            if not self.model.studies:
-                path.unlink(missing_ok=True)
-                return None
-            return write_session(session_of(self.model, self.restore), path)
-        except OSError as exc:
-            log.warning("cannot autosave the session to %s: %s", path, exc)
-            return None
+        session = session_of(self.model, self.restore) if self.model.studies else None
+        written = self._writer.submit(_write_autosave, session, path)
+        if wait:
+            written.result()
+        return path if session is not None else None
 
     def _slot(self, n: int) -> tuple[Path, QLockFile]:
         folder = state_dir()
@@ -282,7 +291,7 @@ class SessionController(QObject):
                 path.unlink(missing_ok=True)
                 return False
             self.apply(session, "autosave")
-            self.autosave_now()  # in this viewer's slot before the old file goes
+            self.autosave_now(wait=True)  # in this viewer's slot before the old file goes
             path.unlink(missing_ok=True)
             return True
         finally:
@@ -291,6 +300,7 @@ class SessionController(QObject):
     def finish(self) -> None:
         """A clean quit: the autosave goes (there is nothing to restore) and the slot is free."""
         self._timer.stop()
+        self._writer.shutdown(wait=True)  # no write may come after the removal
         if self.autosave_path is not None:
             try:
                 self.autosave_path.unlink(missing_ok=True)
@@ -300,3 +310,14 @@ class SessionController(QObject):
             self._lock.unlock()
             self._lock = None
         self.autosave_path = None
+
+
+def _write_autosave(session: Session | None, path: Path) -> None:
+    """On the autosave thread: write the session atomically, or remove the file for None."""
+    try:
+        if session is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_session(session, path)
+    except OSError as exc:
+        log.warning("cannot autosave the session to %s: %s", path, exc)

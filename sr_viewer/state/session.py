@@ -78,7 +78,7 @@ class Session:
 def study_state(model: ViewerModel, study: Study) -> StudyState:
     """A study as it is now."""
     return StudyState(
-        path=study.path.resolve(),
+        path=study.path.absolute(),  # not resolve(): no file system calls per study on every autosave
         finding=study.finding,
         threshold=model.shown_threshold(study),
         window=study.window,

@@ -142,9 +142,6 @@ class UndoHistory:
             yield
         finally:
             self._quiet -= 1
-            if not self._quiet:
-                for study in self.model.studies:
-                    self._look(study)
 
     def clear(self) -> None:
         self._undo.clear()
@@ -168,9 +165,12 @@ class UndoHistory:
 
     def _shown(self, study: Study | None) -> None:
         # A study shown, predicted or given another finding opens with a threshold the reader
-        # did not set: the starting point, not a step.
+        # did not set, and with the window a session gave it out of sight (no event: it was
+        # not shown): the starting points, not steps. The reader's own changes of either
+        # happen on the shown study and are recorded as they come.
         if study is not None and study in self._seen:
             self._seen[study]["threshold"] = self._value(study, "threshold")
+            self._seen[study]["window"] = study.window
         self.events.changed.emit()
 
     def _changed(self, study: Study | None, kind: str) -> None:

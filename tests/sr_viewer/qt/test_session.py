@@ -235,7 +235,7 @@ def test_killed_viewer_process_is_restored_at_the_next_start(make_window, qtbot,
     model.set_prediction(study, fake_prediction(study))
     assert model.finding == "Nodule" and model.threshold == pytest.approx(0.37)
     assert study.gt_boxes  # the demo's BBox_List row for this image
-    assert read_session(window.session.autosave_now()).studies[0].threshold == pytest.approx(0.37)
+    assert read_session(window.session.autosave_now(wait=True)).studies[0].threshold == pytest.approx(0.37)
     assert list(DEMO.glob("*.srsession")) == [] and not list(DEMO.glob(".*tmp"))  # nothing written there
 
 
@@ -249,7 +249,7 @@ def test_no_restore_leaves_the_autosave_unoffered_for_a_later_start(make_window,
     first.session.ask = lambda text: pytest.fail("asked with --no-restore")
     start(first, [tmp_path / "a.png"], None, restore=False)
     assert first.session.autosave_path != leftover  # its own slot: the leftover is not written over
-    first.session.autosave_now()
+    first.session.autosave_now(wait=True)
     first.close()  # a clean quit removes its own autosave only
     assert leftover.is_file()  # still there for the next start
     second = make_window()

@@ -125,3 +125,14 @@ def test_closed_studies_take_their_history_with_them(tmp_path):
     model.remove_studies([a])
     assert model.current is b and not history.can_undo()
     assert a not in history._undo and a not in history._seen
+
+
+def test_a_window_given_out_of_sight_is_the_starting_point_when_shown(tmp_path):
+    model, (a, b, _) = loaded_model(tmp_path)
+    history = UndoHistory(model)
+    with history.quiet():
+        model.set_window((0.4, 0.7), b)  # a session restores b's window while a is shown
+    model.set_current(b)
+    model.set_window((0.2, 0.3))
+    history.undo()
+    assert b.window == (0.4, 0.7)
