@@ -1,25 +1,39 @@
-"""SS2D kernels on one GPU: the PyTorch path against the fused Triton path.
+"""SS2D kernels on one GPU: the PyTorch path, the chunked Triton path and the plane Triton path.
 
 For each SS2D shape of sr_vmamba_tiny at 256 px (batch 64 by default) and for bf16 (under
 autocast, as in training) and fp32: forward and forward+backward time (CUDA events, median
-after warm-up), the minimum bytes the op must move, effective GB/s, the card's copy
-bandwidth, and the max difference between the two paths' outputs relative to the largest
-|y| (under bf16 autocast both paths round their inputs and outputs to bf16, whose spacing
-is 2^-8 relative: differences near 4e-3 are the format's). Prints a markdown table.
+after warm-up), the op's work (minimum bytes, FLOPs, transcendentals), the floor that work
+sets on this card, time / floor, and the max difference between each Triton path's output
+and the PyTorch path's relative to the largest |y| (under bf16 autocast every path rounds its
+inputs and outputs to bf16, whose spacing is 2^-8 relative: differences near 4e-3 are the
+format's). Prints two markdown tables: work and floors per shape, then the timings.
 
-Byte model (the op's unavoidable I/O, the same for both paths):
+Byte model (the op's unavoidable I/O, the same for every path):
   forward  = read x (B*D*L) + read x_dbl (B*4*(R+2N)*L) + write y (B*L*D)
   backward = read x, x_dbl, dy + write dx, d(x_dbl)   (forward+backward = the sum of both)
 each at the dtype of the tensor (x_dbl and its gradient in x's dtype). Parameters are
-negligible. The Triton path actually reads x and x_dbl twice (chunk states, then output),
-moves fp32 segment carries (6 floats per segment and direction; segments of 16 positions
-for the row directions, 8 for the column ones), and its backward transposes dy once and
-adds d(x_dbl) in fp32 with atomics. At these sizes it is bound by instructions and
-latency (scans, layout changes, 4 softplus per element), not by these bytes.
+negligible.
 
-Run: python benchmarks/kernels.py [--batch 64] [--repeats 20] [--tile-h 16 --tile-w 16 --block-d 16]
-     python benchmarks/kernels.py --once [--stages 1,4 --dtypes bf16]   (one Triton forward+backward
-     per shape, then each compiled kernel's registers and spills: run it under ncu)
+Arithmetic model, per element (B*D*L) and direction (4), d_state 1, counted as the least a
+fused kernel must do (a parallel scan does about twice the recurrence's multiply-adds):
+  forward:  3 transcendentals (softplus: exp and log1p; a = exp(delta A)) and R + 4
+            multiply-adds (the dt projection; b = delta B u; the recurrence; C h), plus one
+            multiply-add per element for the D skip;
+  backward: the forward again (h is recomputed), 1 transcendental (sigmoid(z) = exp) and
+            2R + 9 multiply-adds (d(dt_lowrank) and d(dt_w); the adjoint recurrence; du,
+            d(delta), dA, dB, dC).
+FLOPs = 2 x multiply-adds. The dt projection's 3R multiply-adds can run on the tensor cores
+(tl.dot) at large R; counting them at the FMA rate makes the FMA floor an upper bound.
+
+Floors, measured in the same run: copy bandwidth (a 1 GiB device-to-device copy, bytes read
+and written), the special-function rate (a Triton kernel of dependent exp chains, many per
+thread; see `_exp_kernel` for why exp stands for log too) and the fp32 FMA rate (a Triton kernel of independent multiply-add chains). A shape's
+floor is max(bytes / bandwidth, transcendentals / exp rate, FLOPs / FMA rate).
+
+Run: python benchmarks/kernels.py [--batch 64] [--repeats 20] [--backends torch,triton,triton_plane]
+         [--tile-h 16 --tile-w 16 --block-d 16] [--plane-block-d 2 --plane-num-warps 16 --plane-col-load]
+     python benchmarks/kernels.py --once [--stages 1,4 --dtypes bf16]   (one forward+backward per
+     shape and Triton path, then each compiled kernel's registers and spills: run it under ncu)
 """
 
 from __future__ import annotations
@@ -27,18 +41,24 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import triton
+import triton.language as tl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import cuda_time  # noqa: E402
-from sr_core.kernels import ss2d_scan  # noqa: E402
+from sr_core.kernels import available_backends, ss2d_scan  # noqa: E402
 
 # (name, d_inner, map side, dt rank) for sr_vmamba_tiny dims 96/192/384/768 at 256 px.
 STAGES = [("stage 1", 192, 64, 6), ("stage 2", 384, 32, 12), ("stage 3", 768, 16, 24), ("stage 4", 1536, 8, 48)]
 TORCH_FWDBWD_LIMIT_S = 10.0
+TRITON_PATHS = ("triton", "triton_plane")
+_RATE_BLOCK = 1024  # elements a program of the rate kernels (8 a thread on 4 warps)
+_RATE_ITERS = 512
 
 
 def copy_bandwidth() -> float:
@@ -47,6 +67,74 @@ def copy_bandwidth() -> float:
     dst = torch.empty_like(src)
     ms = cuda_time(lambda: dst.copy_(src), repeats=10)
     return 2 * src.numel() * 4 / ms / 1e6
+
+
+@triton.jit
+def _exp_kernel(x_ptr, y_ptr, iters, BLOCK: tl.constexpr):
+    """Two dependent exp chains an element: 2 transcendentals a step, on the special-function units.
+
+    tl.exp is one ex2.approx (and a multiply) there, the instruction the scans' exp(delta A),
+    softplus and sigmoid use. tl.log is not timed: Triton lowers it to libdevice's logf, a
+    polynomial on the FMA units (and the kernels' log1p is a polynomial too), while the
+    hardware log (lg2.approx) runs on the same units at the same rate as ex2. v = exp(-v)
+    stays in [1/e, 1]: finite for any number of steps.
+    """
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    v = tl.load(x_ptr + offs)
+    w = v + 0.5
+    for _ in range(iters):
+        v = tl.exp(-v)
+        w = tl.exp(-w)
+    tl.store(y_ptr + offs, v + w)
+
+
+@triton.jit
+def _fma_kernel(x_ptr, y_ptr, iters, BLOCK: tl.constexpr):
+    """Four independent multiply-add chains an element: 4 FMAs a step."""
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    a = tl.load(x_ptr + offs)
+    b = a + 1.0
+    c = a + 2.0
+    d = a + 3.0
+    for _ in range(iters):
+        a = a * 0.999 + 0.001
+        b = b * 0.999 + 0.002
+        c = c * 0.999 + 0.003
+        d = d * 0.999 + 0.004
+    tl.store(y_ptr + offs, a + b + c + d)
+
+
+def op_rate(kernel, ops_per_step: int, elements: int = 2**23) -> float:
+    """Operations a second of one of the rate kernels over `elements` fp32 values (a full GPU)."""
+    x = torch.rand(elements, device="cuda")
+    y = torch.empty_like(x)
+    grid = (elements // _RATE_BLOCK,)
+
+    def launch():
+        kernel[grid](x, y, _RATE_ITERS, BLOCK=_RATE_BLOCK, num_warps=4)
+
+    ms = cuda_time(launch, repeats=10)
+    return elements * _RATE_ITERS * ops_per_step / ms * 1e3
+
+
+@dataclass(frozen=True)
+class Floors:
+    """This card's measured ceilings: bytes, transcendentals and fp32 FLOPs a second."""
+
+    bytes_s: float
+    transc_s: float
+    flops_s: float
+
+    @classmethod
+    def measure(cls) -> "Floors":
+        return cls(copy_bandwidth() * 1e9, op_rate(_exp_kernel, 2), 2 * op_rate(_fma_kernel, 4))
+
+    def ms(self, work: dict) -> tuple[float, str]:
+        """The floor in ms for that work and what sets it (bytes, transcendentals or FLOPs)."""
+        parts = {"bytes": work["bytes"] / self.bytes_s, "transc": work["transc"] / self.transc_s,
+                 "flops": work["flops"] / self.flops_s}
+        bound = max(parts, key=parts.get)
+        return parts[bound] * 1e3, bound
 
 
 def make(b, d, hw, r, dtype, n=1):
@@ -70,38 +158,89 @@ def min_bytes(b, d, hw, r, dtype, n=1):
     return fwd, fwd + (x + xdbl + y + x + xdbl)
 
 
-def run(backend, inputs, dtype, grad: bool, tiles):
-    kwargs = tiles if backend == "triton" else {}
-    fn = ss2d_scan if backend == "torch" else _triton_fn()
+def op_work(b, d, hw, r, dtype) -> tuple[dict, dict]:
+    """The forward's and the forward+backward's bytes, FLOPs and transcendentals (module docstring)."""
+    elems = b * d * hw * hw
+    fwd_bytes, all_bytes = min_bytes(b, d, hw, r, dtype)
+    fwd_fma = elems * (4 * (r + 4) + 1)
+    bwd_fma = fwd_fma + elems * 4 * (2 * r + 9)
+    fwd = {"bytes": fwd_bytes, "flops": 2 * fwd_fma, "transc": elems * 4 * 3}
+    return fwd, {"bytes": all_bytes, "flops": 2 * (fwd_fma + bwd_fma), "transc": elems * 4 * (3 + 4)}
+
+
+def path_fns(tiles: dict, plane: dict) -> dict:
+    """Backend name -> a callable with ss2d_scan's positional arguments, its options bound."""
+    from sr_core.kernels.triton_plane import ss2d_scan_triton_plane
+    from sr_core.kernels.triton_ss2d import ss2d_scan_triton
+
+    return {"torch": lambda *a: ss2d_scan(*a, backend="torch"),
+            "triton": lambda *a: ss2d_scan_triton(*a, **tiles),
+            "triton_plane": lambda *a: ss2d_scan_triton_plane(*a, **plane)}
+
+
+def run(fn, inputs, dtype, grad: bool):
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
         if not grad:
             with torch.no_grad():
-                return fn(*inputs, **({"backend": "torch"} if backend == "torch" else kwargs))
-        y = fn(*inputs, **({"backend": "torch"} if backend == "torch" else kwargs))
+                return fn(*inputs)
+        y = fn(*inputs)
     y.backward(torch.ones_like(y))
     return y
 
 
-def _triton_fn():
-    from sr_core.kernels.triton_ss2d import ss2d_scan_triton
-
-    return ss2d_scan_triton
+def selected(args):
+    return [s for s in STAGES if s[0][-1] in args.stages.split(",")]
 
 
-def run_once(args, dtypes, tiles) -> None:
-    """One forward+backward per shape, then what ptxas gave each compiled Triton kernel."""
-    from sr_core.kernels import triton_ss2d_bwd, triton_ss2d_fwd
+def run_once(args, dtypes, fns) -> None:
+    """One forward+backward per shape and Triton path, then what ptxas gave each compiled kernel."""
+    from sr_core.kernels import triton_plane_bwd, triton_plane_fwd, triton_ss2d_bwd, triton_ss2d_fwd
 
-    for name, d, hw, r in (s for s in STAGES if s[0][-1] in args.stages.split(",")):
+    for name, d, hw, r in selected(args):
         for dname in args.dtypes.split(","):
-            run("triton", make(args.batch, d, hw, r, dtypes[dname]), dtypes[dname], True, tiles)
+            for backend in (b for b in args.backends.split(",") if b in TRITON_PATHS):
+                run(fns[backend], make(args.batch, d, hw, r, dtypes[dname]), dtypes[dname], True)
     torch.cuda.synchronize()
-    for module in (triton_ss2d_fwd, triton_ss2d_bwd):
+    for module in (triton_ss2d_fwd, triton_ss2d_bwd, triton_plane_fwd, triton_plane_bwd):
         for kname, fn in vars(module).items():
             for cache in getattr(fn, "device_caches", {}).values():
                 for compiled in cache[0].values():
                     print(f"{kname}: {compiled.n_regs} registers, {compiled.n_spills} spills, "
                           f"{compiled.metadata.shared} B shared, {compiled.metadata.num_warps} warps")
+
+
+def floors_table(args, dtypes, floors: Floors) -> None:
+    """Per shape: the op's work and the floor it sets on this card, forward and forward+backward."""
+    print("| shape | dtype | pass | min MB | GFLOP | G transcendentals | floor ms: bytes / transc / FLOPs | floor ms |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    for name, d, hw, r in selected(args):
+        for dname in args.dtypes.split(","):
+            for label, work in zip(("fwd", "fwd+bwd"), op_work(args.batch, d, hw, r, dtypes[dname])):
+                parts = (work["bytes"] / floors.bytes_s, work["transc"] / floors.transc_s,
+                         work["flops"] / floors.flops_s)
+                ms, bound = floors.ms(work)
+                print(f"| {name}: B={args.batch} D={d} {hw}x{hw} R={r} | {dname} | {label} | "
+                      f"{work['bytes'] / 1e6:.0f} | {work['flops'] / 1e9:.1f} | {work['transc'] / 1e9:.2f} | "
+                      f"{' / '.join(f'{t * 1e3:.3f}' for t in parts)} | {ms:.3f} ({bound}) |")
+    print()
+
+
+def time_paths(backends, fns, inputs, dtype, repeats) -> tuple[dict, dict]:
+    """(forward ms, forward+backward ms) per path and each path's forward output (fp32)."""
+    results, outs = {}, {}
+    for backend in backends:
+        fn = fns[backend]
+        try:
+            outs[backend] = run(fn, inputs, dtype, False).float()
+            f_ms = cuda_time(lambda: run(fn, inputs, dtype, False), repeats)
+            fb_ms = math.nan
+            if backend != "torch" or 3 * f_ms * (repeats + 2) < TORCH_FWDBWD_LIMIT_S * 1e3:
+                fb_ms = cuda_time(lambda: run(fn, inputs, dtype, True), repeats)
+        except torch.OutOfMemoryError:
+            f_ms = fb_ms = math.nan
+        torch.cuda.empty_cache()
+        results[backend] = (f_ms, fb_ms)
+    return results, outs
 
 
 def main() -> None:
@@ -110,7 +249,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--dtypes", default="bf16,fp32")
     parser.add_argument("--stages", default="1,2,3,4")
-    parser.add_argument("--no-torch", action="store_true", help="time the Triton path only")
+    parser.add_argument("--backends", default="torch,triton,triton_plane", help="comma-separated SS2D paths to time")
+    parser.add_argument("--no-torch", action="store_true", help="leave the PyTorch path out (no diff column then)")
     parser.add_argument("--tile-h", type=int)
     parser.add_argument("--tile-w", type=int)
     parser.add_argument("--block-d", type=int)
@@ -118,12 +258,21 @@ def main() -> None:
     parser.add_argument("--bwd-block-d", type=int)
     parser.add_argument("--bwd-num-warps", type=int)
     parser.add_argument("--maxnreg", help="per-kernel register caps, e.g. state=96,out=128,bwd=0 (0: no cap)")
+    parser.add_argument("--plane-block-d", type=int, help="triton_plane: channels a program (power of two)")
+    parser.add_argument("--plane-num-warps", type=int)
+    parser.add_argument("--plane-bwd-block-d", type=int)
+    parser.add_argument("--plane-bwd-num-warps", type=int)
+    parser.add_argument("--plane-col-load", action="store_true",
+                        help="triton_plane: column-major order by strided reloads instead of a register transpose")
     parser.add_argument("--once", action="store_true",
-                        help="one Triton forward+backward per shape and the kernels' registers (for profilers)")
+                        help="one forward+backward per shape and Triton path and the kernels' registers (for profilers)")
     args = parser.parse_args()
     tiles = {k: v for k, v in (("tile_h", args.tile_h), ("tile_w", args.tile_w), ("block_d", args.block_d),
                                ("num_warps", args.num_warps), ("bwd_block_d", args.bwd_block_d),
                                ("bwd_num_warps", args.bwd_num_warps)) if v}
+    plane = {k: v for k, v in (("block_d", args.plane_block_d), ("num_warps", args.plane_num_warps),
+                               ("bwd_block_d", args.plane_bwd_block_d), ("bwd_num_warps", args.plane_bwd_num_warps),
+                               ("col_load", args.plane_col_load)) if v}
     if args.maxnreg:
         from sr_core.kernels.triton_ss2d import _config
 
@@ -132,50 +281,46 @@ def main() -> None:
             _config(8, 8, 16, 1, maxnreg=tiles["maxnreg"])  # names checked where the caps are used
         except ValueError as exc:
             parser.error(f"--maxnreg {args.maxnreg!r}: expected KERNEL=REGISTERS[,...] ({exc})")
+    backends = [b for b in args.backends.split(",") if not (args.no_torch and b == "torch")]
+    unknown = set(backends) - set(available_backends())
+    if unknown:
+        parser.error(f"--backends: unknown {sorted(unknown)}; available: {', '.join(available_backends())}")
     if not torch.cuda.is_available():
         sys.exit("needs a CUDA device")
     dtypes = {"bf16": torch.bfloat16, "fp32": torch.float32}
+    fns = path_fns(tiles, plane)
     if args.once:
-        run_once(args, dtypes, tiles)
+        run_once(args, dtypes, fns)
         return
-    bw = copy_bandwidth()
-    print(f"GPU: {torch.cuda.get_device_name()}; torch {torch.__version__}; copy bandwidth {bw:.0f} GB/s "
-          f"(1 GiB device-to-device, read+write); batch {args.batch}; median of {args.repeats} (CUDA events); "
-          f"tiles {tiles or 'default'}\n")
-    print("| shape | dtype | path | fwd ms | fwd GB/s | fwd+bwd ms | fwd+bwd GB/s | max abs diff y / max abs y (Triton vs torch) |")
+    floors = Floors.measure()
+    print(f"GPU: {torch.cuda.get_device_name()}; torch {torch.__version__}, triton {triton.__version__}; "
+          f"batch {args.batch}; median of {args.repeats} (CUDA events); chunked tiles {tiles or 'default'}; "
+          f"plane {plane or 'default'}\n"
+          f"Floors measured now: copy {floors.bytes_s / 1e9:.0f} GB/s (1 GiB device-to-device, read+write), "
+          f"exp {floors.transc_s / 1e9:.0f} G/s, fp32 FMA {floors.flops_s / 1e12:.1f} TFLOP/s\n")
+    floors_table(args, dtypes, floors)
+    print("| shape | dtype | path | fwd ms | fwd / floor | fwd+bwd ms | fwd+bwd / floor "
+          "| max abs diff y / max abs y (vs torch) |")
     print("|---|---|---|---:|---:|---:|---:|---:|")
-    for name, d, hw, r in (s for s in STAGES if s[0][-1] in args.stages.split(",")):
+    for name, d, hw, r in selected(args):
         for dname in args.dtypes.split(","):
             dtype = dtypes[dname]
             inputs = make(args.batch, d, hw, r, dtype)
-            fwd_b, all_b = min_bytes(args.batch, d, hw, r, dtype)
-            shape = f"{name}: B={args.batch} D={d} {hw}x{hw} R={r}"
-            results, outs = {}, {}
-            for backend in (["torch"] if not args.no_torch else []) + ["triton"]:
-                try:
-                    outs[backend] = run(backend, inputs, dtype, False, tiles).float()
-                    f_ms = cuda_time(lambda: run(backend, inputs, dtype, False, tiles), args.repeats)
-                    fb_ms = math.nan
-                    if backend == "triton" or 3 * f_ms * (args.repeats + 2) < TORCH_FWDBWD_LIMIT_S * 1e3:
-                        fb_ms = cuda_time(lambda: run(backend, inputs, dtype, True, tiles), args.repeats)
-                except torch.OutOfMemoryError:
-                    f_ms = fb_ms = math.nan
-                torch.cuda.empty_cache()
-                results[backend] = (f_ms, fb_ms)
-            diff = math.nan
-            if "torch" in outs:
-                diff = ((outs["triton"] - outs["torch"]).abs().max() / outs["torch"].abs().max()).item()
-            for backend, (f_ms, fb_ms) in results.items():
-                def cell(ms, nbytes):
-                    return ("n/a", "n/a") if math.isnan(ms) else (f"{ms:.3f}", f"{nbytes / ms / 1e6:.0f}")
-                f_cells, fb_cells = cell(f_ms, fwd_b), cell(fb_ms, all_b)
-                diff_cell = f"{diff:.2e}" if backend == "triton" and not math.isnan(diff) else ""
-                print(f"| {shape} | {dname} | {backend} | {f_cells[0]} | {f_cells[1]} | {fb_cells[0]} | {fb_cells[1]} "
-                      f"| {diff_cell} |", flush=True)
+            works = op_work(args.batch, d, hw, r, dtype)
+            results, outs = time_paths(backends, fns, inputs, dtype, args.repeats)
+            for backend, times in results.items():
+                cells = []
+                for ms, work in zip(times, works):
+                    cells += ["n/a", "n/a"] if math.isnan(ms) else [f"{ms:.3f}", f"{ms / floors.ms(work)[0]:.1f}x"]
+                diff = ""
+                if backend != "torch" and "torch" in outs and backend in outs:
+                    diff = f"{((outs[backend] - outs['torch']).abs().max() / outs['torch'].abs().max()).item():.2e}"
+                print(f"| {name}: B={args.batch} D={d} {hw}x{hw} R={r} | {dname} | {backend} | "
+                      f"{' | '.join(cells)} | {diff} |", flush=True)
             del inputs, outs
             torch.cuda.empty_cache()
-    print(f"\nmin bytes: forward x + x_dbl + y; forward+backward adds x, x_dbl, dy, dx, d(x_dbl). "
-          f"Copy bandwidth {bw:.0f} GB/s is the practical ceiling.")
+    print("\nmin bytes: forward x + x_dbl + y; forward+backward adds x, x_dbl, dy, dx, d(x_dbl). "
+          "Work and floors as in this script's docstring.")
 
 
 if __name__ == "__main__":

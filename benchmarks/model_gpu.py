@@ -1,11 +1,23 @@
-"""Whole-model GPU speed: training and inference images/s and peak memory, per SS2D backend.
+"""Whole-model GPU speed: training and inference images/s and peak memory, per SS2D backend;
+and the viewer's case, one study from file to heatmap.
 
 Two configurations at 256 px, bf16 autocast, random init (as the official VMamba numbers in
 issue 5 were measured): the VMamba tiny 0220 backbone + LayerNorm/avgpool/linear head (the
 like-for-like comparison with the official implementation), and the full SR model (CAM head,
 FPM branch and foreground-control loss). Training uses SGD with Nesterov momentum.
 
+The viewer's case (`--cases viewer`): what the viewer does when a study is opened with a warm
+model on the GPU: read the file (a 1024 px demo film by default, sr_core.io.read_image),
+Predictor.predict (preprocess, the model under bf16 autocast, maps back to the CPU) and the
+top finding's map at image size (Prediction.fpm), wall time, median and p95 of --viewer-repeats
+after warm-up, with the three parts' medians. The model is sr_vmamba_tiny with random weights
+at 256 px (speed does not depend on training) unless --weights names a weights file, which
+then runs as shipped (its input size, its test-time flip).
+
 Run: python benchmarks/model_gpu.py [--batch 64] [--backends torch,triton] [--modes eager,compile,graphs] [--out FILE.md]
+     python benchmarks/model_gpu.py --cases viewer --backend triton_plane [--weights FILE] [--image FILE]
+
+--backend NAME runs every case on that one SS2D backend (in place of --backends).
 
 Modes (each on top of a backend): eager; compile = torch.compile(model) for both steps;
 graphs = the eager inference forward captured once in a CUDA graph and replayed (fixed shape;
@@ -25,10 +37,11 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cuda_time  # noqa: E402
+from _common import cuda_time, time_call  # noqa: E402
 
 from sr_core.kernels import available_backends  # noqa: E402
 from sr_core.models import create_model  # noqa: E402
+from sr_core.models.vmamba import SS2D  # noqa: E402
 
 
 class BackboneClassifier(nn.Module):
@@ -121,6 +134,86 @@ def measure(kind: str, backend: str, batch: int, size: int, warmup: int, repeats
             "setup_s": setup_s}
 
 
+def use_scan_backend(model: nn.Module, backend: str) -> None:
+    """Run every SS2D block of `model` on `backend` (a weights file names its own, usually "auto")."""
+    for module in model.modules():
+        if isinstance(module, SS2D):
+            module.backend = backend
+
+
+def viewer_predictor(backend: str, weights: str | None, device: str = "cuda"):
+    """A Predictor: the weights file as shipped, or random sr_vmamba_tiny at 256 px."""
+    from sr_core.predict import Predictor
+
+    if weights:
+        predictor = Predictor.from_weights(weights, device=device)
+    else:
+        torch.manual_seed(0)
+        model = create_model("sr_vmamba_tiny", num_classes=8)
+        predictor = Predictor(model, {"class_names": [f"c{i}" for i in range(8)], "input_size": 256}, device=device)
+    use_scan_backend(predictor.model, backend)
+    return predictor
+
+
+def viewer_case(backend: str, image_path: Path, weights: str | None, repeats: int, warmup: int,
+                device: str = "cuda") -> dict:
+    """File to heatmap, warm: read, predict, the top finding's map at image size (wall ms)."""
+    from sr_core.io import read_image
+
+    predictor = viewer_predictor(backend, weights, device)
+    parts: dict[str, list[float]] = {"read": [], "predict": [], "fpm": []}
+
+    def open_study():
+        t0 = time.perf_counter()
+        image = read_image(image_path)
+        t1 = time.perf_counter()
+        pred = predictor.predict(image)  # its maps come back to the CPU: the GPU work is done
+        t2 = time.perf_counter()
+        heatmap = pred.fpm(pred.top_finding)
+        t3 = time.perf_counter()
+        for name, ms in zip(parts, ((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)):
+            parts[name].append(ms)
+        return image, heatmap
+
+    image, heatmap = open_study()
+    assert heatmap.shape == (image.height, image.width), heatmap.shape
+    total = time_call(open_study, repeats=repeats, warmup=warmup)
+    timed = {name: sorted(v[-repeats:])[repeats // 2] for name, v in parts.items()}
+    model_name = Path(weights).name if weights else "sr_vmamba_tiny (random, 256 px)"
+    del predictor
+    torch.cuda.empty_cache()
+    return {"backend": backend, "model": model_name, "image": f"{image_path.name} {image.width}x{image.height}",
+            **total, **{f"{k}_ms": v for k, v in timed.items()}}
+
+
+def viewer_table(backends: list[str], image_path: Path, weights: str | None, repeats: int, warmup: int) -> list[str]:
+    lines = ["", f"Viewer case: file to heatmap on the GPU, warm, wall-clock median and p95 of {repeats} "
+             f"after {warmup} warm-up", "",
+             "| model | image | SS2D backend | median ms | p95 ms | read ms | predict ms | fpm ms |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    print("\n".join(lines), flush=True)
+    for backend in backends:
+        try:
+            r = viewer_case(backend, image_path, weights, repeats, warmup)
+            line = (f"| {r['model']} | {r['image']} | {backend} | {r['median_ms']:.1f} | {r['p95_ms']:.1f} | "
+                    f"{r['read_ms']:.1f} | {r['predict_ms']:.1f} | {r['fpm_ms']:.1f} |")
+        except Exception as exc:  # a backend that fails is a row, not a crash
+            torch.cuda.empty_cache()
+            line = f"| - | {image_path.name} | {backend} | failed: {' '.join(str(exc).split())[:120]} | - | - | - | - |"
+        print(line, flush=True)
+        lines.append(line)
+    return lines
+
+
+def default_image() -> Path | None:
+    """The first 1024 px demo film, if the resources are present."""
+    from sr_core.bundled import demo_study
+
+    demo = demo_study()
+    films = sorted(demo.glob("*.png")) if demo is not None else []
+    return films[0] if films else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batch", type=int, default=64)
@@ -131,7 +224,23 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--out", help="also append the table to this markdown file")
+    parser.add_argument("--backend", help="one SS2D backend for every case (in place of --backends)")
+    parser.add_argument("--cases", default="models,viewer", help="comma-separated: models (the img/s table), viewer")
+    parser.add_argument("--weights", help="viewer case: a weights file (default: random sr_vmamba_tiny at 256 px)")
+    parser.add_argument("--image", help="viewer case: the study to open (default: the first 1024 px demo film)")
+    parser.add_argument("--viewer-repeats", type=int, default=50)
+    parser.add_argument("--viewer-warmup", type=int, default=5)
     args = parser.parse_args()
+    backends = [args.backend] if args.backend else args.backends.split(",")
+    unknown = set(backends) - set(available_backends()) - {"auto"}
+    if unknown:
+        parser.error(f"unknown SS2D backend(s) {sorted(unknown)}; available: auto, {', '.join(available_backends())}")
+    cases = set(args.cases.split(","))
+    if cases - {"models", "viewer"}:
+        parser.error(f"--cases: unknown {sorted(cases - {'models', 'viewer'})}; known: models, viewer")
+    image_path = Path(args.image) if args.image else default_image()
+    if "viewer" in cases and (image_path is None or not image_path.is_file()):
+        parser.error(f"--image: no study to open ({image_path or 'no demo films in resources/demo'})")
     if not torch.cuda.is_available():
         sys.exit("model_gpu.py needs a CUDA GPU")
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -143,9 +252,10 @@ def main() -> None:
              "| model | SS2D backend | mode | params | inference img/s | training img/s | training peak GiB "
              "| max logit diff vs eager | set-up s |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|"]
-    print("\n".join(lines), flush=True)
-    for kind in args.kinds.split(","):
-        for backend in args.backends.split(","):
+    if "models" in cases:
+        print("\n".join(lines), flush=True)
+    for kind in args.kinds.split(",") if "models" in cases else []:
+        for backend in backends:
             for mode in args.modes.split(","):
                 name = f"| sr_vmamba_tiny {kind} | {backend} | {mode} |"
                 try:
@@ -160,6 +270,10 @@ def main() -> None:
                     line = f"{name} - | failed: {' '.join(str(exc).split())[:120]} | - | - | - | - |"
                 print(line, flush=True)
                 lines.append(line)
+    if "models" not in cases:
+        lines = []
+    if "viewer" in cases:
+        lines += viewer_table(backends, image_path, args.weights, args.viewer_repeats, args.viewer_warmup)
     if args.out:
         with open(args.out, "a", encoding="utf-8") as fh:
             fh.write("\n".join(lines) + "\n\n")
