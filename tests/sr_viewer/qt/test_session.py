@@ -193,8 +193,9 @@ def test_killed_viewer_process_is_restored_at_the_next_start(make_window, qtbot,
     given = tmp_path / "given.srsession"
     given.write_text(json.dumps(to_json(session)))
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "SR_VIEWER_CONFIG_DIR": str(config_dir)}
+    errors = (tmp_path / "stderr.txt").open("w+")  # a file, not a pipe: a full pipe would stall the viewer
     viewer = subprocess.Popen([sys.executable, "-m", "sr_viewer", "--no-restore", str(given)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=subprocess.DEVNULL, stderr=errors)
     autosaves = config_dir / "state"
     try:
         deadline = time.monotonic() + 60
@@ -203,10 +204,11 @@ def test_killed_viewer_process_is_restored_at_the_next_start(make_window, qtbot,
             time.sleep(0.2)
             for candidate in autosaves.glob("autosave-*.srsession"):
                 saved = read_session(candidate)  # written atomically: never half a file
-        assert saved is not None, viewer.stderr.read().decode() if viewer.poll() is not None else "no autosave"
+        assert saved is not None, (tmp_path / "stderr.txt").read_text() or "no autosave within 60 s"
     finally:
         viewer.send_signal(signal.SIGKILL)
         viewer.wait(timeout=30)
+        errors.close()
     assert viewer.returncode == -signal.SIGKILL
     assert saved.studies[0].measurements == [((100.0, 100.0), (400.0, 500.0))]
 
