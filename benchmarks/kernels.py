@@ -32,6 +32,9 @@ floor is max(bytes / bandwidth, transcendentals / exp rate, FLOPs / FMA rate).
 
 Run: python benchmarks/kernels.py [--batch 64] [--repeats 20] [--backends torch,triton,triton_plane]
          [--tile-h 16 --tile-w 16 --block-d 16] [--plane-block-d 2 --plane-num-warps 16 --plane-col-load]
+         [--plane-variant col_load=1 --plane-variant dt_grad=atomic,bwd_block_d=2 ...]
+     (each --plane-variant is one more row per shape: the plane path with those options on top
+     of the --plane-* ones)
      python benchmarks/kernels.py --once [--stages 1,4 --dtypes bf16]   (one forward+backward per
      shape and Triton path, then each compiled kernel's registers and spills: run it under ncu)
 """
@@ -56,7 +59,6 @@ from sr_core.kernels import available_backends, ss2d_scan  # noqa: E402
 # (name, d_inner, map side, dt rank) for sr_vmamba_tiny dims 96/192/384/768 at 256 px.
 STAGES = [("stage 1", 192, 64, 6), ("stage 2", 384, 32, 12), ("stage 3", 768, 16, 24), ("stage 4", 1536, 8, 48)]
 TORCH_FWDBWD_LIMIT_S = 10.0
-TRITON_PATHS = ("triton", "triton_plane")
 _RATE_BLOCK = 1024  # elements a program of the rate kernels (8 a thread on 4 warps)
 _RATE_ITERS = 512
 
@@ -168,14 +170,34 @@ def op_work(b, d, hw, r, dtype) -> tuple[dict, dict]:
     return fwd, {"bytes": all_bytes, "flops": 2 * (fwd_fma + bwd_fma), "transc": elems * 4 * (3 + 4)}
 
 
-def path_fns(tiles: dict, plane: dict) -> dict:
-    """Backend name -> a callable with ss2d_scan's positional arguments, its options bound."""
+def path_fns(tiles: dict, plane: dict, variants: dict[str, dict]) -> dict:
+    """Path name -> a callable with ss2d_scan's positional arguments, its options bound.
+
+    variants: name -> options of extra plane paths, applied over `plane`.
+    """
     from sr_core.kernels.triton_plane import ss2d_scan_triton_plane
     from sr_core.kernels.triton_ss2d import ss2d_scan_triton
 
-    return {"torch": lambda *a: ss2d_scan(*a, backend="torch"),
-            "triton": lambda *a: ss2d_scan_triton(*a, **tiles),
-            "triton_plane": lambda *a: ss2d_scan_triton_plane(*a, **plane)}
+    def plane_fn(options):
+        return lambda *a: ss2d_scan_triton_plane(*a, **options)
+
+    fns = {"torch": lambda *a: ss2d_scan(*a, backend="torch"),
+           "triton": lambda *a: ss2d_scan_triton(*a, **tiles),
+           "triton_plane": plane_fn(plane)}
+    fns.update({name: plane_fn({**plane, **options}) for name, options in variants.items()})
+    return fns
+
+
+def plane_variant(spec: str) -> dict:
+    """"col_load=1,dt_grad=atomic" -> {"col_load": 1, "dt_grad": "atomic"}, keys checked."""
+    known = ("block_d", "num_warps", "bwd_block_d", "bwd_num_warps", "col_load", "dt_grad")
+    options = {}
+    for item in spec.split(","):
+        key, sep, value = item.partition("=")
+        if not sep or key not in known:
+            raise ValueError(f"expected KEY=VALUE[,...] with KEY one of {', '.join(known)}; got {item!r}")
+        options[key] = int(value) if value.isdigit() else value
+    return options
 
 
 def run(fn, inputs, dtype, grad: bool):
@@ -192,13 +214,13 @@ def selected(args):
     return [s for s in STAGES if s[0][-1] in args.stages.split(",")]
 
 
-def run_once(args, dtypes, fns) -> None:
+def run_once(args, backends, dtypes, fns) -> None:
     """One forward+backward per shape and Triton path, then what ptxas gave each compiled kernel."""
     from sr_core.kernels import triton_plane_bwd, triton_plane_fwd, triton_ss2d_bwd, triton_ss2d_fwd
 
     for name, d, hw, r in selected(args):
         for dname in args.dtypes.split(","):
-            for backend in (b for b in args.backends.split(",") if b in TRITON_PATHS):
+            for backend in (b for b in backends if b != "torch"):
                 run(fns[backend], make(args.batch, d, hw, r, dtypes[dname]), dtypes[dname], True)
     torch.cuda.synchronize()
     for module in (triton_ss2d_fwd, triton_ss2d_bwd, triton_plane_fwd, triton_plane_bwd):
@@ -264,6 +286,10 @@ def main() -> None:
     parser.add_argument("--plane-bwd-num-warps", type=int)
     parser.add_argument("--plane-col-load", action="store_true",
                         help="triton_plane: column-major order by strided reloads instead of a register transpose")
+    parser.add_argument("--plane-dt-grad", choices=("atomic", "gemm"),
+                        help="triton_plane: how the backward reduces the dt projection's gradients")
+    parser.add_argument("--plane-variant", action="append", default=[], metavar="KEY=VALUE[,...]",
+                        help="one more plane path to time (repeatable), e.g. col_load=1 or dt_grad=atomic,block_d=2")
     parser.add_argument("--once", action="store_true",
                         help="one forward+backward per shape and Triton path and the kernels' registers (for profilers)")
     args = parser.parse_args()
@@ -272,7 +298,11 @@ def main() -> None:
                                ("bwd_num_warps", args.bwd_num_warps)) if v}
     plane = {k: v for k, v in (("block_d", args.plane_block_d), ("num_warps", args.plane_num_warps),
                                ("bwd_block_d", args.plane_bwd_block_d), ("bwd_num_warps", args.plane_bwd_num_warps),
-                               ("col_load", args.plane_col_load)) if v}
+                               ("col_load", args.plane_col_load), ("dt_grad", args.plane_dt_grad)) if v}
+    try:
+        variants = {f"triton_plane[{spec}]": plane_variant(spec) for spec in args.plane_variant}
+    except ValueError as exc:
+        parser.error(f"--plane-variant: {exc}")
     if args.maxnreg:
         from sr_core.kernels.triton_ss2d import _config
 
@@ -285,12 +315,13 @@ def main() -> None:
     unknown = set(backends) - set(available_backends())
     if unknown:
         parser.error(f"--backends: unknown {sorted(unknown)}; available: {', '.join(available_backends())}")
+    backends += list(variants)
     if not torch.cuda.is_available():
         sys.exit("needs a CUDA device")
     dtypes = {"bf16": torch.bfloat16, "fp32": torch.float32}
-    fns = path_fns(tiles, plane)
+    fns = path_fns(tiles, plane, variants)
     if args.once:
-        run_once(args, dtypes, fns)
+        run_once(args, backends, dtypes, fns)
         return
     floors = Floors.measure()
     print(f"GPU: {torch.cuda.get_device_name()}; torch {torch.__version__}, triton {triton.__version__}; "

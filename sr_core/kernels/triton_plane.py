@@ -61,6 +61,7 @@ class _Config:
     bwd_block_d: int  # the backward's (it holds about twice as many live tiles)
     bwd_num_warps: int
     col_load: bool  # column-major order by strided reloads instead of a register transpose
+    dt_gemm: bool  # backward: dt_w's and dt_lowrank's gradients by host GEMMs on a stored dz
     r_pad: int  # dt rank padded for tl.dot
 
 
@@ -82,11 +83,17 @@ def _warps(elems: int) -> int:
 
 def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warps: int | None = None,
             bwd_block_d: int | None = None, bwd_num_warps: int | None = None,
-            col_load: bool = False) -> _Config:
+            col_load: bool = False, dt_grad: str | None = None) -> _Config:
     """About _ELEMS tile elements a program: one channel of a 64 x 64 plane, 64 of an 8 x 8 one.
 
     A whole tile of every live operand sits in registers, so the block shrinks as the plane
-    grows; the warps grow with the tile.
+    grows; the warps grow with the tile. dt_grad "atomic" reduces d(dt_lowrank) over the
+    channel block in the kernel and adds it with atomics (R values a position and direction);
+    "gemm" (the default) stores dz and leaves that reduction and dt_w's to two GEMMs. On
+    narrow blocks the atomics would be one per channel, position, rank and direction (1.2 G
+    at stage 1, batch 64); on wide ones the in-kernel dots' operands spill: compiled for
+    sm_90 at the stage shapes, the backward spilled 140-270 bytes a thread with "gemm" and
+    800 (stage 3) to 5,150 (stage 4) with "atomic".
     """
     hp, wp = _pow2(h), _pow2(w)
     lp = hp * wp
@@ -96,8 +103,11 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     for name, v in (("block_d", bd), ("bwd_block_d", bwd_bd)):
         if v & (v - 1):
             raise ValueError(f"{name} must be a power of two, got {v}")
+    dt_grad = dt_grad or "gemm"
+    if dt_grad not in ("atomic", "gemm"):
+        raise ValueError(f"dt_grad must be 'atomic' or 'gemm', got {dt_grad!r}")
     return _Config(hp, wp, bd, num_warps or _warps(bd * lp), bwd_bd, bwd_num_warps or _warps(bwd_bd * lp),
-                   bool(col_load), max(16, _pow2(r)))
+                   bool(col_load), dt_grad == "gemm", max(16, _pow2(r)))
 
 
 class _Launch:
@@ -116,6 +126,8 @@ class _Launch:
         self.meta = dict(R=r, R_PAD=cfg.r_pad, BLOCK_D=self.block_d, HP=cfg.hp, WP=cfg.wp, USE_DOT=use_dot,
                          DOT_LOWP=dot_lowp, COL_LOAD=cfg.col_load,
                          num_warps=cfg.bwd_num_warps if backward else cfg.num_warps)
+        if backward:
+            self.meta["DT_GEMM"] = cfg.dt_gemm
 
 
 class _PlaneScan(torch.autograd.Function):
@@ -151,10 +163,17 @@ class _PlaneScan(torch.autograd.Function):
         pdb = torch.zeros((n_part, 4, g.d), dtype=torch.float32, device=dev)
         pda = torch.zeros((n_part, 4, g.d), dtype=torch.float32, device=dev)
         pdd = torch.zeros((n_part, g.d), dtype=torch.float32, device=dev)
-        _plane_bwd_kernel[g.grid](x, x_dbl, dtw, dtb, A_logs, Ds, gy, dx, dxdbl, pdw, pdb, pda, pdd,
+        # dz (B, 4, D, H*W) in x's dtype, only where the GEMMs take the dt gradients.
+        dz = triton_ss2d._empty((g.b, 4, g.d, g.h * g.w) if ctx.cfg.dt_gemm else (1,), x.dtype, dev)
+        _plane_bwd_kernel[g.grid](x, x_dbl, dtw, dtb, A_logs, Ds, gy, dx, dxdbl, pdw, pdb, pda, pdd, dz,
                                   g.h, g.w, g.d, g.n_dblk, n_part, *x.stride(), *gy.stride(), *dx.stride(), **g.meta)
+        d_w = pdw.sum(0)
+        if ctx.cfg.dt_gemm:
+            # d(dt_lowrank)[b, k] = dt_w[k]^T dz[b, k]; d(dt_w)[k] = sum_b dz[b, k] dt_lowrank[b, k]^T.
+            dxdbl[:, :, :r] += torch.matmul(dtw.transpose(1, 2).to(dz.dtype), dz)
+            d_w = torch.matmul(dz, x_dbl[:, :, :r].transpose(2, 3).to(dz.dtype)).sum(0, dtype=torch.float32)
         d_ds = pdd.sum(0).repeat(4)
-        return (dx, dxdbl.to(x_dbl.dtype), pdw.sum(0).to(dtw.dtype), pdb.sum(0).to(dtb.dtype),
+        return (dx, dxdbl.to(x_dbl.dtype), d_w.to(dtw.dtype), pdb.sum(0).to(dtb.dtype),
                 pda.sum(0).reshape(4 * g.d, 1).to(A_logs.dtype), d_ds.to(Ds.dtype), None)
 
 
@@ -171,6 +190,7 @@ def ss2d_scan_triton_plane(
     bwd_block_d: int | None = None,
     bwd_num_warps: int | None = None,
     col_load: bool = False,
+    dt_grad: str | None = None,
 ) -> torch.Tensor:
     """SS2D core on the plane kernels; same arguments and result as `reference.ss2d_scan`.
 
@@ -181,6 +201,8 @@ def ss2d_scan_triton_plane(
             the warps (powers of two; for tests and tuning).
         col_load: read the column-major directions by strided reloads instead of a register
             transpose.
+        dt_grad: "atomic" or "gemm" (None: "gemm"), how the backward reduces the dt
+            projection's gradients (see `_config`).
 
     Returns:
         (B, H, W, D) in x's dtype, computed in fp32: a view of a (B, D, H, W) tensor. Shapes
@@ -193,7 +215,7 @@ def ss2d_scan_triton_plane(
         return triton_ss2d.ss2d_scan_triton(x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds)
     k, c, _ = x_proj_weight.shape
     r = dt_projs_weight.shape[2]
-    cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_load)
+    cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_load, dt_grad)
     x = x.contiguous()
     # Projections act per position: apply them in spatial order, (B, 4C, L) in one GEMM.
     x_dbl = torch.matmul(x_proj_weight.reshape(k * c, d).to(x.dtype), x.reshape(b, d, h * w))

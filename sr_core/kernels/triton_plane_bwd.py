@@ -15,10 +15,13 @@ the scan's elements, so nothing is shifted in registers.
 Reductions, all in registers first:
 * per channel (dt weight and bias, A_logs, D): summed over the plane, then added into a few
   fp32 partial rows (n_part, shared round-robin by batch), summed by the caller;
-* per position (dB, dC, d(dt_lowrank): one value per direction and position, shared by all
-  channels): summed over the channel block, then atomically added into a fp32 d(x_dbl).
-  That is B * n_dblk * 4 * (R + 2) * H * W atomics: narrow channel blocks (stage 1 holds one
-  or two 64 x 64 planes) pay the most, which the benchmark's timing shows;
+* per position (dB, dC: one value per direction and position, shared by all channels):
+  summed over the channel block, then atomically added into a fp32 d(x_dbl): B * n_dblk *
+  4 * 2 * H * W relaxed atomics, most for narrow blocks (stage 1 holds one 64 x 64 plane);
+* d(dt_lowrank), R values a direction and position, the same way on wide blocks (with a
+  tl.dot), or (DT_GEMM, the default for blocks too narrow for tl.dot) dz is stored and two
+  host GEMMs form d(dt_lowrank) and d(dt_w): R atomics per channel and position would
+  outnumber everything else the kernel does;
 * du for the four directions (the column ones in column order, transposed back once) is
   written once.
 """
@@ -33,9 +36,10 @@ from sr_core.kernels.triton_plane_fwd import (
     dt_operands,
     load_plane,
     mixed_dot,
-    plane_frame,
     plane_in_order,
+    plane_order,
     plane_ptrs,
+    plane_setup,
     skip_weight,
     to_rows,
     xdbl_row,
@@ -45,75 +49,106 @@ from sr_core.kernels.triton_ss2d_fwd import lin_combine
 
 
 @triton.jit
-def dt_grads(xdbl_ptr, dtw_ptr, dxdbl_ptr, pdw_ptr, dz, b, k: tl.constexpr, prow, offs_d, dmask, sp, valid, L, D,
-             R: tl.constexpr, R_PAD: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr):
-    """From dz (BLOCK_D, LP): dt_w[k]'s gradient (into partial row prow) and d(dt_lowrank) (atomics)."""
+def dt_grads(xdbl_ptr, dtw_ptr, dxdbl_ptr, pdw_ptr, dz_ptr, dz, b, k: tl.constexpr, prow, offs_d, dmask, H, W, D,
+             R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
+             USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, DT_GEMM: tl.constexpr):
+    """From dz (BLOCK_D, positions in k's order): the gradients of dt_w[k] and of dt_lowrank.
+
+    DT_GEMM: store dz (B, 4, D, H * W) in spatial order (the column directions transposed back
+    first, so the store coalesces) and leave both to two GEMMs on the host. Otherwise: dt_w's
+    into the partial row prow and dt_lowrank's by atomics, a tl.dot each on a wide block.
+    """
     C: tl.constexpr = R + 2
-    xrow = (b.to(tl.int64) * 4 + k) * C
+    L = H * W
     kd = k * D + offs_d
-    if USE_DOT:
-        dtl, wt, r, rmask = dt_operands(xdbl_ptr, dtw_ptr, b, k, offs_d, dmask, sp, valid, L, D, R, C, R_PAD)
-        dw = mixed_dot(dz, tl.trans(dtl), dtl, DOT_LOWP)
-        ddtl = mixed_dot(tl.trans(wt), dz, dtl, DOT_LOWP)
-        tl.atomic_add(pdw_ptr + (prow * 4 * D + kd[:, None]) * R + r[None, :], dw,
-                      mask=dmask[:, None] & rmask[None, :])
-        tl.atomic_add(dxdbl_ptr + (xrow + r[:, None]) * L + sp[None, :], ddtl, mask=rmask[:, None] & valid[None, :])
+    if DT_GEMM:
+        if k % 2 == 1:
+            dz = to_rows(dz, BLOCK_D, HP, WP)
+        _i, _j, spr, vr = plane_order(0, H, W, HP, WP)
+        rows = (b.to(tl.int64) * 4 + k) * D + offs_d
+        tl.store(dz_ptr + rows[:, None] * L + spr[None, :], dz.to(dz_ptr.dtype.element_ty),
+                 mask=dmask[:, None] & vr[None, :])
     else:
-        for rr in tl.static_range(R):
-            row = xdbl_row(xdbl_ptr, b, k, rr, sp, valid, L, C)
-            tl.atomic_add(pdw_ptr + (prow * 4 * D + kd) * R + rr, tl.sum(dz * row, axis=1), mask=dmask)
-            w_r = tl.load(dtw_ptr + kd * R + rr, mask=dmask, other=0.0).to(tl.float32)
-            tl.atomic_add(dxdbl_ptr + (xrow + rr) * L + sp, tl.sum(w_r[:, None] * dz, axis=0), mask=valid)
+        _i, _j, sp, valid = plane_order(k % 2, H, W, HP, WP)
+        xrow = (b.to(tl.int64) * 4 + k) * C
+        if USE_DOT:
+            dtl, wt, r, rmask = dt_operands(xdbl_ptr, dtw_ptr, b, k, offs_d, dmask, sp, valid, L, D, R, C, R_PAD)
+            dw = mixed_dot(dz, tl.trans(dtl), dtl, DOT_LOWP)
+            ddtl = mixed_dot(tl.trans(wt), dz, dtl, DOT_LOWP)
+            tl.atomic_add(pdw_ptr + (prow * 4 * D + kd[:, None]) * R + r[None, :], dw,
+                          mask=dmask[:, None] & rmask[None, :], sem="relaxed")
+            tl.atomic_add(dxdbl_ptr + (xrow + r[:, None]) * L + sp[None, :], ddtl,
+                          mask=rmask[:, None] & valid[None, :], sem="relaxed")
+        else:
+            for rr in tl.static_range(R):
+                row = xdbl_row(xdbl_ptr, b, k, rr, sp, valid, L, C)
+                tl.atomic_add(pdw_ptr + (prow * 4 * D + kd) * R + rr, tl.sum(dz * row, axis=1), mask=dmask,
+                              sem="relaxed")
+                w_r = tl.load(dtw_ptr + kd * R + rr, mask=dmask, other=0.0).to(tl.float32)
+                tl.atomic_add(dxdbl_ptr + (xrow + rr) * L + sp, tl.sum(w_r[:, None] * dz, axis=0), mask=valid,
+                              sem="relaxed")
+
+
+@triton.jit
+def bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr, uk, gyk,
+                  b, k: tl.constexpr, prow, offs_d, dmask, H, W, D,
+                  R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
+                  USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, DT_GEMM: tl.constexpr):
+    """Direction k's gradients; returns its part of du, in k's order (uk and gyk are in it too)."""
+    C: tl.constexpr = R + 2
+    L = H * W
+    _i, _j, sp, valid = plane_order(k % 2, H, W, HP, WP)
+    z, delta, A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
+                                              L, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP)
+    bb = delta * Bk * uk
+    _, h = tl.associative_scan((a, bb), 1, lin_combine, reverse=k >= 2)
+    _, _, g = tl.associative_scan((a, tl.full(a.shape, 1.0, tl.float32), Ck * gyk), 1, adjoint_combine,
+                                  reverse=k < 2)
+    ah = h - bb  # a_t h_{t-1}
+    gd = g * delta
+    kd = k * D + offs_d
+    # d/dA_logs = A d/dA, d/dA = sum_t g_t a_t h_{t-1} delta_t.
+    tl.atomic_add(pda_ptr + prow * 4 * D + kd, tl.sum(gd * ah, axis=1) * A, mask=dmask, sem="relaxed")
+    dz = tl.where(dmask[:, None] & valid[None, :], g * (ah * A[:, None] + Bk * uk) * tl.exp(z - delta), 0.0)
+    tl.atomic_add(pdb_ptr + prow * 4 * D + kd, tl.sum(dz, axis=1), mask=dmask, sem="relaxed")
+    xrow = (b.to(tl.int64) * 4 + k) * C
+    tl.atomic_add(dxdbl_ptr + (xrow + R) * L + sp, tl.sum(gd * uk, axis=0), mask=valid, sem="relaxed")
+    tl.atomic_add(dxdbl_ptr + (xrow + R + 1) * L + sp, tl.sum(gyk * h, axis=0), mask=valid, sem="relaxed")
+    dt_grads(xdbl_ptr, dtw_ptr, dxdbl_ptr, pdw_ptr, dz_ptr, dz, b, k, prow, offs_d, dmask, H, W, D,
+             R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, DT_GEMM)
+    return gd * Bk
 
 
 @triton.jit
 def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_ptr,
-                      dx_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, pdd_ptr,
+                      dx_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, pdd_ptr, dz_ptr,
                       H, W, D, n_dblk, n_part,
                       sxb, sxd, sxh, sxw, sgb, sgd, sgh, sgw, sdb, sdd, sdh, sdw,
                       R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
                       HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
-                      COL_LOAD: tl.constexpr):
-    """Every gradient of one (batch, channel block): dx stored, the rest reduced (see the module)."""
-    LP: tl.constexpr = HP * WP
-    C: tl.constexpr = R + 2
-    L = H * W
-    b, offs_d, dmask, ir, jr, spr, vr, ic, jc, spc, vc, mr = plane_frame(n_dblk, H, W, D, BLOCK_D, HP, WP)
+                      COL_LOAD: tl.constexpr, DT_GEMM: tl.constexpr):
+    """Every gradient of one (batch, channel block): dx stored, the rest reduced (see the module).
+
+    Row directions first, then the column ones on the transposed planes, as in the forward.
+    """
+    b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
+    ir, jr, _sp, vr = plane_order(0, H, W, HP, WP)
+    mr = dmask[:, None] & vr[None, :]
     u = load_plane(x_ptr, b, offs_d, ir, jr, sxb, sxd, sxh, sxw, mr)
     gy = load_plane(gy_ptr, b, offs_d, ir, jr, sgb, sgd, sgh, sgw, mr)
-    u_c = plane_in_order(x_ptr, u, b, offs_d, dmask, ic, jc, vc, sxb, sxd, sxh, sxw, BLOCK_D, HP, WP, COL_LOAD)
-    gy_c = plane_in_order(gy_ptr, gy, b, offs_d, dmask, ic, jc, vc, sgb, sgd, sgh, sgw, BLOCK_D, HP, WP, COL_LOAD)
     prow = b % n_part
-    du = skip_weight(ds_ptr, offs_d, dmask, D)[:, None] * gy
-    du_c = tl.zeros((BLOCK_D, LP), dtype=tl.float32)
     # y = ... + (sum_k D_k) u: every D_k has the same gradient, stored once per channel.
-    tl.atomic_add(pdd_ptr + prow * D + offs_d, tl.sum(gy * u, axis=1), mask=dmask)
-    for k in tl.static_range(4):
-        if k % 2 == 1:
-            sp, valid, uk, gyk = spc, vc, u_c, gy_c
-        else:
-            sp, valid, uk, gyk = spr, vr, u, gy
-        z, delta, A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp,
-                                                  valid, L, D, R, R_PAD, BLOCK_D, LP, USE_DOT, DOT_LOWP)
-        bb = delta * Bk * uk
-        _, h = tl.associative_scan((a, bb), 1, lin_combine, reverse=k >= 2)
-        _, _, g = tl.associative_scan((a, tl.full(a.shape, 1.0, tl.float32), Ck * gyk), 1, adjoint_combine,
-                                      reverse=k < 2)
-        ah = h - bb  # a_t h_{t-1}
-        gd = g * delta
-        if k % 2 == 1:
-            du_c += gd * Bk
-        else:
-            du += gd * Bk
-        kd = k * D + offs_d
-        # d/dA_logs = A d/dA, d/dA = sum_t g_t a_t h_{t-1} delta_t.
-        tl.atomic_add(pda_ptr + prow * 4 * D + kd, tl.sum(g * ah * delta, axis=1) * A, mask=dmask)
-        dz = tl.where(dmask[:, None] & valid[None, :], g * (ah * A[:, None] + Bk * uk) * tl.exp(z - delta), 0.0)
-        tl.atomic_add(pdb_ptr + prow * 4 * D + kd, tl.sum(dz, axis=1), mask=dmask)
-        xrow = (b.to(tl.int64) * 4 + k) * C
-        tl.atomic_add(dxdbl_ptr + (xrow + R) * L + sp, tl.sum(gd * uk, axis=0), mask=valid)
-        tl.atomic_add(dxdbl_ptr + (xrow + R + 1) * L + sp, tl.sum(gyk * h, axis=0), mask=valid)
-        dt_grads(xdbl_ptr, dtw_ptr, dxdbl_ptr, pdw_ptr, dz, b, k, prow, offs_d, dmask, sp, valid, L, D,
-                 R, R_PAD, USE_DOT, DOT_LOWP)
+    tl.atomic_add(pdd_ptr + prow * D + offs_d, tl.sum(gy * u, axis=1), mask=dmask, sem="relaxed")
+    du = skip_weight(ds_ptr, offs_d, dmask, D)[:, None] * gy
+    for k in tl.static_range(0, 4, 2):
+        du += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr, u, gy,
+                            b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, DT_GEMM)
+    u_c = plane_in_order(x_ptr, u, b, offs_d, dmask, H, W, sxb, sxd, sxh, sxw, BLOCK_D, HP, WP, COL_LOAD)
+    gy_c = plane_in_order(gy_ptr, gy, b, offs_d, dmask, H, W, sgb, sgd, sgh, sgw, BLOCK_D, HP, WP, COL_LOAD)
+    du_c = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
+    for k in tl.static_range(1, 4, 2):
+        du_c += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
+                              u_c, gy_c, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
+                              DOT_LOWP, DT_GEMM)
     du += to_rows(du_c, BLOCK_D, HP, WP)
     tl.store(plane_ptrs(dx_ptr, b, offs_d, ir, jr, sdb, sdd, sdh, sdw), du.to(dx_ptr.dtype.element_ty), mask=mr)

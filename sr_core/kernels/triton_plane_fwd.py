@@ -19,8 +19,9 @@ are needed and each direction is one scan of the whole flattened plane:
 * delta = softplus(dt_w @ dt_lowrank + bias), exp(delta A) and the D skip stay in registers;
   the dt projection is a `tl.dot` when the block has 16 or more channels (stages 3 and 4,
   where R is 24-48) and R broadcast multiply-adds otherwise.
-* The four directions are summed in registers (the column ones in column order, transposed
-  back once) and y is written once, in x's (B, D, H, W) layout, coalesced.
+* The four directions are summed in registers and y is written once, in x's (B, D, H, W)
+  layout, coalesced. The row directions run first, then the column ones on the transposed
+  planes (their sum transposed back once), so one copy of the planes is live at a time.
 
 x_dbl (dt_lowrank, B, C per direction and position, (B, 4, R + 2, H * W), spatial order) is
 small and shared by every channel of a batch: programs of one batch run together (the channel
@@ -63,16 +64,6 @@ def plane_order(COL: tl.constexpr, H, W, HP: tl.constexpr, WP: tl.constexpr):
 
 
 @triton.jit
-def plane_frame(n_dblk, H, W, D, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr):
-    """What every plane kernel starts from: `plane_setup`, the row-major then the column-major
-    `plane_order`, and the (BLOCK_D, positions) mask of the row-major tile."""
-    b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
-    ir, jr, spr, vr = plane_order(0, H, W, HP, WP)
-    ic, jc, spc, vc = plane_order(1, H, W, HP, WP)
-    return b, offs_d, dmask, ir, jr, spr, vr, ic, jc, spc, vc, dmask[:, None] & vr[None, :]
-
-
-@triton.jit
 def plane_ptrs(base_ptr, b, offs_d, i, j, sb, sd, sh, sw):
     """Pointers (BLOCK_D, positions) into a tensor indexed (batch, channel, row, column)."""
     return base_ptr + b.to(tl.int64) * sb + offs_d[:, None] * sd + i[None, :] * sh + j[None, :] * sw
@@ -97,11 +88,12 @@ def to_rows(t, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr):
 
 
 @triton.jit
-def plane_in_order(base_ptr, t_rows, b, offs_d, dmask, ic, jc, vc, sb, sd, sh, sw,
+def plane_in_order(base_ptr, t_rows, b, offs_d, dmask, H, W, sb, sd, sh, sw,
                    BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr, COL_LOAD: tl.constexpr):
     """The column-major copy of a plane tile already held in row-major order, by a strided
     reload (COL_LOAD) or by a register transpose."""
     if COL_LOAD:
+        ic, jc, _sp, vc = plane_order(1, H, W, HP, WP)
         return load_plane(base_ptr, b, offs_d, ic, jc, sb, sd, sh, sw, dmask[:, None] & vc[None, :])
     else:
         return to_cols(t_rows, BLOCK_D, HP, WP)
@@ -186,31 +178,41 @@ def skip_weight(ds_ptr, offs_d, dmask, D):
 
 
 @triton.jit
+def fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, uk, b, k: tl.constexpr, offs_d, dmask, H, W, D,
+                  R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
+                  USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr):
+    """Direction k's C h over the plane, in its order (row-major for k = 0, 2, column-major for 1, 3)."""
+    _i, _j, sp, valid = plane_order(k % 2, H, W, HP, WP)
+    _z, delta, _A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
+                                                H * W, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP)
+    _, h = tl.associative_scan((a, delta * Bk * uk), 1, lin_combine, reverse=k >= 2)
+    return Ck * h
+
+
+@triton.jit
 def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr,
                       H, W, D, n_dblk,
                       sxb, sxd, sxh, sxw, syb, syd, syh, syw,
                       R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
                       HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
                       COL_LOAD: tl.constexpr):
-    """y = sum over the four directions of C h + D u for one (batch, channel block), stored once."""
-    LP: tl.constexpr = HP * WP
-    L = H * W
-    b, offs_d, dmask, ir, jr, spr, vr, ic, jc, spc, vc, mr = plane_frame(n_dblk, H, W, D, BLOCK_D, HP, WP)
+    """y = sum over the four directions of C h + D u for one (batch, channel block), stored once.
+
+    The row directions run first and the column ones on the transposed planes after them, so
+    that only one copy of the planes and the orders in use are live at a time (registers).
+    """
+    b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
+    ir, jr, _sp, vr = plane_order(0, H, W, HP, WP)
+    mr = dmask[:, None] & vr[None, :]
     u = load_plane(x_ptr, b, offs_d, ir, jr, sxb, sxd, sxh, sxw, mr)
-    u_c = plane_in_order(x_ptr, u, b, offs_d, dmask, ic, jc, vc, sxb, sxd, sxh, sxw, BLOCK_D, HP, WP, COL_LOAD)
     y = skip_weight(ds_ptr, offs_d, dmask, D)[:, None] * u
-    y_c = tl.zeros((BLOCK_D, LP), dtype=tl.float32)
-    for k in tl.static_range(4):
-        if k % 2 == 1:
-            sp, valid, uk = spc, vc, u_c
-        else:
-            sp, valid, uk = spr, vr, u
-        _z, delta, _A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp,
-                                                    valid, L, D, R, R_PAD, BLOCK_D, LP, USE_DOT, DOT_LOWP)
-        _, h = tl.associative_scan((a, delta * Bk * uk), 1, lin_combine, reverse=k >= 2)
-        if k % 2 == 1:
-            y_c += Ck * h
-        else:
-            y += Ck * h
+    for k in tl.static_range(0, 4, 2):
+        y += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, b, k, offs_d, dmask, H, W, D,
+                           R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP)
+    u_c = plane_in_order(x_ptr, u, b, offs_d, dmask, H, W, sxb, sxd, sxh, sxw, BLOCK_D, HP, WP, COL_LOAD)
+    y_c = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
+    for k in tl.static_range(1, 4, 2):
+        y_c += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u_c, b, k, offs_d, dmask, H, W, D,
+                             R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP)
     y += to_rows(y_c, BLOCK_D, HP, WP)
     tl.store(plane_ptrs(y_ptr, b, offs_d, ir, jr, syb, syd, syh, syw), y.to(y_ptr.dtype.element_ty), mask=mr)

@@ -67,13 +67,14 @@ def assert_matches_reference(params, seed, dtype=torch.float32, slack=1.0, x_lay
         assert err <= TOL[dtype] * slack, f"{name}: max error {err:.2e} of max |ref| {scale:.3g}, seed {seed}"
 
 
-# (batch, channels, H, W, dt rank, options): padded planes, partial channel blocks, both dt paths.
+# (batch, channels, H, W, dt rank, options): padded planes, partial channel blocks, both dt
+# projections (multiply-adds, tl.dot) and both ways of reducing their gradients (atomics, GEMMs).
 SMALL = [
     (1, 3, 5, 7, 2, {}),  # odd, non-square: 8 x 8 padded, one block of 4 channels for 3
-    (2, 5, 7, 3, 3, {"block_d": 2}),  # tall, three blocks, the last one partial
+    (2, 5, 7, 3, 3, {"block_d": 2, "dt_grad": "atomic"}),  # tall, three blocks, the last one partial
     (2, 4, 1, 9, 2, {}),  # a single row: the column directions are one position long each
     (1, 3, 6, 1, 2, {"block_d": 1}),  # a single column
-    (2, 20, 3, 5, 3, {"block_d": 16}),  # 16 + 4 channels: the tl.dot dt projection, a partial second block
+    (2, 20, 3, 5, 3, {"block_d": 16, "dt_grad": "atomic"}),  # 16 + 4 channels: tl.dot both ways, a partial block
     (1, 6, 5, 6, 2, {"col_load": True}),  # column order by strided reloads, not a transpose
 ]
 
@@ -91,9 +92,10 @@ def test_plane_strong_decay_float32():
     assert_matches_reference(params, seed, slack=5.0, block_d=4)
 
 
-def test_plane_bfloat16():
+@pytest.mark.parametrize("dt_grad", ["atomic", "gemm"])
+def test_plane_bfloat16(dt_grad):
     params, seed = make_inputs(2, 18, 6, 5, 1, 2)
-    assert_matches_reference(params, seed, dtype=torch.bfloat16)
+    assert_matches_reference(params, seed, dtype=torch.bfloat16, dt_grad=dt_grad)
 
 
 def test_plane_channels_last_input():
@@ -118,13 +120,15 @@ def test_plane_supported_shapes():
     assert not triton_plane.plane_supported(8, 8, 2)
 
 
-def test_plane_config_fills_a_tile_and_rejects_odd_blocks():
+def test_plane_config_fills_a_tile_and_rejects_bad_options():
     assert triton_plane._config(64, 64, 192, 6).block_d == 1
-    cfg = triton_plane._config(8, 8, 1536, 48)
-    assert (cfg.block_d, cfg.r_pad) == (64, 64)
+    stage4 = triton_plane._config(8, 8, 1536, 48)
+    assert (stage4.block_d, stage4.r_pad, stage4.dt_gemm) == (64, 64, True)
     assert triton_plane._config(5, 7, 3, 2).block_d == 4  # never more than the channels need
     with pytest.raises(ValueError, match="block_d"):
         triton_plane._config(8, 8, 16, 2, block_d=3)
+    with pytest.raises(ValueError, match="dt_grad"):
+        triton_plane._config(8, 8, 16, 2, dt_grad="atomics")
 
 
 def test_plane_registered_by_name_and_not_auto(monkeypatch):
@@ -150,10 +154,11 @@ def test_plane_stage_shapes_cuda(d, hw, r, dtype, batch):
 
 
 @needs_cuda
-@pytest.mark.parametrize("col_load", [False, True])
-def test_plane_odd_map_cuda(col_load):
+@pytest.mark.parametrize("options", [{}, {"col_load": True}, {"block_d": 16, "dt_grad": "atomic"},
+                                     {"block_d": 2, "dt_grad": "atomic"}])
+def test_plane_odd_map_cuda(options):
     params, seed = make_inputs(2, 200, 37, 23, 1, 7, hard=True)
-    assert_matches_reference(params, seed, slack=5.0, col_load=col_load)
+    assert_matches_reference(params, seed, slack=5.0, **options)
 
 
 @needs_cuda
