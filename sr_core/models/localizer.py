@@ -57,6 +57,11 @@ class SRHeadConfig:
     control_weight: float = 1.5
     control_margin: float = 0.5
     area_weight: float = 1.2
+    # Weight of the abnormal-vs-normal term (issue #14 item 3): BCE of logsumexp(logits) - b
+    # against "shows one of the classes", so training images that show none of them (No
+    # Finding; label -1, sr_core.data.datasets.NEGATIVE) teach the maps to stay low on normal
+    # anatomy, while the per-finding softmax CE sees the positives only. 0: off.
+    abnormal_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.cam_activation not in ("relu", "softplus"):
@@ -65,6 +70,8 @@ class SRHeadConfig:
             raise ValueError(f"fpm_ce_mask must be 'label' or 'predicted', got {self.fpm_ce_mask!r}")
         if self.control not in CONTROL_MODES:
             raise ValueError(f"control must be one of {CONTROL_MODES}, got {self.control!r}")
+        if self.abnormal_weight < 0:
+            raise ValueError(f"abnormal_weight must be >= 0, got {self.abnormal_weight!r}")
 
 
 class CamHead(nn.Module):
@@ -138,6 +145,13 @@ class FPMGenerator(nn.Module):
         return minmax(g, (1, 2, 3)), minmax(t, (1, 2, 3))
 
 
+def _positive_ce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Softmax CE over the samples that show a class (label >= 0); 0 when there is none."""
+    positive = labels >= 0
+    total = F.cross_entropy(logits.float(), labels.clamp_min(0), reduction="none")
+    return (total * positive).sum() / positive.sum().clamp_min(1)
+
+
 def _weighted_mean(maps: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
     """(N, C, h, w) x (N, C) -> (N, 1, h, w)."""
     return torch.einsum("nchw,nc->nhw", maps, class_weights.to(maps.dtype)).unsqueeze(1)
@@ -158,7 +172,10 @@ class SRModel(nn.Module):
         fpm         (N, 1, h, w) the foreground map over the p_label classes (training
                     labels if given, else the top-k predicted classes)
         losses      only with labels: the unweighted terms ce, ce_fpm, control (the hinge,
-                    or the BAS ratio), area, and their weighted sum total
+                    or the BAS ratio), area, abnormal, and their weighted sum total
+
+    A label -1 (sr_core.data.datasets.NEGATIVE) marks an image that shows none of the classes: it takes part in the
+    abnormal term only (head.abnormal_weight), never in the per-class terms.
     """
 
     def __init__(self, backbone: Backbone, num_classes: int, head: SRHeadConfig):
@@ -168,6 +185,9 @@ class SRModel(nn.Module):
         self.backbone = backbone
         self.cam = CamHead(backbone.out_channels, head.head_channels, num_classes, head.cam_activation)
         self.fpm_generator = FPMGenerator(backbone.loc_channels, num_classes, head) if head.fpm else None
+        # The abnormal term's offset b: softplus CAMs make every logit positive, so
+        # logsumexp(logits) alone could never say "normal".
+        self.abnormal_bias = nn.Parameter(torch.zeros(())) if head.abnormal_weight > 0 else None
         self.config: dict = {}  # filled by the registry: everything needed to rebuild this model
 
     def _cam_path(self, feat: torch.Tensor) -> torch.Tensor:
@@ -182,7 +202,8 @@ class SRModel(nn.Module):
         cams = self._cam_path(feat)
         logits = cams.mean(dim=(2, 3))
         if labels is not None:
-            weights = F.one_hot(labels, self.num_classes).to(logits.dtype)
+            positive = labels >= 0
+            weights = (F.one_hot(labels.clamp_min(0), self.num_classes) * positive[:, None]).to(logits.dtype)
         else:
             k = min(self.head_cfg.topk, self.num_classes)
             top = logits.detach().topk(k, dim=1).indices
@@ -193,9 +214,10 @@ class SRModel(nn.Module):
             fpm = _weighted_mean(class_maps, weights)
             out = {"logits": logits, "class_maps": class_maps, "fpm": fpm}
             if labels is not None:
-                ce = F.cross_entropy(logits.float(), labels)
+                ce = _positive_ce(logits, labels)
                 zero = ce.new_zeros(())
-                out["losses"] = {"ce": ce, "ce_fpm": zero, "control": zero, "area": zero, "total": ce}
+                out["losses"] = self._with_abnormal(
+                    {"ce": ce, "ce_fpm": zero, "control": zero, "area": zero, "total": ce}, logits, labels)
             return out
 
         x_loc = self.backbone.norm(feat)
@@ -208,8 +230,24 @@ class SRModel(nn.Module):
             if self.head_cfg.fpm_ce_mask == "predicted":
                 predicted = F.one_hot(logits.detach().argmax(1), self.num_classes).to(logits.dtype)
                 fpm_ce = _weighted_mean(self.fpm_generator(fpm_input, predicted), predicted)
-            out["losses"] = self._losses(logits, cams, x_loc, fpm, fpm_ce, labels)
+            p = labels >= 0
+            if bool(p.all()):
+                losses = self._losses(logits, cams, x_loc, fpm, fpm_ce, labels)
+            elif not bool(p.any()):
+                zero = logits.float().sum() * 0.0
+                losses = {"ce": zero, "ce_fpm": zero, "control": zero, "area": zero, "total": zero}
+            else:  # the per-class terms on the images that show a class
+                losses = self._losses(logits[p], cams[p], x_loc[p], fpm[p], fpm_ce[p], labels[p])
+            out["losses"] = self._with_abnormal(losses, logits, labels)
         return out
+
+    def _with_abnormal(self, losses: dict, logits: torch.Tensor, labels: torch.Tensor) -> dict:
+        """Add the abnormal-vs-normal term (head.abnormal_weight) to the model's losses."""
+        if self.abnormal_bias is None:
+            return losses | {"abnormal": losses["ce"].new_zeros(())}
+        score = torch.logsumexp(logits.float(), dim=1) - self.abnormal_bias.float()
+        abnormal = F.binary_cross_entropy_with_logits(score, (labels >= 0).float())
+        return losses | {"abnormal": abnormal, "total": losses["total"] + self.head_cfg.abnormal_weight * abnormal}
 
     @torch.no_grad()
     def finding_maps(

@@ -41,6 +41,11 @@ class DataSection:
     train_splits: list[str] = field(default_factory=lambda: ["train"])  # image-level splits trained on
     workers: int = 4
     balance_classes: bool = False  # sample each class equally often
+    # Image-level splits whose images show none of the classes (e.g. NIH's No Finding), trained
+    # as negatives by the abnormal-vs-normal term only (model.overrides.abnormal_weight > 0).
+    negative_splits: list[str] = field(default_factory=list)
+    # Share of each epoch's draws that are negatives; the positives keep their number of draws.
+    negative_fraction: float = 0.25
     # Decode every training image once into device memory and augment there (same draws as the
     # worker path, no workers): for small datasets on a GPU, where workers are the bottleneck.
     device_augment: bool = False

@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from sr_core.data.datasets import FolderDataset
+from sr_core.data.layout import LayoutError
 from sr_core.data.transforms import HorizontalFlip, IntensityJitter, Normalize, RandomCrop, Resize, ToTensor, train_transforms
 from sr_core.train.config import ConfigError, TrainConfig
 
@@ -28,12 +29,15 @@ class EpochSampler(Sampler):
     around to pad), so all ranks run the same number of steps.
     """
 
-    def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1, weights: np.ndarray | None = None):
+    def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1, weights: np.ndarray | None = None,
+                 draws: int | None = None):
+        """n samples; with weights, `draws` of them (default n) are drawn per epoch with replacement."""
         self.n, self.seed, self.rank, self.world = n, seed, rank, world
         self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+        self.draws = n if draws is None or weights is None else draws
         self.epoch = 0
         self.skip = 0
-        self.per_rank = math.ceil(n / world)
+        self.per_rank = math.ceil(self.draws / world)
 
     def set_epoch(self, epoch: int, skip_samples: int = 0) -> None:
         """Start `epoch`, leaving out the first `skip_samples` of this rank (resume)."""
@@ -42,7 +46,7 @@ class EpochSampler(Sampler):
     def order(self, epoch: int) -> list[int]:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         if self.weights is not None:
-            full = torch.multinomial(self.weights, self.n, replacement=True, generator=g)
+            full = torch.multinomial(self.weights, self.draws, replacement=True, generator=g)
         else:
             full = torch.randperm(self.n, generator=g)
         full = full.tolist()
@@ -168,6 +172,25 @@ def class_balance_weights(targets: list[int], num_classes: int) -> np.ndarray:
     return per_class[np.asarray(targets)]
 
 
+def with_negatives(
+    base: FolderDataset, splits: list[str], fraction: float, weights: np.ndarray | None
+) -> tuple[np.ndarray, int]:
+    """Add the negative splits to `base`; the sampling weights and draws per epoch that give
+    negatives `fraction` of the draws while the positives keep their number and their
+    relative weights (`weights`, e.g. class-balanced, or uniform)."""
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"data.negative_fraction must be between 0 and 1, got {fraction}")
+    positives = len(base)
+    for split in splits:
+        try:
+            base.add_negatives(split)
+        except LayoutError as exc:
+            raise ConfigError(f"data.negative_splits: {exc}") from None
+    pos = np.ones(positives) if weights is None else np.asarray(weights, dtype=np.float64)
+    neg = np.full(len(base) - positives, fraction / (len(base) - positives))
+    return np.concatenate([pos / pos.sum() * (1.0 - fraction), neg]), round(positives / (1.0 - fraction))
+
+
 def _identity(pixels: np.ndarray) -> np.ndarray:
     return pixels
 
@@ -185,8 +208,12 @@ def build_train_loader(
         # Extra image-level splits (e.g. the import tool's patient-wise "val" when the boxes
         # split does model selection) join the first; class order is the first split's.
         base.extend(FolderDataset(root, split, transform=_identity, class_names=base.class_names))
-    weights = class_balance_weights(base.targets, len(base.class_names)) if cfg.data.balance_classes else None
-    sampler = EpochSampler(len(base), cfg.train.seed, rank, world, weights)
+    weights, draws = None, None
+    if cfg.data.balance_classes:
+        weights = class_balance_weights(base.targets, len(base.class_names))
+    if cfg.data.negative_splits:
+        weights, draws = with_negatives(base, cfg.data.negative_splits, cfg.data.negative_fraction, weights)
+    sampler = EpochSampler(len(base), cfg.train.seed, rank, world, weights, draws)
     dataset = AugmentedDataset(base, cfg, mean, std)
     if cfg.data.device_augment:
         return DeviceAugmentedBatches(dataset, sampler, cfg.train.batch_size, device or torch.device("cpu")), sampler, base

@@ -37,7 +37,7 @@ from sr_core.train.optim import build_optimizer, lr_factor, set_lr
 from sr_core.train.state import load_training_state, save_training_state
 
 log = logging.getLogger(__name__)
-LOSS_TERMS = ("total", "ce", "ce_fpm", "control", "area")
+LOSS_TERMS = ("total", "ce", "ce_fpm", "control", "area", "abnormal")
 # Below this mean spread of the class logits across a batch's images the classifier no longer
 # tells images apart: a dead CAM head, CE pinned at ln C (TRAINING_NOTES.md §11).
 DEAD_HEAD_SPREAD = 1e-3
@@ -138,6 +138,9 @@ class Trainer:
     def _setup_model(self) -> None:
         mcfg = self.cfg.model
         self.model = create_model(mcfg.name, num_classes=len(self.train_set.class_names), **mcfg.overrides)
+        if self.cfg.data.negative_splits and self.model.head_cfg.abnormal_weight <= 0:
+            raise TrainingError("data.negative_splits trains negatives through the abnormal term only: "
+                                "set model.overrides.abnormal_weight > 0")
         if mcfg.init and not (self.resume and (self.ckpt_dir / "last.safetensors").is_file()):
             try:
                 report = initialise(self.model, mcfg.init)
@@ -167,6 +170,7 @@ class Trainer:
         about = {"class_names": list(self.train_set.class_names), "hardware": self.hardware(),
                  "data": {"root": str(self.data_root), "train_samples": sum(counts),
                           "train_per_class": dict(zip(self.train_set.class_names, counts)),
+                          "train_negatives": self.train_set.negative_count,
                           "val_rows": len(self.val_set) if self.val_set is not None else 0}}
         last = self.ckpt_dir / "last.safetensors"
         if self.resume and last.is_file():
@@ -294,8 +298,10 @@ class Trainer:
 
     def _weighted_total(self, losses: dict) -> torch.Tensor:
         """The model's total, with the localisation terms off for fpm_start_epochs, then
-        ramped in linearly over fpm_warmup_epochs."""
-        return losses["ce"] + self.fpm_ramp() * (losses["total"] - losses["ce"])
+        ramped in linearly over fpm_warmup_epochs (the classification terms, ce and abnormal,
+        always at full weight)."""
+        head = losses["ce"] + self.model.head_cfg.abnormal_weight * losses["abnormal"]
+        return head + self.fpm_ramp() * (losses["total"] - head)
 
     def fpm_ramp(self) -> float:
         """Weight of the localisation terms at the current step, in [0, 1]."""

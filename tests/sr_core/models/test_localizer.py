@@ -54,7 +54,8 @@ def test_training_returns_each_loss_term_and_their_weighted_total():
     model = create_model("sr_vmamba_nano").train()
     out = model(torch.randn(2, 3, 64, 64), torch.tensor([1, 5]))
     losses = out["losses"]
-    assert set(losses) == {"ce", "ce_fpm", "control", "area", "total"}
+    assert set(losses) == {"ce", "ce_fpm", "control", "area", "abnormal", "total"}
+    assert losses["abnormal"].item() == 0  # off by default
     cfg = model.head_cfg
     expected = losses["ce"] + cfg.fpm_ce_weight * losses["ce_fpm"] + cfg.control_weight * losses["control"] \
         + cfg.area_weight * losses["area"]
@@ -167,3 +168,43 @@ def test_fpm_ce_mask_predicted_takes_the_label_out_of_score_2(mask):
         assert abs(total.item() - 1.0) < 1e-4
     else:
         assert abs(total.item() - 1.0) > 1e-3  # the label-built mask changes score_2 itself
+
+
+@pytest.mark.parametrize("overrides", [{"fpm": False}, {}])
+def test_negatives_train_only_the_abnormal_term(overrides):
+    """Label -1 (NEGATIVE): no part in the per-class terms, a 'normal' target in the abnormal term."""
+    import torch.nn.functional as F
+
+    from sr_core.data.datasets import NEGATIVE
+
+    torch.manual_seed(0)
+    # eval(): per-sample statistics, so the positives' terms can be compared with a batch of them alone
+    model = create_model("sr_vmamba_nano", abnormal_weight=0.5, **overrides).eval()
+    images = torch.randn(4, 3, 64, 64)
+    labels = torch.tensor([1, NEGATIVE, 5, NEGATIVE])
+    positive = labels >= 0
+    losses = model(images, labels)["losses"]
+    alone = model(images[positive], labels[positive])["losses"]
+    for term in ("ce", "ce_fpm", "control", "area"):
+        torch.testing.assert_close(losses[term], alone[term])
+    score = torch.logsumexp(model(images)["logits"], 1) - model.abnormal_bias
+    torch.testing.assert_close(losses["abnormal"], F.binary_cross_entropy_with_logits(score, positive.float()))
+    torch.testing.assert_close(losses["total"] - 0.5 * losses["abnormal"], alone["total"] - 0.5 * alone["abnormal"])
+    losses["total"].backward()
+    assert model.abnormal_bias.grad is not None and torch.isfinite(model.abnormal_bias.grad)
+
+
+@pytest.mark.parametrize("overrides", [{"fpm": False}, {}])
+def test_a_batch_of_negatives_only_has_finite_losses(overrides):
+    from sr_core.data.datasets import NEGATIVE
+
+    model = create_model("sr_vmamba_nano", abnormal_weight=1.0, **overrides).train()
+    losses = model(torch.randn(2, 3, 64, 64), torch.tensor([NEGATIVE, NEGATIVE]))["losses"]
+    assert losses["ce"].item() == 0 and losses["abnormal"].item() > 0
+    assert all(torch.isfinite(v) for v in losses.values())
+    losses["total"].backward()
+
+
+def test_without_abnormal_weight_the_model_has_no_abnormal_parameter():
+    assert create_model("sr_vmamba_nano").abnormal_bias is None
+    assert "abnormal_bias" in dict(create_model("sr_vmamba_nano", abnormal_weight=1.0).named_parameters())

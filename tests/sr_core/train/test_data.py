@@ -9,6 +9,9 @@ from sr_core.cli.train import main
 from sr_core.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from sr_core.data.phantoms import write_phantom_dataset
 from sr_core.train.config import load_config
+import shutil
+
+from sr_core.data.datasets import NEGATIVE
 from sr_core.train.data import DeviceAugmentedBatches, build_train_loader
 
 
@@ -58,3 +61,41 @@ def test_a_run_with_device_augment_trains_and_validates(tmp_path):
                  "--set", "train.batch_size=8"]) == 0
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert any(r["kind"] == "epoch" for r in records) and any(r["kind"] == "val" for r in records)
+
+
+def with_normal_split(root, tmp_path):
+    """A copy of the phantom layout with a negatives split ROOT/normal/No Finding/ of 6 images."""
+    copy = tmp_path / "layout"
+    shutil.copytree(root, copy, symlinks=True)
+    folder = copy / "normal" / "No Finding"
+    folder.mkdir(parents=True)
+    sources = sorted((copy / "train").rglob("*.png"))[:6]
+    for i, path in enumerate(sources):
+        shutil.copy(path, folder / f"normal_{i}.png")
+    return copy
+
+
+def test_negative_splits_join_as_negatives_with_their_share_of_the_draws(root, tmp_path):
+    layout = with_normal_split(root, tmp_path)
+    sets = [f"data.root={json.dumps(str(layout))}", "data.workers=0", "data.input_size=32", "train.batch_size=4",
+            "data.balance_classes=true", 'data.negative_splits=["normal"]', "data.negative_fraction=0.5"]
+    _, sampler, base = build_train_loader(load_config("smoke", sets), layout, IMAGENET_MEAN, IMAGENET_STD, 0, 1, False)
+    assert base.class_names == ["Atelectasis", "Mass"]  # the negatives are no class
+    assert base.negative_count == 6 and base.class_counts() == [5, 5]
+    positives = len(base) - 6
+    assert sampler.draws == 2 * positives  # the positives keep their number of draws
+    drawn = [base.targets[i] for _, i in sampler]
+    assert len(drawn) == 2 * positives
+    assert 0.25 < drawn.count(NEGATIVE) / len(drawn) < 0.75
+
+
+def test_a_run_with_negatives_needs_the_abnormal_term_and_trains_with_it(root, tmp_path):
+    layout = with_normal_split(root, tmp_path)
+    common = ["--config", "smoke", "--data", str(layout), "--set", "train.epochs=1", "--set", "output.progress=false",
+              "--set", "train.batch_size=4", "--set", 'data.negative_splits=["normal"]', "--set", "data.workers=0"]
+    assert main([*common, "--out", str(tmp_path / "refused")]) != 0
+    out = tmp_path / "run"
+    assert main([*common, "--out", str(out), "--set", "model.overrides.abnormal_weight=1.0"]) == 0
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    epoch = next(r for r in records if r["kind"] == "epoch")
+    assert epoch["losses"]["abnormal"] > 0

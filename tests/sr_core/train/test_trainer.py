@@ -41,7 +41,7 @@ def test_smoke_run_writes_everything_a_run_needs(smoke_run):
     epochs = [r for r in records if r["kind"] == "epoch"]
     vals = [r for r in records if r["kind"] == "val"]
     assert [r["epoch"] for r in epochs] == [1, 2, 3] and [r["epoch"] for r in vals] == [1, 2, 3]
-    assert set(epochs[0]["losses"]) == {"total", "ce", "ce_fpm", "control", "area"}
+    assert set(epochs[0]["losses"]) == {"total", "ce", "ce_fpm", "control", "area", "abnormal"}
     assert epochs[-1]["losses"]["total"] < epochs[0]["losses"]["total"]
     assert all(0 <= v["gt_known_iou_0.1"] <= 1 and 0 <= v["auc_mean"] <= 1 for v in vals)
     assert all(e["images_per_s"] > 0 for e in epochs)
