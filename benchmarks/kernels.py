@@ -37,6 +37,8 @@ Run: python benchmarks/kernels.py [--batch 64] [--repeats 20] [--backends torch,
      of the --plane-* ones)
      python benchmarks/kernels.py --once [--stages 1,4 --dtypes bf16]   (one forward+backward per
      shape and Triton path, then each compiled kernel's registers and spills: run it under ncu)
+     python benchmarks/kernels.py --ptxas 90 [--plane-block-d 2 ...]   (no GPU needed: the plane
+     kernels compiled for sm_90 here, ptxas' registers and spills per shape)
 """
 
 from __future__ import annotations
@@ -231,6 +233,53 @@ def run_once(args, backends, dtypes, fns) -> None:
                           f"{compiled.metadata.shared} B shared, {compiled.metadata.num_warps} warps")
 
 
+def ptxas_report(args, dtypes, plane: dict) -> None:
+    """Compile the plane kernels for sm_<arch> on this machine (no GPU needed) and print what
+    ptxas gives each: registers a thread and spill bytes, the first thing to look at when a
+    kernel is latency-bound, and the only one a machine without a GPU can see."""
+    import re
+    import subprocess
+    import tempfile
+
+    from triton.backends.compiler import GPUTarget
+    from triton.backends.nvidia.compiler import get_ptxas
+    from triton.compiler import ASTSource
+
+    from sr_core.kernels import triton_plane
+    from sr_core.kernels.triton_plane_bwd import _plane_bwd_kernel
+    from sr_core.kernels.triton_plane_fwd import _plane_fwd_kernel
+
+    data = {"x_ptr", "xdbl_ptr", "y_ptr", "gy_ptr", "dx_ptr", "dz_ptr"}  # in x's dtype; the rest fp32
+    ptxas = get_ptxas(args.ptxas).path
+    print(f"triton {triton.__version__}, sm_{args.ptxas}, plane options {plane or 'default'}\n")
+    print("| shape | dtype | kernel | channels a program | warps | registers | spill stores B | spill loads B |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    for name, d, hw, r in selected(args):
+        cfg = triton_plane._config(hw, hw, d, r, **plane)
+        for dname in args.dtypes.split(","):
+            dtype = dtypes[dname]
+            x = torch.empty(args.batch, d, hw, hw, dtype=dtype, device="meta")
+            x_dbl = torch.empty(args.batch, 4, r + 2, hw * hw, dtype=dtype, device="meta")
+            for kernel, backward in ((_plane_fwd_kernel, False), (_plane_bwd_kernel, True)):
+                meta = dict(triton_plane._Launch(x, x_dbl, r, cfg, backward).meta)
+                warps = meta.pop("num_warps")
+                sig = {a: "constexpr" if a in meta else "i32" if not a.endswith("_ptr")
+                       else f"*{dname}" if a in data else "*fp32" for a in kernel.arg_names}
+                src = ASTSource(fn=kernel, signature=sig,
+                                constexprs={(kernel.arg_names.index(k),): v for k, v in meta.items()})
+                compiled = triton.compile(src, target=GPUTarget("cuda", args.ptxas, 32), options={"num_warps": warps})
+                with tempfile.NamedTemporaryFile("w", suffix=".ptx") as fh:
+                    fh.write(compiled.asm["ptx"])
+                    fh.flush()
+                    info = subprocess.run([ptxas, "-v", f"--gpu-name=sm_{args.ptxas}a", fh.name, "-o", "/dev/null"],
+                                          capture_output=True, text=True, check=True).stderr
+                regs = re.search(r"Used (\d+) registers", info)
+                spills = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", info)
+                print(f"| {name}: D={d} {hw}x{hw} R={r} | {dname} | {'bwd' if backward else 'fwd'} | "
+                      f"{meta['BLOCK_D']} | {warps} | {regs.group(1) if regs else '?'} | "
+                      f"{' | '.join(spills.groups()) if spills else '? | ?'} |", flush=True)
+
+
 def floors_table(args, dtypes, floors: Floors) -> None:
     """Per shape: the op's work and the floor it sets on this card, forward and forward+backward."""
     print("| shape | dtype | pass | min MB | GFLOP | G transcendentals | floor ms: bytes / transc / FLOPs | floor ms |")
@@ -290,6 +339,9 @@ def main() -> None:
                         help="triton_plane: how the backward reduces the dt projection's gradients")
     parser.add_argument("--plane-variant", action="append", default=[], metavar="KEY=VALUE[,...]",
                         help="one more plane path to time (repeatable), e.g. col_load=1 or dt_grad=atomic,block_d=2")
+    parser.add_argument("--ptxas", type=int, metavar="ARCH",
+                        help="compile the plane kernels for sm_ARCH here (e.g. 90; no GPU needed) and print "
+                             "ptxas' registers and spills per shape")
     parser.add_argument("--once", action="store_true",
                         help="one forward+backward per shape and Triton path and the kernels' registers (for profilers)")
     args = parser.parse_args()
@@ -316,9 +368,12 @@ def main() -> None:
     if unknown:
         parser.error(f"--backends: unknown {sorted(unknown)}; available: {', '.join(available_backends())}")
     backends += list(variants)
+    dtypes = {"bf16": torch.bfloat16, "fp32": torch.float32}
+    if args.ptxas:
+        ptxas_report(args, dtypes, plane)
+        return
     if not torch.cuda.is_available():
         sys.exit("needs a CUDA device")
-    dtypes = {"bf16": torch.bfloat16, "fp32": torch.float32}
     fns = path_fns(tiles, plane, variants)
     if args.once:
         run_once(args, backends, dtypes, fns)
