@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sr_viewer.qt import dialogs, getting_started, model_card
+from sr_viewer.qt.exporter import ask_export_presentation_state, ask_export_structured_report
 from sr_viewer.state.window import PRESETS
 
 if TYPE_CHECKING:  # the window imports this table; the commands only need its type
@@ -84,6 +85,12 @@ ACTIONS: tuple[ActionSpec, ...] = (
                run=lambda w: w.export_png()),
     ActionSpec("export_dicom", "File", "Export DICOM Secondary Capture ...", "Ctrl+Shift+E",
                "Annotated image as DICOM referencing the source study", run=lambda w: w.export_dicom()),
+    ActionSpec("export_presentation_state", "File", "Export DICOM presentation state ...", "Ctrl+Shift+P",
+               "Boxes, contour, ground truth and distances as editable layers over the DICOM source",
+               run=ask_export_presentation_state),
+    ActionSpec("export_structured_report", "File", "Export DICOM structured report ...", "Ctrl+Shift+R",
+               "TID 1500 report: each box's coded finding and probability, and the distances",
+               run=ask_export_structured_report),
     ActionSpec("export_boxes", "File", "Export boxes (CSV/JSON) ...", "Ctrl+B", "Predicted and ground-truth boxes",
                run=lambda w: w.export_boxes()),
     ActionSpec("save_drawn_boxes", "File", "Save drawn boxes ...", "Ctrl+Shift+B",
