@@ -185,7 +185,7 @@ def with_negatives(
         try:
             base.add_negatives(split)
         except LayoutError as exc:
-            raise ConfigError(f"data.negative_splits: {exc}") from None
+            raise ConfigError(f"data.negative_splits: {exc} (--set data.negative_splits=[] trains without negatives)") from None
     pos = np.ones(positives) if weights is None else np.asarray(weights, dtype=np.float64)
     neg = np.full(len(base) - positives, fraction / (len(base) - positives))
     return np.concatenate([pos / pos.sum() * (1.0 - fraction), neg]), round(positives / (1.0 - fraction))
