@@ -5,9 +5,11 @@ and registers itself as the "triton_plane" backend on import; "auto" still means
 "triton" backend (triton_ss2d.py) until GPU timings say otherwise. The design and why it
 differs from the chunked kernels are in triton_plane_fwd.py and triton_plane_bwd.py: with
 d_state 1 every direction is one `tl.associative_scan` over a whole flattened plane held in
-registers, so there are no segment carries, one launch forward and one backward.
+registers, so there are no segment carries: one launch forward, and one backward followed
+(by default) by two GEMMs for the dt projection's gradients.
 
-What it covers, and where it hands over to the chunked backend (same results, slower):
+What it covers, and where it hands over to the chunked backend (the same results at that
+backend's speed):
 * d_state 1 only (the SR configuration); N > 1 goes to "triton".
 * planes of up to _MAX_PLANE padded positions (H and W rounded up to powers of two): 64 x 64
   and 64 x 128 fit; 128 x 128 (stage 1 at 512 px) goes to "triton". Bands of rows with a
@@ -18,7 +20,8 @@ Layout: x is made contiguous (B, D, H, W) first, so a plane is contiguous. In th
 from a depthwise conv on a channels-last map and is itself channels-last: that costs one
 transposing copy here. y is written (B, D, H, W) and returned as a (B, H, W, D) view (a
 channel-last store from a block of one or two channels would not coalesce); the LayerNorm
-after it makes it contiguous. Backward: dy is transposed once the same way when it arrives
+after it makes it contiguous. A caller that needs `.view` on the result must call
+`.contiguous()` first. Backward: dy is transposed once the same way when it arrives
 channels last, dx is (B, D, H, W).
 
 The per-position projection x_proj is one batched GEMM in PyTorch (autograd carries its
@@ -83,8 +86,9 @@ def _warps(elems: int) -> int:
 
 def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warps: int | None = None,
             bwd_block_d: int | None = None, bwd_num_warps: int | None = None,
-            col_load: bool = False, dt_grad: str | None = None) -> _Config:
-    """About _ELEMS tile elements a program: one channel of a 64 x 64 plane, 64 of an 8 x 8 one.
+            col_load: bool = False, dt_grad: str | None = None, tile_elems: int | None = None) -> _Config:
+    """About tile_elems (default _ELEMS) tile elements a program: one channel of a 64 x 64
+    plane, 64 of an 8 x 8 one.
 
     A whole tile of every live operand sits in registers, so the block shrinks as the plane
     grows; the warps grow with the tile. dt_grad "atomic" reduces d(dt_lowrank) over the
@@ -98,7 +102,7 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     hp, wp = _pow2(h), _pow2(w)
     lp = hp * wp
     cap = min(_MAX_BLOCK_D, _pow2(d))
-    bd = block_d or max(1, min(cap, _ELEMS // lp))
+    bd = block_d or max(1, min(cap, (tile_elems or _ELEMS) // lp))
     bwd_bd = bwd_block_d or bd
     for name, v in (("block_d", bd), ("bwd_block_d", bwd_bd)):
         if v & (v - 1):
@@ -191,6 +195,7 @@ def ss2d_scan_triton_plane(
     bwd_num_warps: int | None = None,
     col_load: bool = False,
     dt_grad: str | None = None,
+    tile_elems: int | None = None,
 ) -> torch.Tensor:
     """SS2D core on the plane kernels; same arguments and result as `reference.ss2d_scan`.
 
@@ -203,6 +208,8 @@ def ss2d_scan_triton_plane(
             transpose.
         dt_grad: "atomic" or "gemm" (None: "gemm"), how the backward reduces the dt
             projection's gradients (see `_config`).
+        tile_elems: the tile size a program aims for when block_d is not given (channels x
+            padded positions; default 4096), so one number sizes every stage's blocks.
 
     Returns:
         (B, H, W, D) in x's dtype, computed in fp32: a view of a (B, D, H, W) tensor. Shapes
@@ -215,7 +222,7 @@ def ss2d_scan_triton_plane(
         return triton_ss2d.ss2d_scan_triton(x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds)
     k, c, _ = x_proj_weight.shape
     r = dt_projs_weight.shape[2]
-    cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_load, dt_grad)
+    cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_load, dt_grad, tile_elems)
     x = x.contiguous()
     # Projections act per position: apply them in spatial order, (B, 4C, L) in one GEMM.
     x_dbl = torch.matmul(x_proj_weight.reshape(k * c, d).to(x.dtype), x.reshape(b, d, h * w))
