@@ -192,7 +192,8 @@ def path_fns(tiles: dict, plane: dict, variants: dict[str, dict]) -> dict:
 
 def plane_variant(spec: str) -> dict:
     """"col_load=1,dt_grad=atomic" -> {"col_load": 1, "dt_grad": "atomic"}, keys checked."""
-    known = ("block_d", "num_warps", "bwd_block_d", "bwd_num_warps", "col_load", "dt_grad", "tile_elems")
+    known = ("block_d", "num_warps", "bwd_block_d", "bwd_num_warps", "col_load", "dt_grad", "tile_elems",
+             "bwd_tile_elems")
     options = {}
     for item in spec.split(","):
         key, sep, value = item.partition("=")

@@ -86,9 +86,10 @@ def _warps(elems: int) -> int:
 
 def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warps: int | None = None,
             bwd_block_d: int | None = None, bwd_num_warps: int | None = None,
-            col_load: bool = False, dt_grad: str | None = None, tile_elems: int | None = None) -> _Config:
+            col_load: bool = False, dt_grad: str | None = None, tile_elems: int | None = None,
+            bwd_tile_elems: int | None = None) -> _Config:
     """About tile_elems (default _ELEMS) tile elements a program: one channel of a 64 x 64
-    plane, 64 of an 8 x 8 one.
+    plane, 64 of an 8 x 8 one; the backward the same unless bwd_tile_elems says otherwise.
 
     A whole tile of every live operand sits in registers, so the block shrinks as the plane
     grows; the warps grow with the tile. dt_grad "atomic" reduces d(dt_lowrank) over the
@@ -103,7 +104,7 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     lp = hp * wp
     cap = min(_MAX_BLOCK_D, _pow2(d))
     bd = block_d or max(1, min(cap, (tile_elems or _ELEMS) // lp))
-    bwd_bd = bwd_block_d or bd
+    bwd_bd = bwd_block_d or (max(1, min(cap, bwd_tile_elems // lp)) if bwd_tile_elems else bd)
     for name, v in (("block_d", bd), ("bwd_block_d", bwd_bd)):
         if v & (v - 1):
             raise ValueError(f"{name} must be a power of two, got {v}")
@@ -196,6 +197,7 @@ def ss2d_scan_triton_plane(
     col_load: bool = False,
     dt_grad: str | None = None,
     tile_elems: int | None = None,
+    bwd_tile_elems: int | None = None,
 ) -> torch.Tensor:
     """SS2D core on the plane kernels; same arguments and result as `reference.ss2d_scan`.
 
@@ -210,6 +212,11 @@ def ss2d_scan_triton_plane(
             projection's gradients (see `_config`).
         tile_elems: the tile size a program aims for when block_d is not given (channels x
             padded positions; default 4096), so one number sizes every stage's blocks.
+            At one channel a program (stage 1) every program reads 4 * (R + 2) x_dbl rows
+            of its batch for one plane of x, 32 values a position from L2 (3.2 GB at batch
+            64): 8192 halves that, at the price of spills (see benchmarks/RESULTS.md).
+        bwd_tile_elems: the same for the backward when bwd_block_d is not given (default:
+            the forward's block).
 
     Returns:
         (B, H, W, D) in x's dtype, computed in fp32: a view of a (B, D, H, W) tensor. Shapes
@@ -222,7 +229,8 @@ def ss2d_scan_triton_plane(
         return triton_ss2d.ss2d_scan_triton(x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds)
     k, c, _ = x_proj_weight.shape
     r = dt_projs_weight.shape[2]
-    cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_load, dt_grad, tile_elems)
+    cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_load, dt_grad, tile_elems,
+                  bwd_tile_elems)
     x = x.contiguous()
     # Projections act per position: apply them in spatial order, (B, 4C, L) in one GEMM.
     x_dbl = torch.matmul(x_proj_weight.reshape(k * c, d).to(x.dtype), x.reshape(b, d, h * w))

@@ -124,7 +124,8 @@ def test_plane_config_fills_a_tile_and_rejects_bad_options():
     assert triton_plane._config(64, 64, 192, 6).block_d == 1
     stage4 = triton_plane._config(8, 8, 1536, 48)
     assert (stage4.block_d, stage4.r_pad, stage4.dt_gemm) == (64, 64, True)
-    assert triton_plane._config(8, 8, 1536, 48, tile_elems=2048).block_d == 32
+    cfg = triton_plane._config(8, 8, 1536, 48, tile_elems=2048, bwd_tile_elems=1024)
+    assert (cfg.block_d, cfg.bwd_block_d) == (32, 16)
     assert triton_plane._config(5, 7, 3, 2).block_d == 4  # never more than the channels need
     with pytest.raises(ValueError, match="block_d"):
         triton_plane._config(8, 8, 16, 2, block_d=3)
