@@ -7,6 +7,8 @@ forwards the reader's intent to the setters.
     view.py             ViewSettings: how the overlay looks, each setting with its default
     inference_queue.py  InferenceQueue: what the model takes next, which images may go
     overlay.py          Overlay: what is drawn over a study at a threshold
+    threshold.py        ThresholdChoice: the shown threshold and the reader's remembered ones
+    comparison.py       Comparison: a second model's answers, threshold, overlay and table
     measure.py          Scale (pixel size and its source), Measurements (distances drawn)
     drawn_boxes.py      DrawnBoxes: the ground-truth boxes the reader drew
     items.py            EditableItems: the evented id-keyed list both are built on

@@ -12,7 +12,6 @@ share them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from sr_viewer.state.inference_queue import InferenceQueue
 from sr_viewer.state.model_status import ModelStatus
 from sr_viewer.state.overlay import Overlay, compute_overlay
 from sr_viewer.state.study import Status, Study
+from sr_viewer.state.threshold import ThresholdChoice
 from sr_viewer.state.view import ViewSettings
 
 # What the document's own events carry; the view settings' events come from their fields.
@@ -43,7 +43,7 @@ EVENT_NAMES = (
 )
 
 
-class ViewerModel:
+class ViewerModel(ThresholdChoice):
     """The document every view reads and every action writes."""
 
     def __init__(self) -> None:
@@ -193,34 +193,9 @@ class ViewerModel:
         self.set_finding(findings[(index + offset) % len(findings)])
 
     @property
-    def threshold(self) -> float:
-        return self._threshold
-
-    def set_threshold(self, value: float, remember: bool = True) -> None:
-        """Set the FPM threshold (clamped to [0, 1]).
-
-        Args:
-            value: The threshold.
-            remember: Keep it as the reader's threshold for this model and finding.
-        """
-        value = float(value)
-        if not math.isfinite(value):
-            return
-        value = min(1.0, max(0.0, value))
-        finding = self.finding
-        if remember and finding is not None and self.model_status.name:
-            self.threshold_memory.setdefault(self.model_status.name, {})[finding] = value
-        if value == self._threshold:
-            return
-        self._threshold = value
-        self.events.threshold_changed.emit(value)
-
-    def reset_threshold(self) -> None:
-        """Forget the reader's threshold for this finding: back to the weights' one."""
-        finding = self.finding
-        memory = self.threshold_memory.get(self.model_status.name, {})
-        memory.pop(finding, None)
-        self.set_threshold(self._default_threshold(finding), remember=False)
+    def threshold_model(self) -> str:
+        """The weights file name the reader's thresholds are remembered under (ThresholdChoice)."""
+        return self.model_status.name
 
     def weights_threshold(self, finding: str | None = None, study: Study | None = None) -> float:
         """The weights' own threshold for a finding (what "reset" returns to)."""
@@ -228,10 +203,6 @@ class ViewerModel:
         if study is not None and study.prediction is not None:
             return float(study.prediction.threshold_for(finding or study.shown_finding))
         return float(self.model_status.metadata.get("default_threshold", 0.5))
-
-    def _default_threshold(self, finding: str | None, study: Study | None = None) -> float:
-        remembered = self.threshold_memory.get(self.model_status.name, {}).get(finding) if finding else None
-        return float(remembered) if remembered is not None else self.weights_threshold(finding, study)
 
     # --- window ------------------------------------------------------------------------------
 
@@ -258,10 +229,7 @@ class ViewerModel:
     # --- model ------------------------------------------------------------------------------
 
     def set_model_status(self, **changes: Any) -> None:
-        for key, value in changes.items():
-            if not hasattr(self.model_status, key):
-                raise AttributeError(f"ModelStatus has no field {key!r}")
-            setattr(self.model_status, key, value)
+        self.model_status.update(**changes)
         self.events.model_changed.emit(self.model_status)
 
     # --- what to draw -----------------------------------------------------------------------

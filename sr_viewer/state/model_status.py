@@ -34,6 +34,13 @@ class ModelStatus:
     metadata: dict[str, Any] = field(default_factory=dict)
     name: str = ""
 
+    def update(self, **changes: Any) -> None:
+        """Set fields by name (an unknown name raises AttributeError: no silent typo)."""
+        for key, value in changes.items():
+            if not hasattr(self, key):
+                raise AttributeError(f"ModelStatus has no field {key!r}")
+            setattr(self, key, value)
+
     @property
     def ready(self) -> bool:
         return self.state == "ready"

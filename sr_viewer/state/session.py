@@ -4,6 +4,7 @@ A session file is a JSON object with a format name and a version:
 
     {"format": "sr-viewer-session", "version": 1,
      "weights": "/models/sr.safetensors" | null,
+     "comparison_weights": "/models/ablation.safetensors" | null,   # model B, if one was open
      "ground_truth": ["/data/BBox_List_2017.csv", ...],
      "current": 0 | null,                       # index of the study on screen
      "studies": [{"path": "/data/a.png",
@@ -71,6 +72,7 @@ class Session:
     current: int | None = None
     weights: Path | None = None
     ground_truth: list[Path] = field(default_factory=list)
+    comparison_weights: Path | None = None  # model B (state/comparison.py); optional in the file
 
 
 # --- from and to the document ----------------------------------------------------------------
@@ -88,9 +90,11 @@ def study_state(model: ViewerModel, study: Study) -> StudyState:
     )
 
 
-def session_of(model: ViewerModel, restore: SessionRestore | None = None) -> Session:
+def session_of(model: ViewerModel, restore: SessionRestore | None = None,
+               comparison_weights: Path | None = None) -> Session:
     """The document as a session; a study still waiting for its restored finding and
-    threshold (`restore`) is written with them."""
+    threshold (`restore`) is written with them; `comparison_weights` are model B's, if open
+    (B's thresholds are the reader's per finding, kept with the settings, not per study)."""
     studies = []
     for study in model.studies:
         state = study_state(model, study)
@@ -101,7 +105,8 @@ def session_of(model: ViewerModel, restore: SessionRestore | None = None) -> Ses
     current = model.studies.index(model.current) if model.current in model.studies else None
     weights = model.model_status.weights
     return Session(studies, current, Path(weights).resolve() if weights else None,
-                   [Path(p) for p in model.ground_truth.files])
+                   [Path(p) for p in model.ground_truth.files],
+                   Path(comparison_weights).resolve() if comparison_weights else None)
 
 
 def changes(model: ViewerModel) -> list[Event]:
@@ -177,6 +182,7 @@ def to_json(session: Session) -> dict[str, Any]:
         "format": FORMAT,
         "version": VERSION,
         "weights": str(session.weights) if session.weights else None,
+        "comparison_weights": str(session.comparison_weights) if session.comparison_weights else None,
         "ground_truth": [str(p) for p in session.ground_truth],
         "current": session.current,
         "studies": [{
@@ -253,9 +259,11 @@ def from_json(data: Any) -> Session:
     if current is not None and not 0 <= current < len(studies):
         raise _Invalid(f"current must be a study index below {len(studies)}, got {current}")
     weights = _optional(data.get("weights"), "weights", str)
+    comparison = _optional(data.get("comparison_weights"), "comparison_weights", str)
     ground_truth = [Path(_typed(p, f"ground_truth[{i}]", str))
                     for i, p in enumerate(_list(data.get("ground_truth", []), "ground_truth"))]
-    return Session(studies, current, Path(weights) if weights else None, ground_truth)
+    return Session(studies, current, Path(weights) if weights else None, ground_truth,
+                   Path(comparison) if comparison else None)
 
 
 def _study(data: Any, where: str) -> StudyState:
