@@ -60,6 +60,10 @@ def _threshold_step(delta: float) -> Command:
     return lambda w: w.model.set_threshold(round(w.model.threshold + delta, 3))
 
 
+def _compare_threshold_step(delta: float) -> Command:
+    return lambda w: w.comparison.set_threshold(round(w.comparison.threshold + delta, 3))
+
+
 def _toggle(setting: str) -> Command:
     return lambda w: w.model.view.toggle(setting)
 
@@ -161,6 +165,16 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open_weights", "Model", "Open weights ...", "Ctrl+Shift+W", "Any sr-core-train .safetensors release",
                run=lambda w: w.ask_open_weights()),
     ActionSpec("model_card", "Model", "Model card ...", "Ctrl+I", separator=True, run=model_card.show),
+    ActionSpec("open_comparison", "Model", "Open comparison weights ...", "Ctrl+Alt+W",
+               "A second .safetensors beside the model: the same study side by side, pan, zoom and window linked",
+               run=lambda w: w.ask_open_comparison()),
+    ActionSpec("remove_comparison", "Model", "Remove comparison", "Ctrl+Alt+Shift+W",
+               "Close the comparison model: the viewer shows the model alone again",
+               run=lambda w: w.compare.remove()),
+    ActionSpec("compare_threshold_up", "Model", "Comparison threshold +0.01", "Alt+]",
+               "Model B's threshold (the slider above its canvas)", run=_compare_threshold_step(+0.01)),
+    ActionSpec("compare_threshold_down", "Model", "Comparison threshold -0.01", "Alt+[", separator=True,
+               run=_compare_threshold_step(-0.01)),
     ActionSpec("device_auto", "Model", "Device: auto", "", checkable=True, run=lambda w: w.set_device("auto")),
     ActionSpec("device_cpu", "Model", "Device: CPU", "", checkable=True, run=lambda w: w.set_device("cpu")),
     ActionSpec("device_cuda", "Model", "Device: GPU (CUDA)", "", checkable=True, run=lambda w: w.set_device("cuda")),
@@ -175,6 +189,8 @@ SUBMENUS: tuple[SubmenuSpec, ...] = (
     SubmenuSpec("recent", "File", "Open recent", "open_folder"),
     SubmenuSpec("bundled_weights", "Model", "Bundled weights", "open_weights",
                 "The weights shipped with the viewer (resources/weights)"),
+    SubmenuSpec("bundled_comparison", "Model", "Bundled comparison weights", "open_comparison",
+                "Compare with one of the weights shipped with the viewer (resources/weights)"),
 )
 
 MOUSE_HELP = (

@@ -28,7 +28,7 @@ from sr_viewer.palette import PALETTE, heat_index
 from sr_viewer.qt.image_items import GreyItem, HeatmapItem
 from sr_viewer.qt.drawn_box_items import DrawnBoxItems
 from sr_viewer.qt.measure_items import MeasurementItems
-from sr_viewer.state import Study, ViewerModel
+from sr_viewer.state import Overlay, Study, ViewerModel
 from sr_viewer.state.window import display_data, display_levels, drag_window, start_window, uses_raw
 
 pg.setConfigOptions(imageAxisOrder="row-major")
@@ -88,6 +88,14 @@ class XrayViewBox(pg.ViewBox):
         super().__init__(invertY=True, lockAspect=True, enableMenu=False)
         self.measuring = False
         self.drawing_boxes = False
+        self.resizing = False  # inside resizeEvent: a range change then is the widget's, not the reader's
+
+    def resizeEvent(self, ev):  # noqa: N802 (Qt API)
+        self.resizing = True
+        try:
+            super().resizeEvent(ev)
+        finally:
+            self.resizing = False
 
     def mouseDragEvent(self, ev, axis=None):  # noqa: N802 (pyqtgraph API)
         if (self.measuring or self.drawing_boxes) and ev.button() == Qt.MouseButton.LeftButton:
@@ -217,9 +225,14 @@ class Canvas(pg.GraphicsView):
             self.grey.setLevels(display_levels(image, study.window))
         self.grey.setLookupTable(_INVERT_LUT if self.model.view.invert else None)
 
+    def overlay(self) -> Overlay | None:
+        """What this canvas draws over the study: the document's overlay (model A). The
+        comparison canvas (qt/comparison_view.py) draws model B's instead."""
+        return self.model.overlay()
+
     def update_overlay(self) -> None:
         """Heatmap cut, contour, boxes and GT for the current threshold (the live path)."""
-        overlay = self.model.overlay()
+        overlay = self.overlay()
         regions = overlay.regions if overlay is not None else None
         if regions is None or overlay.study.image is None:
             self.heat.clear()
@@ -228,7 +241,7 @@ class Canvas(pg.GraphicsView):
                 item.setData([], [])
             self.pred_label.setText("")
         else:
-            prediction = overlay.study.prediction
+            prediction = overlay.prediction
             key = (id(prediction), overlay.finding)
             if key != self._heat_key:  # a new map: colour it once
                 self.heat.setImage(heat_index(prediction.fpm(overlay.finding)), autoLevels=False, levels=(0, 255))
@@ -340,6 +353,7 @@ class Canvas(pg.GraphicsView):
         parts = [f"x {x}  y {y}", f"value {image.pixels[y, x]:.3f}"]
         if image.raw is not None:
             parts.append(f"raw {image.raw[y, x]:g}")
-        if study.prediction is not None and self.model.finding is not None:
-            parts.append(f"FPM {study.prediction.fpm(self.model.finding)[y, x]:.2f}")
+        overlay = self.overlay()
+        if overlay is not None and overlay.prediction is not None and overlay.finding is not None:
+            parts.append(f"FPM {overlay.prediction.fpm(overlay.finding)[y, x]:.2f}")
         self.pixel_info.emit("   ".join(parts))

@@ -16,9 +16,11 @@ import logging
 import time
 from pathlib import Path
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QObject, Signal
 
-from sr_core.prediction import PredictorLike
+from sr_core.prediction import Prediction, PredictorLike
 from sr_viewer import jobs
 from sr_viewer.qt.notify import Notifier
 from sr_viewer.qt.study_loader import StudyLoader
@@ -26,6 +28,63 @@ from sr_viewer.qt.workers import Runner
 from sr_viewer.state import IMAGES_AHEAD, NO_WEIGHTS_MESSAGE, Status, Study, ViewerModel
 
 log = logging.getLogger(__name__)
+
+
+class ModelSlot:
+    """One model on a serial runner: its predictor, and the generation that drops the results
+    of replaced weights.
+
+    InferenceController holds the viewer's model in one; a comparison model
+    (qt/comparison.py) holds its own on the same Runner, so two models load and predict one
+    after the other, never at once: torch is driven from one thread at a time, and neither
+    model's pass slows the other's by sharing the cores.
+
+    Args:
+        runner: The serial Runner everything that touches torch runs on.
+    """
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.predictor: PredictorLike | None = None
+        self.card_text: str | None = None
+        self.generation = 0  # bumped on every weights/device change: late results are dropped
+
+    def drop(self) -> None:
+        """Forget the model (its memory goes with the last reference); results in flight are
+        dropped when they arrive."""
+        self.generation += 1
+        self.predictor = None
+        self.card_text = None
+
+    def load(self, weights: Path, device: str, done: Callable[[jobs.LoadedModel], None],
+             failed: Callable[[str], None]) -> None:
+        """Load weights on the runner; `done`/`failed` run on the UI thread unless other
+        weights were asked for (or the slot dropped) meanwhile."""
+        self.drop()
+        generation = self.generation
+
+        def loaded(result: jobs.LoadedModel) -> None:
+            if generation == self.generation:
+                self.predictor, self.card_text = result.predictor, result.card_text
+                done(result)
+
+        def refused(message: str) -> None:
+            if generation == self.generation:
+                failed(message)
+
+        self.runner.submit(lambda task: jobs.load_model(weights, device), name=f"load {weights.name}",
+                           done=loaded, failed=refused)
+
+    def predict(self, study: Study, done: Callable[[Prediction, bool], None], failed: Callable[[str, bool], None],
+                priority: int = 0) -> None:
+        """Run the model on the study's decoded image; `done(prediction, current)` or
+        `failed(message, current)` on the UI thread, `current` False when the weights were
+        replaced meanwhile (the result is not theirs)."""
+        predictor, image, generation = self.predictor, study.image, self.generation
+        self.runner.submit(lambda task: jobs.predict(predictor, image), name=f"predict {study.name}",
+                           done=lambda result: done(result, generation == self.generation),
+                           failed=lambda message: failed(message, generation == self.generation),
+                           priority=priority)
 
 
 class InferenceController(QObject):
@@ -54,9 +113,7 @@ class InferenceController(QObject):
         self.notifier = notifier
         self.loader = loader
         self.runner = Runner(1, "model", self)
-        self.predictor: PredictorLike | None = None
-        self.card_text: str | None = None
-        self._generation = 0  # bumped on every weights/device change: late results are dropped
+        self.slot = ModelSlot(self.runner)
         self._running: Study | None = None
         self._waiting: Study | None = None  # next in line, its pixels being decoded by the loader
         self._run_done = 0
@@ -66,16 +123,25 @@ class InferenceController(QObject):
         model.events.current_changed.connect(self._current_changed)
         loader.image_ready.connect(self._image_ready)
 
+    @property
+    def predictor(self) -> PredictorLike | None:
+        return self.slot.predictor
+
+    @property
+    def card_text(self) -> str | None:
+        return self.slot.card_text
+
+    @card_text.setter
+    def card_text(self, text: str | None) -> None:
+        self.slot.card_text = text
+
     # --- weights ----------------------------------------------------------------------------
 
     def load_weights(self, weights: str | Path | None, device: str | None = None) -> None:
         """Load weights in the background (None: no model; studies stay image-only)."""
         device = device or self.model.model_status.device
-        self._generation += 1
-        generation = self._generation
-        self.predictor = None
-        self.card_text = None
         self._waiting = None
+        self.slot.drop()  # before the queue is rescheduled below: no study goes to the old model
         if weights is None:
             self.model.set_model_status(state="none", weights=None, device=device, message=NO_WEIGHTS_MESSAGE,
                                         metadata={}, name="", active_device=None)
@@ -93,10 +159,6 @@ class InferenceController(QObject):
         self.notifier.say(f"Loading model {weights.name} ...")
 
         def done(loaded: jobs.LoadedModel) -> None:
-            if generation != self._generation:
-                return
-            self.predictor = loaded.predictor
-            self.card_text = loaded.card_text
             fallback = " (no usable GPU: using the CPU)" if device == "cuda" and not loaded.active_device.startswith("cuda") else ""
             self.model.set_model_status(
                 state="ready", metadata=loaded.metadata, active_device=loaded.active_device,
@@ -109,15 +171,12 @@ class InferenceController(QObject):
             self.schedule()
 
         def failed(message: str) -> None:
-            if generation != self._generation:
-                return
             self.model.set_model_status(state="error", message=message)
             self.model.queue.unqueue(Status.OPENED)
             self.notifier.fail(f"Cannot use weights {weights.name}: {message}")
             self.model_failed.emit(message)
 
-        self.runner.submit(lambda task: jobs.load_model(weights, device), name=f"load {weights.name}",
-                           done=done, failed=failed)
+        self.slot.load(weights, device, done, failed)
 
     def set_device(self, device: str) -> None:
         """Move the model to another device ("auto", "cpu", "cuda") by reloading it."""
@@ -158,12 +217,11 @@ class InferenceController(QObject):
         self._running = study
         self.model.set_status(study, Status.RUNNING)
         self.progress.emit(self._run_done, self._run_total)
-        predictor, image, generation = self.predictor, study.image, self._generation
         started = time.perf_counter()
 
-        def done(result) -> None:
+        def done(result: Prediction, current: bool) -> None:
             self._running = None
-            if generation == self._generation and study in self.model.studies:
+            if current and study in self.model.studies:
                 self.model.set_prediction(study, result)
                 log.info("predicted %s in %.2f s", study.name, time.perf_counter() - started)
                 self.loader.trim()
@@ -173,9 +231,9 @@ class InferenceController(QObject):
                 self._requeue_stale(study)
             self.schedule()
 
-        def failed(message: str) -> None:
+        def failed(message: str, current: bool) -> None:
             self._running = None
-            if generation == self._generation and study in self.model.studies:
+            if current and study in self.model.studies:
                 self.model.set_status(study, Status.ERROR, message)
                 self.notifier.fail(f"Inference failed on {study.name}: {message}")
                 self._run_done += 1
@@ -184,8 +242,7 @@ class InferenceController(QObject):
                 self._requeue_stale(study)
             self.schedule()
 
-        self.runner.submit(lambda task: jobs.predict(predictor, image), name=f"predict {study.name}",
-                           done=done, failed=failed)
+        self.slot.predict(study, done, failed)
 
     def cancel(self) -> int:
         """Stop the queue: queued studies become "cancelled" (run them again with Run). The
@@ -222,7 +279,7 @@ class InferenceController(QObject):
             self.model.set_status(study, Status.QUEUED if waiting else Status.OPENED)
 
     def shutdown(self) -> None:
-        self._generation += 1
+        self.slot.generation += 1
         self.runner.shutdown()
 
     def _image_ready(self, study: Study) -> None:

@@ -31,6 +31,8 @@ from sr_viewer.qt.actions import ACTIONS, SUBMENUS, SubmenuSpec
 from sr_viewer.qt.batch_export import BatchExport
 from sr_viewer.qt.boxes_table import BoxesPanel, BoxesTable
 from sr_viewer.qt.canvas import Canvas
+from sr_viewer.qt.comparison import ComparisonController
+from sr_viewer.qt.comparison_view import ComparisonTable, SplitView
 from sr_viewer.qt.exporter import Exporter
 from sr_viewer.qt.findings_panel import FindingsPanel
 from sr_viewer.qt.getting_started import FirstStartHint
@@ -45,6 +47,7 @@ from sr_viewer.qt.theme import app_icon, apply_theme
 from sr_viewer.qt.undo import UndoController
 from sr_viewer.settings import Settings
 from sr_viewer.state import ViewerModel
+from sr_viewer.state.comparison import Comparison
 from sr_viewer.state.session import SUFFIX as SESSION_SUFFIX
 
 log = logging.getLogger(__name__)
@@ -82,25 +85,32 @@ class MainWindow(QMainWindow):
         self.notifier = Notifier(self)
         self.loader = StudyLoader(self.model, self.notifier, self)
         self.inference = InferenceController(self.model, self.notifier, self.loader, self)
+        self.comparison = Comparison(self.model)
+        self.compare = ComparisonController(self.model, self.comparison, self.inference, self.loader, self.notifier,
+                                            self)
         self.exporter = Exporter(self.model)
         self.batch_export = BatchExport(self)
         self._error_box = None
         self._exposed = False
 
         self.canvas = Canvas(self.model)
-        self.setCentralWidget(self.canvas)
+        self.split_view = SplitView(self.model, self.comparison, self.canvas)
+        self.compare_canvas = self.split_view.canvas_b
+        self.setCentralWidget(self.split_view)
         self.study_list = StudyList(self.model)
         self.model_panel = ModelPanel(self.model)
         self.findings = FindingsPanel(self.model)
         self.overlay_panel = OverlayPanel(self.model)
         self.boxes_table = BoxesTable(self.model)
         self.boxes_panel = BoxesPanel(self.boxes_table)
+        self.comparison_table = ComparisonTable(self.model, self.comparison)
         self.docks = {
             "studies": self._dock("Studies", self.study_list, Qt.DockWidgetArea.LeftDockWidgetArea),
             "model": self._dock("Model", self.model_panel, Qt.DockWidgetArea.RightDockWidgetArea),
             "findings": self._dock("Findings", self.findings, Qt.DockWidgetArea.RightDockWidgetArea),
             "overlay": self._dock("Overlay", self.overlay_panel, Qt.DockWidgetArea.RightDockWidgetArea),
             "boxes": self._dock("Boxes", self.boxes_panel, Qt.DockWidgetArea.RightDockWidgetArea),
+            "comparison": self._dock("Comparison", self.comparison_table, Qt.DockWidgetArea.RightDockWidgetArea),
         }
         self._build_status_bar()
         self.actions_by_name: dict[str, QAction] = {}
@@ -109,6 +119,7 @@ class MainWindow(QMainWindow):
         self._apply_settings()
         self.undo = UndoController(self)
         self.session = SessionController(self, autosave=persist)
+        self._comparison_changed(self.comparison.status)  # after restoreState: no comparison at start
         for widget in self.findChildren(QWidget):  # drops anywhere reach the window
             if widget.acceptDrops():
                 widget.setAcceptDrops(False)
@@ -199,6 +210,8 @@ class MainWindow(QMainWindow):
         self.model_panel.device_chosen.connect(self.set_device)
         self.overlay_panel.load_ground_truth.connect(self.ask_ground_truth)
         self.study_list.rerun_requested.connect(self.inference.run_again)
+        self.split_view.remove_requested.connect(self.compare.remove)
+        self.comparison.events.status_changed.connect(self._comparison_changed)
         view = m.view.events
         view.overlay_visible.connect(lambda on: self.actions_by_name["toggle_overlay"].setChecked(on))
         view.gt_visible.connect(lambda on: self.actions_by_name["toggle_gt"].setChecked(on))
@@ -275,6 +288,19 @@ class MainWindow(QMainWindow):
 
     def set_device(self, device: str) -> None:
         self.inference.set_device(device)
+        self.compare.set_device(device)
+
+    def open_comparison(self, path: str | Path) -> None:
+        """Open a weights file as model B beside the shown model (Model > Open comparison
+        weights or Bundled comparison weights)."""
+        self.compare.open(Path(path))
+
+    def _comparison_changed(self, status) -> None:
+        active = self.comparison.active
+        self.docks["comparison"].setVisible(active)
+        self.actions_by_name["remove_comparison"].setEnabled(active)
+        for name in ("compare_threshold_up", "compare_threshold_down"):
+            self.actions_by_name[name].setEnabled(active)
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt API)
         if event.mimeData().hasUrls():
@@ -339,19 +365,25 @@ class MainWindow(QMainWindow):
     def fill_bundled_weights(self, menu: QMenu) -> None:
         """Model > Bundled weights: every weights file shipped with the viewer, the default
         first and marked so, the loaded one checked; choosing one is Model > Open weights."""
+        self._fill_weights_menu(menu, self.model.model_status.weights, self.open_weights)
+
+    def fill_bundled_comparison(self, menu: QMenu) -> None:
+        """Model > Bundled comparison weights: the same files; choosing one opens it as model B."""
+        self._fill_weights_menu(menu, self.comparison.status.weights, self.open_comparison)
+
+    def _fill_weights_menu(self, menu: QMenu, loaded: Path | None, choose) -> None:
         menu.clear()
         files, default = bundled_weights(), default_weights()
         if not files:  # an entry, not a disabled menu: a disabled menu never opens to refresh
             menu.addAction("(none in this installation)").setEnabled(False)
             return
-        loaded = self.model.model_status.weights
         for path in files:
             action = menu.addAction(path.name + (" (default)" if path == default else ""))
             action.setToolTip(str(path))
             action.setStatusTip(str(path))
             action.setCheckable(True)
             action.setChecked(loaded is not None and Path(loaded) == path)
-            action.triggered.connect(lambda checked=False, p=path: self.open_weights(p))
+            action.triggered.connect(lambda checked=False, p=path: choose(p))
 
     def set_theme(self, name: str) -> None:
         app = QApplication.instance()
@@ -370,6 +402,7 @@ class MainWindow(QMainWindow):
         self.store_settings()
         self.session.finish()  # a clean quit: nothing to offer back at the next start
         self.undo.shutdown()
+        self.compare.shutdown()
         self.inference.shutdown()
         self.loader.runner.shutdown()
         self.batch_export.shutdown()
@@ -430,6 +463,12 @@ class MainWindow(QMainWindow):
         if path:
             self._remember_folder(path)
             self.open_weights(path)
+
+    def ask_open_comparison(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open comparison weights", self.dialog_folder(), WEIGHTS_FILTER)
+        if path:
+            self._remember_folder(path)
+            self.open_comparison(path)
 
     def _exportable_current(self):
         """The current study if it can be exported, else None (and the reader is told)."""

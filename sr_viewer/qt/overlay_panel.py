@@ -1,4 +1,8 @@
-"""Overlay controls: threshold (slider + spin box), components, colormap, opacity, GT."""
+"""Overlay controls: threshold (slider + spin box), components, colormap, opacity, GT.
+
+`ThresholdControl` (slider, spin box, reset) is also the comparison model's threshold
+above its canvas (qt/comparison_view.py): the same control on both sides, read the same way.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,60 @@ SLIDER_PAGE_STEP = 50  # a click on the groove (Page Up/Down) moves 0.05
 UNKNOWN = "-"  # what the threshold reads before a map and the weights' value for it exist
 
 
+class ThresholdControl(QWidget):
+    """A threshold's slider, spin box and Reset button, kept in step with each other.
+
+    Signals:
+        changed(float): the reader moved the slider or typed a value.
+        reset(): the reader asked for the weights' threshold back.
+    """
+
+    changed = Signal(float)
+    reset = Signal()
+
+    def __init__(self, tip: str, reset_tip: str, parent=None) -> None:
+        super().__init__(parent)
+        self._syncing = False
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, SLIDER_STEPS)
+        self.slider.setPageStep(SLIDER_PAGE_STEP)
+        self.slider.setTracking(True)  # live while dragging
+        self.slider.setToolTip(tip)
+        self.spin = QDoubleSpinBox()
+        self.spin.setRange(0.0, 1.0)
+        self.spin.setDecimals(3)
+        self.spin.setSingleStep(0.01)
+        self.spin.setKeyboardTracking(False)
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.setToolTip(reset_tip)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.spin)
+        row.addWidget(self.reset_button)
+        self.slider.valueChanged.connect(lambda v: self._forward(v / SLIDER_STEPS))
+        self.spin.valueChanged.connect(self._forward)
+        self.reset_button.clicked.connect(self.reset)
+
+    def _forward(self, value: float) -> None:
+        if not self._syncing:
+            self.changed.emit(value)
+
+    def show_threshold(self, threshold: float | None) -> None:
+        """The threshold, or "-" with the controls off while there is no map to cut (no
+        prediction yet: the model's value for the finding is not known, so none is shown)."""
+        known = threshold is not None
+        self._syncing = True
+        try:
+            for control in (self.slider, self.spin, self.reset_button):
+                control.setEnabled(known)
+            self.spin.setSpecialValueText("" if known else UNKNOWN)  # shown at the minimum
+            self.slider.setValue(round(threshold * SLIDER_STEPS) if known else 0)
+            self.spin.setValue(threshold if known else self.spin.minimum())
+        finally:
+            self._syncing = False
+
+
 class OverlayPanel(QWidget):
     """Forwards the reader's overlay settings to the model and mirrors the model back.
 
@@ -36,22 +94,9 @@ class OverlayPanel(QWidget):
         self.model = model
         self._syncing = False
 
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(0, SLIDER_STEPS)
-        self.slider.setPageStep(SLIDER_PAGE_STEP)
-        self.slider.setTracking(True)  # live while dragging
-        self.slider.setToolTip("FPM threshold: heatmap cut, contour and boxes follow live ([ and ] keys)")
-        self.spin = QDoubleSpinBox()
-        self.spin.setRange(0.0, 1.0)
-        self.spin.setDecimals(3)
-        self.spin.setSingleStep(0.01)
-        self.spin.setKeyboardTracking(False)
-        self.reset = QPushButton("Reset")
-        self.reset.setToolTip("Back to the weights' threshold for this finding (R)")
-        threshold_row = QHBoxLayout()
-        threshold_row.addWidget(self.slider, 1)
-        threshold_row.addWidget(self.spin)
-        threshold_row.addWidget(self.reset)
+        self.threshold = ThresholdControl("FPM threshold: heatmap cut, contour and boxes follow live ([ and ] keys)",
+                                          "Back to the weights' threshold for this finding (R)")
+        self.slider, self.spin, self.reset = self.threshold.slider, self.threshold.spin, self.threshold.reset_button
         self.default_label = QLabel()
 
         self.mode = QComboBox()
@@ -74,7 +119,7 @@ class OverlayPanel(QWidget):
         gt_button.clicked.connect(self.load_ground_truth)
 
         form = QFormLayout(self)
-        form.addRow("Threshold", threshold_row)
+        form.addRow("Threshold", self.threshold)
         form.addRow("", self.default_label)
         form.addRow("Boxes", self.mode)
         form.addRow("Colormap", self.colormap)
@@ -85,9 +130,8 @@ class OverlayPanel(QWidget):
         form.addRow("Ground truth", self.gt_files)
         form.addRow("", gt_button)
 
-        self.slider.valueChanged.connect(lambda v: self._forward(model.set_threshold, v / SLIDER_STEPS))
-        self.spin.valueChanged.connect(lambda v: self._forward(model.set_threshold, v))
-        self.reset.clicked.connect(model.reset_threshold)
+        self.threshold.changed.connect(lambda v: self._forward(model.set_threshold, v))
+        self.threshold.reset.connect(model.reset_threshold)
         self.mode.currentIndexChanged.connect(lambda i: self._set_view("mode", self.mode.itemData(i)))
         self.colormap.currentTextChanged.connect(lambda name: self._set_view("colormap", name))
         self.opacity.valueChanged.connect(lambda v: self._set_view("opacity", v / 100))
@@ -114,7 +158,7 @@ class OverlayPanel(QWidget):
         self._syncing = True
         try:
             finding = model.finding
-            self._show_threshold(model.threshold if finding is not None else None)
+            self.threshold.show_threshold(model.threshold if finding is not None else None)
             if finding is not None:
                 self.default_label.setText(f"weights' threshold for {finding}: {model.weights_threshold(finding):.2f}")
             else:
@@ -130,13 +174,3 @@ class OverlayPanel(QWidget):
             self.gt_files.setText(", ".join(p.name for p in files) if files else "none found")
         finally:
             self._syncing = False
-
-    def _show_threshold(self, threshold: float | None) -> None:
-        """The threshold, or "-" with the controls off while there is no map to cut (no
-        prediction yet: the model's value for the finding is not known, so none is shown)."""
-        known = threshold is not None
-        for control in (self.slider, self.spin, self.reset):
-            control.setEnabled(known)
-        self.spin.setSpecialValueText("" if known else UNKNOWN)  # shown at the minimum
-        self.slider.setValue(round(threshold * SLIDER_STEPS) if known else 0)
-        self.spin.setValue(threshold if known else self.spin.minimum())

@@ -89,7 +89,7 @@ class SessionController(QObject):
         if autosave:
             self._claim_slot()
         if self.autosave_path is not None:
-            for event in changes(self.model):
+            for event in (*changes(self.model), window.comparison.events.status_changed):
                 event.connect(lambda *args: self.changed())
 
     # --- opening and saving -------------------------------------------------------------------
@@ -114,7 +114,7 @@ class SessionController(QObject):
         if path.suffix.lower() != SUFFIX:
             path = path.with_name(path.name + SUFFIX)
         try:
-            write_session(session_of(self.model, self.restore), path)
+            write_session(session_of(self.model, self.restore, self._comparison_weights()), path)
         except OSError as exc:
             self.window.notifier.fail(f"Session not saved to {path}: {exc.strerror or exc}")
             return None
@@ -138,13 +138,10 @@ class SessionController(QObject):
         notifier = window.notifier
         model.remove_studies(list(model.studies))
         self._ranges.clear()
-        if session.weights is not None:
-            loaded = model.model_status.weights
-            if not session.weights.is_file():
-                keep = Path(loaded).name if loaded else "no model"
-                notifier.fail(f"Session {name!r}: weights {session.weights.name!r} not found; keeping {keep}")
-            elif loaded is None or Path(loaded).resolve() != session.weights.resolve():
-                window.open_weights(session.weights)
+        self._use_weights(name, "weights", session.weights, model.model_status.weights, window.open_weights,
+                          "no model")
+        self._use_weights(name, "comparison weights", session.comparison_weights, self._comparison_weights(),
+                          window.open_comparison, "no comparison")
         for annotation in session.ground_truth:
             if annotation.is_file():
                 window.loader.load_ground_truth(annotation)
@@ -175,6 +172,22 @@ class SessionController(QObject):
         notifier.say(f"Session {name!r}: {len(found)} {'study' if len(found) == 1 else 'studies'} opened")
 
     # --- zoom and pan -------------------------------------------------------------------------
+
+    def _use_weights(self, name: str, what: str, wanted: Path | None, loaded: Path | None, use,
+                     nothing: str) -> None:
+        """Load the session's weights (A's or B's) unless they are the loaded ones; missing
+        ones are one line and the loaded ones stay (none in the session: nothing changes)."""
+        if wanted is None:
+            return
+        if not wanted.is_file():
+            keep = Path(loaded).name if loaded else nothing
+            self.window.notifier.fail(f"Session {name!r}: {what} {wanted.name!r} not found; keeping {keep}")
+        elif loaded is None or Path(loaded).resolve() != wanted.resolve():
+            use(wanted)
+
+    def _comparison_weights(self) -> Path | None:
+        status = self.window.comparison.status
+        return status.weights if self.window.comparison.active else None
 
     def _range_changed(self) -> None:
         study = self.model.current
@@ -219,7 +232,7 @@ class SessionController(QObject):
         path = self.autosave_path
         if path is None:
             return None
-        session = session_of(self.model, self.restore) if self.model.studies else None
+        session = session_of(self.model, self.restore, self._comparison_weights()) if self.model.studies else None
         written = self._writer.submit(_write_autosave, session, path)
         if wait:
             written.result()

@@ -69,6 +69,9 @@ class Task(QRunnable):
             if not self.cancelled:
                 self._emit(self.signals.done, result)
         finally:
+            # The function's closure (a model, a decoded image) goes with the run: the signal
+            # connections hold the task from C++, out of reach of Python's collector.
+            self.fn = None
             self._emit(self.signals.finished)
 
     def _emit(self, signal, *args) -> None:
