@@ -24,8 +24,10 @@ are needed and each direction is one scan of the whole flattened plane:
   planes (their sum transposed back once), so one copy of the planes is live at a time.
 
 x_dbl (dt_lowrank, B, C per direction and position, (B, 4, R + 2, H * W), spatial order) is
-small and shared by every channel of a batch: programs of one batch run together (the channel
-block varies fastest), so its rows come from L2.
+shared by every channel of a batch: programs of one batch run together (the channel block
+varies fastest), so its rows come from L2. Every program reads all 4 (R + 2) of them for its
+block, which at one channel a program (stage 1: 32 values a position for one of x) makes the
+L2 traffic, not DRAM, the likely bound there; `tile_elems` trades that against registers.
 """
 
 from __future__ import annotations
