@@ -4,7 +4,8 @@
                                               a .srsession file opens its session
     sr-viewer --no-restore [PATH ...]         do not offer the session of a viewer that crashed
     sr-viewer --weights W.safetensors PATH    use these weights
-    sr-viewer --screenshot OUT.png [--finding F] [--threshold T] [--weights W] PATH
+    sr-viewer --compare W2.safetensors PATH   and these beside them, side by side (model B)
+    sr-viewer --screenshot OUT.png [--finding F] [--threshold T] [--weights W] [--compare W2] PATH
                                               render the window headless and exit
     sr-viewer --benchmark-startup             print when the window is shown and exit
 
@@ -50,6 +51,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = _Parser(prog="sr-viewer", description="View SR foreground maps, contours and boxes on chest X-rays.")
     parser.add_argument("paths", nargs="*", type=Path, help="image files or folders (default: the demo study)")
     parser.add_argument("--weights", type=Path, help="an sr-core-train .safetensors weights file")
+    parser.add_argument("--compare", type=Path, metavar="W2.safetensors",
+                        help="a second weights file shown beside the first (Model > Open comparison weights)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where the model runs (default: auto)")
     parser.add_argument("--screenshot", type=Path, metavar="OUT.png", help="render the window to a PNG and exit")
     parser.add_argument("--finding", help="with --screenshot: the finding to show (default: the top one)")
@@ -113,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     # Open studies and start loading the model once the window is on screen.
     from PySide6.QtCore import QTimer
 
-    QTimer.singleShot(0, lambda: start(window, args.paths, args.weights, restore=not args.no_restore))
+    QTimer.singleShot(0, lambda: start(window, args.paths, args.weights, restore=not args.no_restore,
+                                             compare=args.compare))
     _close_on_signals(window)
     status = app.exec()
     log.info("sr-viewer exiting (%d)", status)
@@ -256,12 +260,14 @@ def choose_weights(explicit: Path | None, settings: Settings) -> Path | None:
     return default_weights()
 
 
-def start(window, paths: list[Path], weights: Path | None, restore: bool = False) -> None:
+def start(window, paths: list[Path], weights: Path | None, restore: bool = False,
+          compare: Path | None = None) -> None:
     """Open the given paths (or the demo study) and start loading the model.
 
     Args:
         restore: First offer the session a viewer that did not quit cleanly autosaved
             (restored, it replaces the demo study; its weights are used unless --weights).
+        compare: Weights to open as the comparison model (--compare), after the model's.
     """
     restored = restore and window.session.offer_restore()
     if not restored or weights is not None or window.model.model_status.weights is None:
@@ -269,6 +275,8 @@ def start(window, paths: list[Path], weights: Path | None, restore: bool = False
         if chosen is None:
             window.notifier.say(f"No model: {NO_BUNDLED_WEIGHTS}")
         window.load_weights(chosen)
+    if compare is not None:
+        window.open_comparison(compare)
     if paths:
         window.open_paths(paths)
         return

@@ -22,6 +22,8 @@ stays where it always is. Each side's header names its model and its threshold.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (
@@ -29,10 +31,11 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -60,11 +63,14 @@ class ComparisonCanvas(Canvas):
         return self.comparison.overlay()
 
 
-def side_text(side: str, name: str, overlay: Overlay | None, note: str = "") -> str:
-    """A pane's header: which model, and the finding and threshold it is shown at."""
-    text = f"{side}: {name or 'no model'}"
+def side_text(side: str, name: str, overlay: Overlay | None, note: str = "", threshold: bool = True) -> str:
+    """A pane's header: which model, and the finding (and threshold: B's has its own spin box
+    beside it) it is shown at."""
+    text = f"{side}: {Path(name).stem if name else 'no model'}"  # the full name is the tooltip
     if overlay is not None and overlay.finding is not None and overlay.prediction is not None:
-        text += f"   {overlay.finding} p {overlay.probability:.2f}, threshold {overlay.threshold:.2f}"
+        text += f"   {overlay.finding} p {overlay.probability:.2f}"
+        if threshold:
+            text += f", threshold {overlay.threshold:.2f}"
     return text + (f"   {note}" if note else "")
 
 
@@ -118,17 +124,24 @@ class SplitView(QWidget):
 
         self.header_a = QLabel()
         self.header_b = QLabel()
+        for header in (self.header_a, self.header_b):  # a long name is cut, never widens its pane
+            header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.threshold_b = ThresholdControl(
             "Model B's FPM threshold: its heatmap cut, contour and boxes follow live (Alt+[ and Alt+])",
             "Back to model B's weights' threshold for this finding")
-        remove = QPushButton("Remove")
-        remove.setToolTip("Close the comparison (Model > Remove comparison)")
+        self.threshold_b.slider.setMinimumWidth(120)
+        self.threshold_b.setMaximumWidth(230)  # the rest of the row is B's name
+        remove = QToolButton()
+        remove.setText("\u2715")  # a close mark: the row is B's name and threshold
+        remove.setToolTip("Remove the comparison (Model > Remove comparison, Ctrl+Alt+Shift+W)")
         remove.clicked.connect(self.remove_requested)
         self.pane_b = QWidget()
         controls = QHBoxLayout()
         controls.addWidget(self.header_b, 1)
-        controls.addWidget(self.threshold_b, 1)
+        controls.addWidget(self.threshold_b)
         controls.addWidget(remove)
+        # Headers of one height: the two canvases are then of one height, the image level on both.
+        self.header_a.setFixedHeight(max(w.sizeHint().height() for w in (self.header_b, self.threshold_b, remove)))
         layout_b = QVBoxLayout(self.pane_b)
         layout_b.setContentsMargins(0, 0, 0, 0)
         layout_b.addLayout(controls)
@@ -142,6 +155,8 @@ class SplitView(QWidget):
         self.splitter.addWidget(pane_a)
         self.splitter.addWidget(self.pane_b)
         self.splitter.setChildrenCollapsible(False)
+        for index in (0, 1):  # halves stay halves when the window is resized
+            self.splitter.setStretchFactor(index, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
@@ -166,17 +181,22 @@ class SplitView(QWidget):
             self.pane_b.setVisible(active)
             self.header_a.setVisible(active)
             self.link.enabled = active
-            if active:  # two equal halves, B where A is (after the layout gave B its size)
-                half = max(1, self.splitter.width() // 2)
-                self.splitter.setSizes([half, half])
-                QTimer.singleShot(0, lambda: self.link.follow(self.canvas_a.view, self.canvas_b.view))
+            if active:  # after the layout has made room for B
+                QTimer.singleShot(0, self._halves)
         self.sync()
+
+    def _halves(self) -> None:
+        """Two equal halves, B showing what A shows."""
+        half = max(1, self.splitter.width() // 2)
+        self.splitter.setSizes([half, half])
+        self.link.follow(self.canvas_a.view, self.canvas_b.view)
 
     def sync(self) -> None:
         """Headers and B's threshold as the state says (no echo back to the state)."""
         if not self.comparison.active:
             return
         self.header_a.setText(side_text("A", self.model.model_status.name, self.model.overlay()))
+        self.header_a.setToolTip(str(self.model.model_status.weights or ""))
         status = self.comparison.status
         study = self.model.current
         note = ""
@@ -189,7 +209,7 @@ class SplitView(QWidget):
         elif self.comparison.finding is None and self.model.finding is not None:
             note = f"knows no {self.model.finding}"
         overlay = self.comparison.overlay()
-        self.header_b.setText(side_text("B", status.name, overlay, note))
+        self.header_b.setText(side_text("B", status.name, overlay, note, threshold=False))
         self.header_b.setToolTip(str(status.weights) if status.weights else "")
         known = overlay is not None and overlay.prediction is not None
         self.threshold_b.show_threshold(self.comparison.threshold if known else None)
@@ -207,8 +227,13 @@ def cell_texts(row: ComparisonRow) -> tuple[str, ...]:
 
     if row.kind == "finding":
         return (row.finding, probability(row.probability_a), probability(row.probability_b), "", "")
+    return (f"GT {row.finding}", "", "", iou(row.iou_a, row.hit_a), iou(row.iou_b, row.hit_b))
+
+
+def box_tip(row: ComparisonRow) -> str:
+    """A GT row's tooltip: where the box is (the cells stay short enough for a side dock)."""
     x0, y0, x1, y1 = (round(v) for v in row.box)
-    return (f"GT {row.finding} ({x0}, {y0}, {x1}, {y1})", "", "", iou(row.iou_a, row.hit_a), iou(row.iou_b, row.hit_b))
+    return f"GT box ({x0}, {y0}) to ({x1}, {y1}), image pixels"
 
 
 class ComparisonTable(QTableWidget):
@@ -254,6 +279,7 @@ class ComparisonTable(QTableWidget):
                     if row.shown:
                         item.setFont(bold)
                     if row.kind == "gt":
+                        item.setToolTip(box_tip(row))
                         item.setForeground(QColor(*PALETTE.gt_box))
                         if c >= 3:
                             hit = row.hit_a if c == 3 else row.hit_b

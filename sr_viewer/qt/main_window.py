@@ -112,6 +112,8 @@ class MainWindow(QMainWindow):
             "boxes": self._dock("Boxes", self.boxes_panel, Qt.DockWidgetArea.RightDockWidgetArea),
             "comparison": self._dock("Comparison", self.comparison_table, Qt.DockWidgetArea.RightDockWidgetArea),
         }
+        # The comparison table takes the boxes table's place while a comparison is open (a tab).
+        self.tabifyDockWidget(self.docks["boxes"], self.docks["comparison"])
         self._build_status_bar()
         self.actions_by_name: dict[str, QAction] = {}
         self._build_menus()
@@ -297,7 +299,11 @@ class MainWindow(QMainWindow):
 
     def _comparison_changed(self, status) -> None:
         active = self.comparison.active
-        self.docks["comparison"].setVisible(active)
+        dock = self.docks["comparison"]
+        if active == dock.isHidden():
+            dock.setVisible(active)
+            if active:
+                dock.raise_()
         self.actions_by_name["remove_comparison"].setEnabled(active)
         for name in ("compare_threshold_up", "compare_threshold_down"):
             self.actions_by_name[name].setEnabled(active)

@@ -76,7 +76,8 @@ class ComparisonRow:
 def comparison_rows(prediction_a: Prediction | None, prediction_b: Prediction | None,
                     overlay_a: Overlay | None, overlay_b: Overlay | None) -> list[ComparisonRow]:
     """The comparison table: every finding with both probabilities (A's order, then the
-    findings only B knows), then the shown finding's GT boxes with both models' IoUs.
+    findings only B knows), the shown finding's GT boxes with both models' IoUs right under
+    its row (where the eye is, however many findings follow).
 
     The IoUs are the overlays' own (state/compare.py's scoring, each model at its own
     threshold), so the table says what the two canvases draw.
@@ -86,17 +87,19 @@ def comparison_rows(prediction_a: Prediction | None, prediction_b: Prediction | 
     findings = list(prediction_a.findings) if prediction_a is not None else []
     if prediction_b is not None:
         findings += [f for f in prediction_b.findings if f not in findings]
-    rows = [ComparisonRow("finding", f,
-                          _probability(prediction_a, f), _probability(prediction_b, f), shown=f == shown)
-            for f in findings]
-    if overlay_a is None or overlay_b is None or shown is None:
-        return rows
-    # Both overlays score the same study's GT boxes in the same order.
-    for a, b in zip(overlay_a.gt_rows, overlay_b.gt_rows):
-        if same_finding(a.finding, shown):
-            rows.append(ComparisonRow("gt", a.finding, iou_a=a.iou, iou_b=b.iou, hit_a=a.hit, hit_b=b.hit,
-                                      box=a.box))
+    rows = []
+    for finding in findings:
+        rows.append(ComparisonRow("finding", finding, _probability(prediction_a, finding),
+                                  _probability(prediction_b, finding), shown=finding == shown))
+        if finding == shown and overlay_a is not None and overlay_b is not None:
+            rows += _gt_rows(overlay_a, overlay_b, shown)
     return rows
+
+
+def _gt_rows(overlay_a: Overlay, overlay_b: Overlay, shown: str) -> list[ComparisonRow]:
+    # Both overlays score the same study's GT boxes in the same order.
+    return [ComparisonRow("gt", a.finding, iou_a=a.iou, iou_b=b.iou, hit_a=a.hit, hit_b=b.hit, box=a.box)
+            for a, b in zip(overlay_a.gt_rows, overlay_b.gt_rows) if same_finding(a.finding, shown)]
 
 
 def _probability(prediction: Prediction | None, finding: str) -> float | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 from sr_core.prediction import Prediction
@@ -107,8 +108,10 @@ def test_comparison_shows_both_canvases_each_with_its_own_boxes(compared):
     assert box_a == window.model.overlay().regions.boxes[0]
     assert box_b == window.comparison.overlay().regions.boxes[0]
     assert box_a[2] < WIDTH / 2 < box_b[0]  # A's box on the left blob, B's on the mirrored one
-    assert "model_a.safetensors" in window.split_view.header_a.text()
-    assert window.split_view.header_b.text().startswith("B: model_b_ablation.safetensors   Mass p 0.40")
+    header_a = window.split_view.header_a
+    assert header_a.isVisible() and header_a.height() > 10 and header_a.text().startswith("A: model_a   Mass p 0.70")
+    assert a.height() == b.height()  # the image level on both sides
+    assert window.split_view.header_b.text() == "B: model_b_ablation   Mass p 0.40"
 
 
 def test_pan_and_zoom_on_one_side_move_the_other(compared, qtbot):
@@ -157,15 +160,16 @@ def test_threshold_b_moves_only_b_boxes(compared):
 
 def test_table_lists_both_probabilities_and_ious_against_the_gt(compared):
     window, _ = compared
-    rows = window.comparison_table.rows()
+    table = window.comparison_table
+    rows = table.rows()
     assert rows[0] == ["Mass", "0.700", "0.400", "", ""]
-    assert rows[1] == ["Nodule", "0.300", "0.600", "", ""]
-    gt = rows[2]
-    assert gt[0] == "GT Mass (45, 25, 116, 96)"
+    assert rows[2] == ["Nodule", "0.300", "0.600", "", ""]
+    gt = rows[1]  # the shown finding's GT right under its row
+    assert gt[0] == "GT Mass" and table.item(1, 0).toolTip() == "GT box (45, 25) to (116, 96), image pixels"
     iou_a, iou_b = window.model.overlay().gt_rows[0].iou, window.comparison.overlay().gt_rows[0].iou
     assert iou_a > 0.3 and iou_b == 0.0
     assert gt[3] == f"{iou_a:.2f} hit" and gt[4] == "0.00 miss"
-    window.comparison_table.selectRow(1)  # choosing a finding in the table shows it on both sides
+    window.comparison_table.selectRow(2)  # choosing a finding in the table shows it on both sides
     assert window.model.finding == "Nodule" and window.comparison.finding == "Nodule"
 
 
@@ -220,3 +224,20 @@ def test_a_session_brings_the_comparison_back(compared, make_window, qtbot, tmp_
                     and again.comparison.prediction_for(again.model.current) is not None, timeout=20_000)
     assert again.split_view.comparing and again.comparison.name == "model_b_ablation.safetensors"
     assert again.model.model_status.name == "model_a.safetensors"
+
+
+def test_screenshot_of_the_comparison_view(qapp, fake_models, tmp_path, capsys):
+    from sr_viewer.app import main
+    from sr_viewer.screenshot import COMPARE_SIZE
+
+    paths, _ = fake_models
+    study = write_png(tmp_path / "study.png", WIDTH, HEIGHT)
+    out = tmp_path / "compare.png"
+    assert main(["--screenshot", str(out), "--weights", str(paths["a"]), "--compare", str(paths["b"]), str(study)]) == 0
+    picture = QImage(str(out))
+    assert (picture.width(), picture.height()) == COMPARE_SIZE
+    assert picture.format() == QImage.Format.Format_Indexed8  # the palette that keeps the file small
+    missing = tmp_path / "missing.safetensors"
+    assert main(["--screenshot", str(tmp_path / "x.png"), "--weights", str(paths["a"]), "--compare", str(missing),
+                 str(study)]) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"sr-viewer: error: weights not found: {missing}"

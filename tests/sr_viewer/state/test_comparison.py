@@ -84,6 +84,7 @@ def test_table_rows_hold_both_probabilities_and_ious_against_the_gt(tmp_path):
     study.drawn_boxes.add("Mass", GT)
     study.drawn_boxes.add("Nodule", (200, 100, 240, 140))  # another finding: not in the table
     comparison.set_prediction(study, prediction_b())
+    assert [(r.kind, r.finding) for r in comparison.rows()] == [("finding", "Mass"), ("gt", "Mass"), ("finding", "Nodule")]
     finding_rows = [r for r in comparison.rows() if r.kind == "finding"]
     assert [(r.finding, r.probability_a, r.probability_b, r.shown) for r in finding_rows] == [
         ("Mass", 0.7, 0.4, True), ("Nodule", 0.3, 0.6, False)]
