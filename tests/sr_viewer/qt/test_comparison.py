@@ -241,3 +241,20 @@ def test_screenshot_of_the_comparison_view(qapp, fake_models, tmp_path, capsys):
     assert main(["--screenshot", str(tmp_path / "x.png"), "--weights", str(paths["a"]), "--compare", str(missing),
                  str(study)]) == 1
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"sr-viewer: error: weights not found: {missing}"
+
+
+def test_bundled_comparison_weights_menu_opens_model_b(make_window, qtbot, fake_models, monkeypatch):
+    paths, _ = fake_models
+    monkeypatch.setattr("sr_viewer.qt.main_window.bundled_weights", lambda: [paths["a"], paths["b"]])
+    monkeypatch.setattr("sr_viewer.qt.main_window.default_weights", lambda: paths["a"])
+    window = make_window(weights=paths["a"])
+    menu = window.submenus["bundled_comparison"]
+    menu.aboutToShow.emit()  # as when the reader opens Model > Bundled comparison weights
+    entries = {a.text(): a for a in menu.actions()}
+    assert list(entries) == ["model_a.safetensors (default)", "model_b_ablation.safetensors"]
+    assert not window.actions_by_name["remove_comparison"].isEnabled()
+    entries["model_b_ablation.safetensors"].trigger()
+    qtbot.waitUntil(lambda: window.comparison.status.ready, timeout=20_000)
+    assert window.split_view.comparing and window.actions_by_name["remove_comparison"].isEnabled()
+    menu.aboutToShow.emit()
+    assert [a.isChecked() for a in menu.actions()] == [False, True]  # B's file is the one checked here
