@@ -1,23 +1,24 @@
 """Two models side by side: the split view, model B's canvas and the comparison table.
 
 The split view holds model A's canvas (the window's own) and, while a comparison model is
-open, model B's beside it in a QSplitter. The two ViewBoxes are linked on both axes
-(pyqtgraph's setXLink/setYLink), so a pan or zoom on either side moves the other; both
-render the grey image from the same study window (the document's), so window/level, set
-by a right drag on either side or a preset key, is the same on both. Each side draws its
-own model's map, contour and boxes at its own threshold, and scores them against the same
-ground truth.
+open, model B's beside it in a QSplitter, in equal halves. The two ViewBoxes are linked
+(ViewLink, below), so a pan or zoom on either side moves the other; both render the grey
+image from the same study window (the document's), so window/level, set by a right drag on
+either side or a preset key, is the same on both. Each side draws its own model's map,
+contour and boxes at its own threshold, and scores them against the same ground truth.
 
 The views are linked by centre and zoom (image pixels per screen pixel), not by pyqtgraph's
 setXLink/setYLink: with the aspect locked, those copy each axis's range and the two views,
 of different shapes (B's pane carries its threshold row), pull each other's ranges back and
-forth; the same centre and scale show the same anatomy at the same size on both sides,
-whatever each pane's shape. A view's own resize is not passed on (it is the window's, not
-the reader's); after a resize of either pane B takes A's centre and scale again.
+forth (measured: B ended up showing another part of the image); the same centre and scale
+show the same anatomy at the same size on both sides, whatever each pane's shape. A view's
+own resize is not passed on (it is the window's, not the reader's); after a resize of either
+pane B takes A's centre and scale again.
 
 B's threshold sits right above B's canvas (the same slider, spin box and Reset as A's in
 the Overlay panel; Alt+[ and Alt+] step it), so the reader moves it where the eye is; A's
-stays where it always is. Each side's header names its model and its threshold.
+stays where it always is. Each side's header names its model and the finding's probability
+(A's also its threshold; B's is in the spin box beside it).
 """
 
 from __future__ import annotations
