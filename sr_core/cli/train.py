@@ -59,6 +59,8 @@ def calibrate_parser() -> ArgumentParser:
     parser.add_argument("--prior-weights", type=_weights, default=[0.0, 0.5, 1.0, 2.0],
                         help="weights of the prior to try, comma-separated (default 0,0.5,1,2)")
     parser.add_argument("--no-flip", action="store_true", help="do not try test-time flip averaging")
+    parser.add_argument("--max-box-ratio", type=float, default=None, metavar="R",
+                        help="only map thresholds whose boxes average at most R x the GT boxes' area (e.g. 2)")
     parser.add_argument("--device", default="auto")
     return parser
 
@@ -137,7 +139,8 @@ def run_calibrate(args) -> int:
 
     log_to_stderr()
     record = calibrate(Path(args.weights), Path(args.data), Path(args.out), iou=args.iou, prior_weights=args.prior_weights,
-                       flips=(False,) if args.no_flip else (False, True), device=args.device)
+                       flips=(False,) if args.no_flip else (False, True), device=args.device,
+                       max_box_ratio=args.max_box_ratio)
     chosen = record["chosen"]
     print(f"wrote {args.out}: test-time flip {'on' if chosen['test_time_flip'] else 'off'}, prior weight "
           f"{chosen['prior_weight']:g}; {chosen['name']}: {chosen['metric']:.3f}")

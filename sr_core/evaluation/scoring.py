@@ -231,9 +231,12 @@ def score(rows: Sequence[ScoredRow], class_names: Sequence[str], errors: Sequenc
     return Evaluation(report, csv_rows, curves)
 
 
-def operating_choice(evaluation: Evaluation, iou: float, class_names: Sequence[str], fallback: float) -> dict:
+def operating_choice(evaluation: Evaluation, iou: float, class_names: Sequence[str], fallback: float,
+                     max_box_ratio: float | None = None) -> dict:
     """What a release takes from a validation report: the map thresholds that maximise GT-known
     accuracy at `iou` (class mean, and per finding), that accuracy, and the operating points.
+    With max_box_ratio, only thresholds whose boxes average at most that many times the GT
+    boxes' area compete (best_thresholds).
 
     Returns:
         {"metric", "default_threshold", "fpm_thresholds", "operating_points", "name"}; without
@@ -243,8 +246,9 @@ def operating_choice(evaluation: Evaluation, iou: float, class_names: Sequence[s
     key = f"{iou:g}"
     curve = evaluation.curves.get(key)
     if curve:
-        best = report["best_thresholds"][f"iou {key}"]
-        threshold, metric = best["class_mean"], float(curve["class_mean"].max())
+        best = best_thresholds(curve, max_box_ratio) if max_box_ratio else report["best_thresholds"][f"iou {key}"]
+        threshold = best["class_mean"]
+        metric = float(curve["class_mean"][int(np.argmin(np.abs(np.asarray(curve["thresholds"]) - threshold)))])
         per_finding = {k: v for k, v in best.items() if k in class_names}
     else:
         threshold, metric, per_finding = fallback, report["gt_known"]["iou"][key]["class_mean"], {}

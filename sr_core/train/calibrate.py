@@ -7,7 +7,8 @@
 2. On LAYOUT's test split (boxes): every combination of the prior's weight (--prior-weights)
    and test-time flip is scored, and the one with the best class-mean GT-known accuracy at
    --iou (at its best map threshold) is kept, with its thresholds and operating points. Ties
-   keep the simpler choice (no flip, smaller weight).
+   keep the simpler choice (no flip, smaller weight). With --max-box-ratio R, only map
+   thresholds whose boxes average at most R times the GT boxes' area compete.
 3. W2 = W with that refinement, those thresholds and a `calibration` record (every
    combination's score) in its metadata; W is never overwritten.
 """
@@ -65,7 +66,7 @@ def fit_prior(predictor: Predictor, root: Path, batch: int = 32) -> tuple[dict[s
 
 def calibrate(weights: Path, data: Path, out: Path, iou: float = 0.3,
               prior_weights: Sequence[float] = (0.0, 0.5, 1.0, 2.0), flips: Sequence[bool] = (False, True),
-              device: str = "auto") -> dict:
+              device: str = "auto", max_box_ratio: float | None = None) -> dict:
     """Fit, choose and write (see the module docstring); returns the `calibration` record."""
     weights, data, out = Path(weights), Path(data), Path(out)
     if out.resolve() == weights.resolve():
@@ -82,13 +83,14 @@ def calibrate(weights: Path, data: Path, out: Path, iou: float = 0.3,
         refinement = MapRefinement(flip=flip, prior_weight=weight, prior_maps=prior if weight > 0 else {})
         predictor = Predictor(model, {**base, **refinement.to_metadata()}, device=device, batch_size=32)
         rows, errors = rows_from_predictor(predictor, val)
-        choice = operating_choice(score(rows, plain.class_names, errors), iou, plain.class_names, 0.5)
+        choice = operating_choice(score(rows, plain.class_names, errors), iou, plain.class_names, 0.5, max_box_ratio)
         trials.append({"test_time_flip": flip, "prior_weight": weight, "metric": round(choice["metric"], 4)})
         log.info("flip %s, prior weight %g: %s = %.3f", flip, weight, choice["name"], choice["metric"])
         if best is None or choice["metric"] > best[1]["metric"] + 1e-9:
             best = (refinement, choice)
     refinement, choice = best
-    record = {"data": str(data), "split": "test", "iou": iou, "prior_images": n_images, "trials": trials,
+    record = {"data": str(data), "split": "test", "iou": iou, "max_box_ratio": max_box_ratio,
+              "prior_images": n_images, "trials": trials,
               "chosen": {"test_time_flip": refinement.flip, "prior_weight": refinement.prior_weight,
                          "metric": round(choice["metric"], 4), "name": choice["name"]}}
     new = copy.deepcopy(base)

@@ -92,3 +92,22 @@ def test_calibrate_fits_chooses_and_writes_a_new_file(tmp_path, capsys):
     assert main(["calibrate", str(source), "--data", str(root), "--out", str(source)]) == 1
     assert "never overwritten" in capsys.readouterr().err
     assert main(["calibrate", str(source), "--data", str(root), "--out", str(out), "--prior-weights", "x"]) == 2
+
+
+def test_calibrate_with_a_box_size_bound_chooses_the_bounded_thresholds(tmp_path, monkeypatch):
+    from sr_core.evaluation import scoring
+
+    root = tmp_path / "data"
+    write_phantom_dataset(root, n_per_class=2, size=64, seed=1, class_names=["Mass", "Nodule"], n_test_per_class=2)
+    source = save_weights(create_model("sr_vmamba_nano", num_classes=2, **TINY), tmp_path / "w.safetensors",
+                          {"class_names": ["Mass", "Nodule"], "input_size": 64})
+    seen = []
+    real = scoring.best_thresholds
+    monkeypatch.setattr(scoring, "best_thresholds", lambda curve, bound=None: seen.append(bound) or real(curve, bound))
+    out = tmp_path / "w2.safetensors"
+    assert main(["calibrate", str(source), "--data", str(root), "--out", str(out), "--prior-weights", "0",
+                 "--no-flip", "--max-box-ratio", "2", "--device", "cpu"]) == 0
+    _, meta = load_weights(out)
+    assert meta["calibration"]["max_box_ratio"] == 2.0
+    assert 2.0 in seen  # the choice went through the bounded rule
+

@@ -47,18 +47,33 @@ def _sweep_thresholds(thresholds: Sequence[float] | np.ndarray | None, step: flo
     return values
 
 
-def _best_iou_sweeps(
-    records: Sequence[FpmRecord], thresholds: np.ndarray, modes: Sequence[str]
-) -> dict[str, np.ndarray]:
-    """{mode: (R, T) best IoU between any predicted box at each threshold and any GT box}
-    (0: no box); each map is traced once per threshold for all the modes."""
+@dataclass(frozen=True)
+class _Sweep:
+    """One box rule's sweep: best (R, T) best IoU of any predicted box with any GT box (0: no
+    box); area (R, T) mean predicted box area (0: no box); gt_area (R,) mean GT box area."""
+
+    best: np.ndarray
+    area: np.ndarray
+    gt_area: np.ndarray
+
+
+def _areas(boxes: np.ndarray) -> np.ndarray:
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
+def _best_iou_sweeps(records: Sequence[FpmRecord], thresholds: np.ndarray, modes: Sequence[str]) -> dict[str, _Sweep]:
+    """{mode: its _Sweep}; each map is traced once per threshold for all the modes."""
     if not records:
         raise ValueError("need at least one record")
-    best = {mode: np.zeros((len(records), len(thresholds))) for mode in modes}
+    shape = (len(records), len(thresholds))
+    best = {mode: np.zeros(shape) for mode in modes}
+    area = {mode: np.zeros(shape) for mode in modes}
+    gt_area = np.zeros(len(records))
     for k, record in enumerate(records):
         gts = as_boxes(record.gt_boxes, f"gt_boxes of {record.image}")
         if len(gts) == 0:
             raise ValueError(f"{record.image} ({record.finding}) has no ground-truth box")
+        gt_area[k] = _areas(gts).mean()
         for mode, per_threshold in sweep_boxes_by_mode(record.fpm, thresholds, modes).items():
             counts = np.array([len(b) for b in per_threshold])
             if counts.sum() == 0:
@@ -69,8 +84,21 @@ def _best_iou_sweeps(
                 preds *= np.array([record.image_size[1] / w, record.image_size[0] / h] * 2)
             # One IoU matrix for every box at every threshold, then the max per threshold.
             per_box = iou_matrix(preds, gts).max(axis=1)
-            np.maximum.at(best[mode][k], np.repeat(np.arange(len(thresholds)), counts), per_box)
-    return best
+            at = np.repeat(np.arange(len(thresholds)), counts)
+            np.maximum.at(best[mode][k], at, per_box)
+            sums = np.bincount(at, weights=_areas(preds), minlength=len(thresholds))
+            area[mode][k] = np.divide(sums, counts, out=np.zeros(len(thresholds)), where=counts > 0)
+    return {mode: _Sweep(best[mode], area[mode], gt_area) for mode in modes}
+
+
+def _box_ratio(area: np.ndarray, gt_area: np.ndarray) -> np.ndarray:
+    """(T,) mean predicted box area / mean GT box area over the records with a box (NaN: none),
+    the box-size figure of the reports (benchmarks/ablation.py)."""
+    boxed = area > 0
+    count = boxed.sum(axis=0)
+    pred = np.divide(area.sum(axis=0), count, out=np.full(area.shape[1], np.nan), where=count > 0)
+    gt = np.divide((gt_area[:, None] * boxed).sum(axis=0), count, out=np.full(area.shape[1], np.nan), where=count > 0)
+    return pred / gt
 
 
 def _max_box_acc(best: np.ndarray, thresholds: np.ndarray, levels: Sequence[float]) -> dict:
@@ -85,15 +113,15 @@ def _max_box_acc(best: np.ndarray, thresholds: np.ndarray, levels: Sequence[floa
     return report
 
 
-def _gt_known_curve(
-    records: Sequence[FpmRecord], best: np.ndarray, thresholds: np.ndarray, iou_threshold: float
-) -> dict:
-    """gt_known_curve's curves from the (R, T) best IoUs."""
+def _gt_known_curve(records: Sequence[FpmRecord], sweep: _Sweep, thresholds: np.ndarray, iou_threshold: float) -> dict:
+    """gt_known_curve's curves from one box rule's sweep."""
+    best = sweep.best
     hits = best > float(iou_threshold)
     findings = np.array([r.finding for r in records])
     names = sorted(set(findings.tolist()))
     per_class = {name: hits[findings == name].mean(axis=0) for name in names}
     iou_per_class = {name: best[findings == name].mean(axis=0) for name in names}
+    overall_ratio = _box_ratio(sweep.area, sweep.gt_area)
     return {
         "thresholds": thresholds,
         "per_class": per_class,
@@ -103,6 +131,11 @@ def _gt_known_curve(
         # accuracy (best_thresholds).
         "mean_iou": {"per_class": iou_per_class, "class_mean": np.mean(list(iou_per_class.values()), axis=0),
                      "image_mean": best.mean(axis=0)},
+        # Mean predicted over mean GT box area at each threshold: what bounds the box size
+        # in best_thresholds(max_box_ratio=...).
+        "box_ratio": {"per_class": {name: _box_ratio(sweep.area[findings == name], sweep.gt_area[findings == name])
+                                    for name in names},
+                      "class_mean": overall_ratio, "image_mean": overall_ratio},
     }
 
 
@@ -133,7 +166,7 @@ def max_box_acc_v2(
     """
     thresholds = _sweep_thresholds(thresholds, step)
     levels = check_thresholds(iou_levels, "iou_levels")
-    return _max_box_acc(_best_iou_sweeps(records, thresholds, ("all",))["all"], thresholds, levels)
+    return _max_box_acc(_best_iou_sweeps(records, thresholds, ("all",))["all"].best, thresholds, levels)
 
 
 def gt_known_curve(
@@ -179,10 +212,16 @@ def sweep_metrics(
     levels = check_thresholds(iou_levels, "iou_levels")
     best = _best_iou_sweeps(records, thresholds, ("all", mode))
     curves = [_gt_known_curve(records, best[mode], thresholds, t) for t in iou_thresholds]
-    return _max_box_acc(best["all"], thresholds, levels), curves
+    return _max_box_acc(best["all"].best, thresholds, levels), curves
 
 
-def best_thresholds(curve: dict) -> dict[str, float]:
+def _curves(curve: dict, key: str) -> dict[str, np.ndarray]:
+    """{finding, "class_mean", "image_mean": (T,)} of one of a curve's per-threshold figures."""
+    part = curve.get(key) or {}
+    return {**part.get("per_class", {}), **{k: part[k] for k in ("class_mean", "image_mean") if k in part}}
+
+
+def best_thresholds(curve: dict, max_box_ratio: float | None = None) -> dict[str, float]:
     """Map threshold maximising each curve of gt_known_curve; among thresholds of equal
     accuracy, the one with the highest mean IoU (then the first).
 
@@ -190,16 +229,26 @@ def best_thresholds(curve: dict) -> dict[str, float]:
     wide flat tops, and the first threshold of a top is its lowest, which gives the largest
     boxes. The mean IoU picks, within the top, the boxes that fit the findings best.
 
+    max_box_ratio: only thresholds whose boxes are on average at most this many times the GT
+    boxes' area compete (per finding its own boxes, for the means all of them); a curve with
+    no such threshold keeps the unbounded choice.
+
     Returns:
         ``{finding: t, ..., "class_mean": t, "image_mean": t}``.
     """
     curves = {**curve["per_class"], "class_mean": curve["class_mean"], "image_mean": curve["image_mean"]}
-    tie = curve.get("mean_iou") or {}
-    ties = {**tie.get("per_class", {}), **{k: tie[k] for k in ("class_mean", "image_mean") if k in tie}}
+    ties, ratios = _curves(curve, "mean_iou"), _curves(curve, "box_ratio")
     out = {}
     for name, accuracy in curves.items():
         accuracy = np.asarray(accuracy, dtype=np.float64)
-        top = np.flatnonzero(np.isclose(accuracy, accuracy.max(), rtol=0, atol=1e-12))
+        allowed = np.ones(len(accuracy), dtype=bool)
+        if max_box_ratio is not None and name in ratios:
+            ratio = np.asarray(ratios[name], dtype=np.float64)
+            allowed = ~(ratio > max_box_ratio)  # NaN (no box at all) is not too large
+            if not allowed.any():
+                allowed[:] = True
+        masked = np.where(allowed, accuracy, -np.inf)
+        top = np.flatnonzero(np.isclose(masked, masked.max(), rtol=0, atol=1e-12))
         if name in ties:
             top = top[[int(np.argmax(np.asarray(ties[name])[top]))]]
         out[name] = float(curve["thresholds"][int(top[0])])

@@ -87,6 +87,33 @@ def test_on_a_flat_top_the_threshold_with_the_tightest_boxes_wins_not_the_lowest
     assert points["Mass"] == 0.6 and points["class_mean"] == 0.6 and points["image_mean"] == 0.6
 
 
+def test_a_box_size_bound_takes_the_best_threshold_whose_boxes_are_small_enough():
+    gt = (8, 8, 16, 16)  # 64 px^2
+    fpm = np.zeros((32, 32), np.float32)
+    fpm[0:24, 0:24] = 0.3  # a wide halo: box (0, 0, 24, 24), 576 px^2 = 9x, IoU 64/576
+    fpm[6:18, 6:18] = 0.6  # 144 px^2 = 2.25x, IoU 64/144 = 0.44
+    fpm[7:17, 7:17] = 0.8  # 100 px^2 = 1.56x, IoU 0.64
+    records = [FpmRecord("a.png", "Mass", fpm, [gt])]
+    curve = gt_known_curve(records, thresholds=[0.1, 0.5, 0.7, 0.9], iou_threshold=0.1)
+    np.testing.assert_allclose(curve["box_ratio"]["per_class"]["Mass"][:3], [9.0, 2.25, 1.5625])
+    assert np.isnan(curve["box_ratio"]["per_class"]["Mass"][3])  # no box above 0.8
+    np.testing.assert_array_equal(curve["per_class"]["Mass"], [1, 1, 1, 0])
+    assert best_thresholds(curve)["Mass"] == 0.7  # the tie rule already takes the tightest
+    curve = gt_known_curve(records, thresholds=[0.1, 0.5, 0.7, 0.9], iou_threshold=0.4)
+    np.testing.assert_array_equal(curve["per_class"]["Mass"], [0, 1, 1, 0])
+    loose = gt_known_curve(records, thresholds=[0.1, 0.5], iou_threshold=0.05)
+    assert best_thresholds(loose)["Mass"] == 0.5  # both hit; the better IoU
+    assert best_thresholds(loose, max_box_ratio=2.0)["Mass"] == 0.5  # no threshold fits: unbounded
+    bounded = gt_known_curve(records, thresholds=[0.1, 0.7], iou_threshold=0.05)
+    assert best_thresholds(bounded, max_box_ratio=10.0)["class_mean"] == 0.7
+    # Accuracy would prefer the halo at IoU > 0.1 only when the core misses: make it so.
+    halo_only = gt_known_curve([FpmRecord("b.png", "Mass", fpm, [(0, 0, 22, 22)])], thresholds=[0.1, 0.7],
+                               iou_threshold=0.5)
+    np.testing.assert_array_equal(halo_only["per_class"]["Mass"], [1, 0])
+    assert best_thresholds(halo_only)["Mass"] == 0.1
+    assert best_thresholds(halo_only, max_box_ratio=0.5)["Mass"] == 0.7  # the halo is too large
+
+
 def test_sweep_metrics_match_the_separate_sweeps():
     rng = np.random.default_rng(5)
     records = [
