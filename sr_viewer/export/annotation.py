@@ -1,7 +1,8 @@
 """The data of an annotated export: what is burned into the picture, Qt-free.
 
 `build_annotation` gathers the windowed grey image, the heatmap cut at the threshold, the
-boxes, the contour, the ground truth and the legend; sr_viewer.qt.render paints it with
+boxes, the contour, the ground truth, the reader's distances (labelled as on the canvas,
+`Scale.distance_label`) and the legend; sr_viewer.qt.render paints it with
 QPainter at full image resolution.
 
 Patient identifiers: the legend names the finding, probability, threshold and model only.
@@ -23,6 +24,7 @@ from sr_core.io import IDENTIFIER_KEYS, XrayImage
 from sr_viewer.palette import PALETTE, OverlayPalette, heat_index
 from sr_viewer.state.compare import BoxRow
 from sr_viewer.state.document import Overlay
+from sr_viewer.state.measure import Point
 from sr_viewer.state.window import Window, windowed_grey
 
 
@@ -38,6 +40,8 @@ class Annotation:
         contours: (K, 2) float (x, y) outlines of the kept components.
         gt: The ground-truth rows of the box table: the shown finding's boxes with IoU and
             hit/miss, other findings' boxes as context (drawn faded, not scored).
+        distances: The reader's distances: (start, end, label) in image pixels, the label
+            as the canvas writes it ("84.0 mm (PixelSpacing, patient)").
         legend: Lines of text for the legend box.
         palette: Colours.
     """
@@ -47,6 +51,7 @@ class Annotation:
     pred_boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
     contours: list[np.ndarray] = field(default_factory=list)
     gt: list[BoxRow] = field(default_factory=list)
+    distances: list[tuple[Point, Point, str]] = field(default_factory=list)
     legend: list[str] = field(default_factory=list)
     palette: OverlayPalette = PALETTE
 
@@ -141,6 +146,10 @@ def build_annotation(
     if overlay is not None and show_gt:
         annotation.gt = overlay.gt_rows
         legend += ground_truth_lines(annotation.gt, overlay.finding, iou_threshold)
+    if overlay is not None:
+        scale = overlay.study.scale
+        annotation.distances = [(d.start, d.end, scale.distance_label(d.start, d.end))
+                                for d in overlay.study.measurements]
     if include_identifiers:
         legend += identifier_lines(image, identifiers, overlay.study.name if overlay else (image.path.name if image.path else ""))
     legend.append(f"Exported {date.today().isoformat()}")

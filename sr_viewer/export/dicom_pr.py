@@ -163,8 +163,8 @@ def layer_marks(overlay: Overlay, model_name: str, width: int, height: int) -> d
         marks[GROUND_TRUTH].append((rectangle(row.box, width, height), label))
     scale = overlay.study.scale
     for distance in overlay.study.measurements:
-        label = f"{scale.length_text(distance.start, distance.end)} ({scale.short_label})"
-        marks[MEASUREMENTS].append((inside([distance.start, distance.end], width, height), label))
+        marks[MEASUREMENTS].append((inside([distance.start, distance.end], width, height),
+                                    scale.distance_label(distance.start, distance.end)))
     return marks
 
 

@@ -93,7 +93,7 @@ class MeasurementItems(StudyItems):
 
     def _label(self, label: pg.TextItem, distance: Distance) -> None:
         scale = self.model.current.scale
-        label.setText(f"{scale.length_text(distance.start, distance.end)}  ({scale.short_label})")
+        label.setText(scale.distance_label(distance.start, distance.end))
         x, y = max((distance.start, distance.end), key=lambda p: p[0])  # beside the right end
         label.setPos(x, y)
 

@@ -34,7 +34,7 @@ def _qimage(array: np.ndarray, fmt: QImage.Format) -> QImage:
 
 
 def render_annotation(annotation: Annotation) -> QImage:
-    """The annotated picture: image, heatmap, contour, boxes, ground truth, legend."""
+    """The annotated picture: image, heatmap, contour, boxes, ground truth, distances, legend."""
     a, palette = annotation, annotation.palette
     width, height = a.width, a.height
     out = QImage(width, height, QImage.Format.Format_RGB32)
@@ -72,10 +72,21 @@ def render_annotation(annotation: Annotation) -> QImage:
         painter.setPen(pen)
         for box in a.pred_boxes:
             painter.drawRect(_inside(box, lw))
+        _distances(painter, a, lw)
         _legend(painter, annotation, width, height)
     finally:
         painter.end()
     return out
+
+
+def _distances(painter: QPainter, annotation: Annotation, lw: int) -> None:
+    """Each distance as a line with its label beside its right end, as the canvas shows it."""
+    palette = annotation.palette
+    for start, end, text in annotation.distances:
+        painter.setPen(QPen(QColor(*palette.measure), lw, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap))
+        painter.drawLine(QPointF(*start), QPointF(*end))
+        x, y = max((start, end), key=lambda point: point[0])
+        _label(painter, text, QPointF(x + lw, y), palette.measure, palette.legend_back, below=False)
 
 
 def _label(painter: QPainter, text: str, anchor: QPointF, colour, back, below: bool) -> None:
@@ -103,6 +114,8 @@ def _legend(painter: QPainter, annotation: Annotation, width: int, height: int) 
         keys.append(("ground truth", palette.gt_box, Qt.PenStyle.DashLine))
     if any(row.context for row in annotation.gt):
         keys.append(("ground truth, other finding", palette.gt_context, Qt.PenStyle.DotLine))
+    if annotation.distances:
+        keys.append(("distance (reader)", palette.measure, Qt.PenStyle.SolidLine))
     swatch = line * 1.6
     text_width = max([metrics.horizontalAdvance(t) for t in annotation.legend] +
                      [swatch + 6 + metrics.horizontalAdvance(k[0]) for k in keys]) + 1  # +1: the widest line is not elided

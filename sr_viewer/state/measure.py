@@ -108,6 +108,11 @@ class Scale:
     def length_text(self, start: Point, end: Point) -> str:
         return f"{self.length(start, end):.1f} {self.unit}"
 
+    def distance_label(self, start: Point, end: Point) -> str:
+        """The label of a distance, as the canvas and every export write it beside the line:
+        "84.0 mm (PixelSpacing, patient)", "120.5 px (pixels)"."""
+        return f"{self.length_text(start, end)} ({self.short_label})"
+
     def size_text(self, box: tuple[float, float, float, float]) -> str:
         width, height, area = self.size(box)
         return f"{width:.1f} x {height:.1f} {self.unit}, {area:.0f} {self.unit}\u00b2"

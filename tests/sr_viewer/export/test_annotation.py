@@ -81,3 +81,28 @@ def test_exports_score_only_the_shown_findings_gt_boxes(qapp, nih_demo, tmp_path
     alpha = PALETTE.gt_context[3] / 255
     expected = alpha * np.array(PALETTE.gt_box) + (1 - alpha) * plain[330:430, 211][drawn]
     assert np.abs(edge[drawn] - expected).max() <= 2
+
+
+def test_distances_are_drawn_with_the_canvas_label(qapp, dicom_study):
+    """Issue #16 item 1: the reader's distances are in the picture, labelled as on the canvas."""
+    from sr_viewer.qt.render import line_width, qimage_to_rgb, render_annotation
+
+    model, study, image = dicom_study
+    study.measurements.clear()
+    (x0, y), (x1, _) = distance = ((100.0, 800.0), (600.0, 800.0))  # 500 px at 0.168 mm/pixel, below the legend
+    study.measurements.add(*distance)
+    kwargs = dict(window=None, invert=False, lut=LUT, opacity=0.5, mode="largest", iou_threshold=0.3, model_name="m")
+    annotation = build_annotation(image, model.overlay(), **kwargs)
+    assert annotation.distances == [(*distance, "84.0 mm (PixelSpacing, patient)")]
+    assert annotation.distances[0][2] == study.scale.distance_label(*distance)  # the canvas's label
+    rgb = qimage_to_rgb(render_annotation(annotation))
+    lw = line_width(image.width, image.height)
+    line = rgb[int(y), int(x0) + 5:int(x1) - 5]
+    assert np.all(line == PALETTE.measure)  # the whole length, at its own row
+    assert tuple(rgb[int(y) + lw + 1, int(x0) + 250]) != PALETTE.measure  # a line, not a band
+    label = rgb[int(y) - 10, int(x1) + lw + 2:int(x1) + 150]  # beside the right end, above it
+    assert np.any(np.all(label == PALETTE.measure, axis=1))  # the label's text, in the line's colour
+
+    study.measurements.clear()
+    plain = qimage_to_rgb(render_annotation(build_annotation(image, model.overlay(), **kwargs)))
+    assert not np.any(np.all(plain[int(y), int(x0) + 5:int(x1) - 5] == PALETTE.measure, axis=1))

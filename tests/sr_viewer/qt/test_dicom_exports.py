@@ -56,3 +56,24 @@ def test_menu_commands_write_both_objects_for_a_dicom_and_refuse_a_png(make_wind
     assert ask_export_structured_report(window) is None and asked == []  # no dialog
     assert messages[-1] == ("A DICOM structured report needs a DICOM source image: for PNG/JPEG use "
                             "File > Export annotated PNG or Export boxes (CSV/JSON)")
+
+
+def test_secondary_capture_draws_the_distance_labelled_as_on_the_canvas(make_window, qtbot, shared_data, tmp_path):
+    """Issue #16 item 1: File > Export DICOM Secondary Capture carries the reader's distances."""
+    from sr_viewer.palette import PALETTE
+
+    window, study = shown(make_window, qtbot, shared_data / "dicom" / "siim-cr-chest-jpeg-baseline.dcm")
+    distance = study.measurements.add((100.0, 800.0), (600.0, 800.0))  # 500 px at 0.168 mm/pixel
+    (roi, label) = window.canvas.measurements.items[distance.id]
+    assert label.textItem.toPlainText() == "84.0 mm (PixelSpacing, patient)"
+    window._save_path = lambda title, name, filters: tmp_path / name
+    window.export_dicom()
+    (path,) = tmp_path.glob("*.dcm")
+    pixels = pydicom.dcmread(path).pixel_array
+    assert pixels.shape == (study.height, study.width, 3)
+    assert np.all(pixels[800, 105:595] == PALETTE.measure)  # no prediction needed for the line
+    study.measurements.clear()
+    rgb = window.exporter.render(study)
+    from sr_viewer.qt.render import qimage_to_rgb
+
+    assert not np.any(np.all(qimage_to_rgb(rgb)[800, 105:595] == PALETTE.measure, axis=1))

@@ -168,6 +168,8 @@ def test_batch_export_writes_every_study_off_the_ui_thread(make_window, qtbot, w
     window.open_paths([study_folder])
     qtbot.waitUntil(lambda: len(window.model.studies) == 2 and all(s.status is Status.DONE for s in window.model.studies),
                     timeout=INFERENCE_TIMEOUT_MS)
+    shown = next(st for st in window.model.studies if st.path.name == "00000732_005.png")
+    shown.measurements.add((100.0, 800.0), (600.0, 800.0))  # the reader's distance goes into every export
     threads, render = [], window.exporter.render
     window.exporter.render = lambda *args, **kwargs: (threads.append(threading.current_thread()), render(*args, **kwargs))[1]
     report = window.batch_export.run(tmp_path / "batch")
@@ -186,6 +188,11 @@ def test_batch_export_writes_every_study_off_the_ui_thread(make_window, qtbot, w
     on_ui = qimage_to_rgb(window.exporter.render(study))
     written = cv2.cvtColor(cv2.imread(str(tmp_path / "batch" / "00000732_005_sr.png")), cv2.COLOR_BGR2RGB)
     assert written.shape == on_ui.shape and np.array_equal(written, on_ui)
+    assert np.all(written[800, 105:595] == PALETTE.measure)  # the distance, drawn off the UI thread too
+    rows = list(csv.DictReader(open(tmp_path / "batch" / "boxes.csv")))
+    (distance,) = [r for r in rows if r["kind"] == "distance"]
+    assert (distance["image"], distance["x0"], distance["y1"], distance["length"], distance["unit"]) == (
+        "00000732_005.png", "100.0", "800.0", "500.0", "px")
     # Stopped by the progress callback after the first study: that study and its boxes stay.
     part = window.exporter.export_all(tmp_path / "part", progress=lambda done, total: done < 1)
     assert part.cancelled and part.exported_studies == 1

@@ -43,6 +43,15 @@ def test_no_spacing_is_pixels():
     assert scale.unit == "px" and not scale.calibrated and scale.where == ""
     assert scale.length_text((0, 0), (3, 4)) == "5.0 px"
     assert scale.size_text((0, 0, 10, 5)) == "10.0 x 5.0 px, 50 px\u00b2"
+    assert scale.distance_label((0, 0), (3, 4)) == "5.0 px (pixels)"
+
+
+def test_distance_label_names_the_scale_source():
+    """The one label the canvas, the annotated PNG/SC and the presentation state write."""
+    assert Scale.of_image(image((0.168, 0.168), "PixelSpacing")).distance_label((0, 0), (500, 0)) == (
+        "84.0 mm (PixelSpacing, patient)")
+    assert Scale.of_image(image((0.2, 0.2), "ImagerPixelSpacing")).distance_label((0, 0), (10, 0)) == (
+        "2.0 mm (ImagerPixelSpacing, detector)")
 
 
 def test_measurements_add_move_remove_emit_and_select():
