@@ -48,6 +48,7 @@ from sr_viewer.qt.undo import UndoController
 from sr_viewer.settings import Settings
 from sr_viewer.state import ViewerModel
 from sr_viewer.state.comparison import Comparison
+from sr_viewer.state.ground_truth import is_annotation_file
 from sr_viewer.state.session import SUFFIX as SESSION_SUFFIX
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,10 @@ log = logging.getLogger(__name__)
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.dcm *.dicom);;All files (*)"
 WEIGHTS_FILTER = "SR weights (*.safetensors);;All files (*)"
 GT_FILTER = "Ground truth (test_gt.txt *.txt *.csv);;All files (*)"
-DRAWN_BOXES_NAME = "BBox_List_2017_drawn.csv"  # a new name: never a file the ground truth came from
+# Not BBox_List_2017*.csv nor test_gt.txt: beside the images such a name is read as ground truth
+# the next time the folder opens, and the reader's own boxes then come back frozen (not
+# editable), twice over with a session's drawn boxes, and as a file the next save refuses.
+DRAWN_BOXES_NAME = "drawn_boxes.csv"
 MAX_ERROR_LINES = 8
 
 
@@ -523,7 +527,10 @@ class MainWindow(QMainWindow):
         except ExportError as exc:
             self.notifier.say(f"Drawn boxes not saved: {exc}")
             return None
-        self.notifier.say(f"{count} drawn box{'es' if count != 1 else ''} saved to {target}")
+        text = f"{count} drawn box{'es' if count != 1 else ''} saved to {target}"
+        if is_annotation_file(target):
+            text += "; named like NIH's box list, it is read as ground truth when images beside it are opened"
+        self.notifier.say(text)
         return target
 
     def set_tool(self, name: str) -> None:

@@ -165,3 +165,33 @@ def test_a_drag_reshapes_one_item_in_place_for_both_tools(make_window, qtbot, we
     (distance,) = study.measurements
     (entry,) = window.canvas.measurements.items.values()
     assert window.canvas.measurements._matches(entry, distance)
+
+
+def test_proposed_file_name_is_not_read_back_as_ground_truth(make_window, qtbot, weights, study_folder, monkeypatch):
+    """File > Save drawn boxes proposes a name the folder's GT discovery skips: reopened, the
+    folder gives NIH's boxes alone, and the reader's file is theirs to load or overwrite."""
+    from PySide6.QtWidgets import QFileDialog
+
+    window, study = scored_study(make_window, qtbot, weights, study_folder / NAME)
+    (drawn,) = draw(qtbot, window, (300, 300), (500, 450))
+    window.settings.last_folder = str(study_folder)  # the dialog opens beside the images
+    proposed = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        lambda parent, title, path, filters: (proposed.append(path), (path, filters))[1])
+    messages = []
+    window.notifier.info.connect(messages.append)
+    window.actions_by_name["save_drawn_boxes"].trigger()
+    (path,) = proposed
+    saved = study_folder / "drawn_boxes.csv"
+    assert path == str(saved) and saved.is_file() and "ground truth" not in messages[-1]
+
+    again = GroundTruth()
+    assert again.discover(study_folder / NAME) == [study_folder / "BBox_List_2017.csv"]
+    assert not [b for b in again.boxes_for(study.path, 1024, 1024) if b.box == pytest.approx(drawn.box, abs=1e-3)]
+    window.save_drawn_boxes(saved)  # the reader's own file: replaced, not refused
+    assert messages[-1].startswith("1 drawn box saved to")
+    assert window.loader.load_ground_truth(saved) == 1  # File > Load ground truth reads it
+
+    # A name the reader gives in NIH's pattern (e.g. for sr-core-eval's official folder) is said to be GT.
+    window.save_drawn_boxes(study_folder / "BBox_List_2017_mine.csv")
+    assert "read as ground truth when images beside it are opened" in messages[-1] and "\n" not in messages[-1]
