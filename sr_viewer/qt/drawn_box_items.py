@@ -2,7 +2,8 @@
 
 The state (sr_viewer.state.drawn_boxes.DrawnBoxes of the current study) is the truth: the
 items are rebuilt from it when it changes, and the reader's edits go back to it. A left
-drag on the image draws a new box for the shown finding while the tool is on, kept inside the image
+drag on the image draws a new box for the shown finding (before the study's prediction: the
+one chosen in the Findings panel) while the tool is on, kept inside the image
 (`XrayViewBox.box_drag`); the corner handles resize a box and its inside moves it, whether
 the tool is on or not; its right-click menu removes it, and so does Del with the tool on
 (the box last drawn or touched). The IoU and hit/miss label is the canvas's GT label: a
@@ -62,7 +63,7 @@ class DrawnBoxItems(StudyItems):
             finding = self.finding()
             if finding is None:
                 if stage == "start":
-                    self.say("No finding to draw a box for: load weights and choose a finding first")
+                    self.say("No finding to draw a box for: choose one in the Findings panel first")
                 return
             self._drawing = boxes.add(finding, box).id
         else:

@@ -5,6 +5,9 @@ The bar shows the probability; a tick (text colour) marks the weights' operating
 probability reaches it. Weights without operating points show no tick and "-".
 Above the table, a warning line says when the image does not look like a frontal chest film
 (`Prediction.warning`, sr_core.ood); the probabilities stay visible below it.
+Before a study has its prediction (no weights, or the model still busy) the rows are the
+findings a reader can label (`ViewerModel.finding_choices`) with "-" for the probability:
+choosing one is what the box tool draws for.
 """
 
 from __future__ import annotations
@@ -94,8 +97,11 @@ class FindingsPanel(QWidget):
     def rows(self) -> list[tuple[str, str, str]]:
         """(finding, probability text, operating point text) as shown (tests read this)."""
         item = self.table.item
-        return [(item(r, 0).text(), f"{item(r, 1).data(PROBABILITY_ROLE):.3f}", item(r, 2).text())
-                for r in range(self.table.rowCount())]
+        def probability(row: int) -> str:
+            value = item(row, 1).data(PROBABILITY_ROLE)
+            return "-" if value is None else f"{value:.3f}"
+
+        return [(item(r, 0).text(), probability(r), item(r, 2).text()) for r in range(self.table.rowCount())]
 
     def rowCount(self) -> int:  # noqa: N802 (the table's Qt name, kept for callers of the old table)
         return self.table.rowCount()
@@ -116,7 +122,10 @@ class FindingsPanel(QWidget):
         self._syncing = True
         try:
             table.setRowCount(0)
+            if study is None:
+                return
             if prediction is None:
+                self._show_choices(study)
                 return
             points = self.model.model_status.operating_points
             findings = prediction.findings
@@ -145,6 +154,21 @@ class FindingsPanel(QWidget):
                     table.selectRow(row)
         finally:
             self._syncing = False
+
+    def _show_choices(self, study: Study) -> None:
+        """The findings to label before the model answered, without probabilities."""
+        findings = self.model.finding_choices(study)
+        self.table.setRowCount(len(findings))
+        why = "no prediction yet: choose the finding the box tool (B) draws for"
+        for row, finding in enumerate(findings):
+            name = QTableWidgetItem(finding)
+            name.setData(Qt.ItemDataRole.UserRole, finding)
+            cells = (name, QTableWidgetItem("-"), QTableWidgetItem("-"))
+            for column, item in enumerate(cells):
+                item.setToolTip(why)
+                self.table.setItem(row, column, item)
+            if finding == study.finding:
+                self.table.selectRow(row)
 
     def _show_warning(self, warning: str | None) -> None:
         self.warning.setText(f"\u26a0 {warning}" if warning else "")

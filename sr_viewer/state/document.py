@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from sr_core.data.layout import NIH_BOX_FINDINGS
 from sr_core.io import XrayImage
 from sr_core.prediction import Prediction
 
@@ -170,12 +171,42 @@ class ViewerModel(ThresholdChoice):
         """The finding shown for the current study (None before the model ran)."""
         return self._current.shown_finding if self._current is not None else None
 
+    def finding_choices(self, study: Study | None = None) -> list[str]:
+        """The findings the reader can choose for a study (default: the current one).
+
+        With a prediction: its findings, most likely first. Before one (no weights, or the
+        model still busy) the reader may still label: the loaded weights' classes, which
+        the prediction will score a drawn box against, else NIH's eight box findings, the
+        labels of BBox_List_2017 that sr-core-eval and the importer read (a study's loaded
+        GT names only what is already boxed, and often nothing).
+        """
+        study = study or self._current
+        if study is not None and study.prediction is not None:
+            return study.findings
+        names = self.model_status.metadata.get("class_names")
+        if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
+            return list(names)
+        return list(NIH_BOX_FINDINGS)
+
     def set_finding(self, finding: str | None) -> None:
+        """Choose the current study's finding: the map shown, and what a drawn box is for.
+
+        Before the study's prediction only the choice is kept (for the box tool and, once
+        the model answers, for the map when it knows the finding).
+
+        Raises:
+            KeyError: A finding that is not one of `finding_choices()`.
+        """
         study = self._current
-        if study is None or study.prediction is None:
+        if study is None:
             return
-        if finding is not None and finding not in study.prediction.probabilities:
+        if finding is not None and finding not in self.finding_choices(study):
             raise KeyError(f"unknown finding {finding!r}")
+        if study.prediction is None:
+            if finding != study.finding:
+                study.finding = finding
+                self.events.finding_changed.emit(finding)
+            return
         if finding == study.shown_finding and study.finding is not None:
             return
         study.finding = finding

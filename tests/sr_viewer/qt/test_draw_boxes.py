@@ -195,3 +195,81 @@ def test_proposed_file_name_is_not_read_back_as_ground_truth(make_window, qtbot,
     # A name the reader gives in NIH's pattern (e.g. for sr-core-eval's official folder) is said to be GT.
     window.save_drawn_boxes(study_folder / "BBox_List_2017_mine.csv")
     assert "read as ground truth when images beside it are opened" in messages[-1] and "\n" not in messages[-1]
+
+
+def choose_finding(qtbot, window, finding: str) -> None:
+    """Click a finding's row in the Findings panel, as a reader does."""
+    from PySide6.QtCore import Qt
+
+    table = window.findings.table
+    (item,) = table.findItems(finding, Qt.MatchFlag.MatchExactly)
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=table.visualItemRect(item).center())
+
+
+def test_without_weights_a_labeller_chooses_an_nih_finding_and_draws(make_window, qtbot, study_folder, tmp_path):
+    """No model at all: the Findings panel lists NIH's eight box findings (the labels that
+    BBox_List_2017, sr-core-eval and the importer use); the box tool draws for the one chosen."""
+    from sr_core.data.layout import NIH_BOX_FINDINGS, read_bbox_list_csv
+
+    window = make_window()  # no weights
+    window.open_paths([study_folder / NAME], remember=False)
+    qtbot.waitUntil(lambda: window.model.current is not None and window.model.current.image is not None,
+                    timeout=20_000)
+    study = window.model.current
+    assert study.prediction is None
+    assert window.findings.rows() == [(f, "-", "-") for f in NIH_BOX_FINDINGS]
+    window.canvas.fit()
+    QApplication.processEvents()
+    messages = []
+    window.notifier.info.connect(messages.append)
+    assert draw(qtbot, window, (300, 300), (500, 450)) == []  # nothing chosen yet: said, not guessed
+    assert "choose one in the Findings panel" in messages[-1]
+
+    choose_finding(qtbot, window, "Effusion")
+    assert study.finding == "Effusion" and window.model.finding is None  # chosen; no map to show
+    (drawn,) = draw(qtbot, window, (300, 300), (500, 450))
+    assert drawn.finding == "Effusion" and drawn.box == pytest.approx((300, 300, 500, 450), abs=2.0)
+    (cells,) = [r for r in window.boxes_table.rows() if r[0] == "GT drawn"]
+    assert cells[1] == "Effusion"
+    assert "GT Effusion" in [label.textItem.toPlainText() for label in window.canvas.gt_labels]
+    assert [r for r in window.findings.table.selectedItems() if r.column() == 0][0].text() == "Effusion"
+    (saved,), _ = read_bbox_list_csv(window.save_drawn_boxes(tmp_path / "labels.csv"))
+    assert (saved.image, saved.finding) == (NAME, "Effusion")
+
+
+def test_while_the_model_runs_the_weights_findings_are_offered_and_the_box_is_scored_after(
+        make_window, qtbot, weights, study_folder, monkeypatch):
+    """Weights loaded, inference still running: the weights' classes are offered, a box and a
+    distance are drawn, and when the prediction comes the chosen finding is shown and scored."""
+    import threading
+
+    from sr_viewer import jobs
+    from sr_viewer.state import Status
+
+    from .test_measure import tool_on
+
+    gate, predict = threading.Event(), jobs.predict
+    monkeypatch.setattr(jobs, "predict", lambda predictor, image: (gate.wait(60), predict(predictor, image))[1])
+    window = make_window(weights=weights)
+    try:
+        window.open_paths([study_folder / NAME], remember=False)
+        qtbot.waitUntil(lambda: window.model.current is not None and window.model.current.image is not None
+                        and window.model.current.status is Status.RUNNING, timeout=60_000)
+        study = window.model.current
+        assert [r[0] for r in window.findings.rows()] == CLASSES and study.prediction is None
+        window.canvas.fit()
+        QApplication.processEvents()
+        choose_finding(qtbot, window, "Cardiomegaly")
+        (drawn,) = draw(qtbot, window, (300, 300), (500, 450))
+        tool_on(window)
+        drag(qtbot, window.canvas, (100, 700), (300, 700))
+        (distance,) = study.measurements
+        assert drawn.finding == "Cardiomegaly" and distance.end[0] - distance.start[0] == pytest.approx(200, abs=2)
+        (row,) = [r for r in window.model.overlay().gt_rows if r.drawn]
+        assert row.iou is None and row.hit is None  # nothing to score against yet
+    finally:
+        gate.set()
+    wait_done(qtbot, window)
+    assert window.model.finding == "Cardiomegaly"  # the chosen finding's map is shown
+    (row,) = [r for r in window.model.overlay().gt_rows if r.drawn]
+    assert row.iou is not None and row.hit is not None and not row.context

@@ -63,6 +63,8 @@ def test_window_warns_on_a_real_ct_slice_and_still_shows_its_findings(make_windo
     window = make_window(weights=weights)
     with qtbot.waitSignal(window.inference.study_done, timeout=INFERENCE_TIMEOUT_MS):
         window.open_paths([CT_SLICE], remember=False)
-    qtbot.waitUntil(lambda: window.findings.rowCount() == 8, timeout=INFERENCE_TIMEOUT_MS)
+    # Before the prediction the eight rows are the findings to label; wait for the probabilities.
+    qtbot.waitUntil(lambda: window.model.current.prediction is not None and window.findings.rows()[0][1] != "-",
+                    timeout=INFERENCE_TIMEOUT_MS)
     assert window.model.current.prediction.warning == WARNING
     assert window.findings.warning_text() == f"\u26a0 {WARNING}"

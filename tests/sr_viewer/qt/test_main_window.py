@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
+from sr_core.data.layout import NIH_BOX_FINDINGS
 from sr_viewer.palette import PALETTE
 from sr_viewer.state import NO_WEIGHTS_MESSAGE, Status
 
@@ -254,7 +255,9 @@ def test_without_weights_the_model_panel_says_what_to_do(make_window, qtbot, nih
     window.open_paths([nih_demo / "00000072_000.png"])
     qtbot.waitUntil(lambda: window.model.current.image is not None, timeout=10_000)
     assert window.model_panel.state.text() == NO_WEIGHTS_MESSAGE
-    assert window.model.current.status is Status.OPENED and window.findings.rowCount() == 0
+    assert window.model.current.status is Status.OPENED
+    # No probabilities, but the findings a reader can label (the box tool draws for the one chosen).
+    assert window.findings.rows() == [(f, "-", "-") for f in NIH_BOX_FINDINGS]
 
 
 def test_settings_survive_a_restart(make_window, qtbot, weights, nih_demo, config_dir):

@@ -67,3 +67,22 @@ def test_threshold_change_updates_boxes_with_one_regions_call(tmp_path):
     model.set_threshold(0.5)
     model.view.mode = "all"
     assert len(model.overlay().regions.boxes) == 2  # the small blob (peak 0.7) too
+
+
+def test_before_a_prediction_a_finding_is_chosen_from_the_labelling_list(tmp_path):
+    """No prediction yet: the choices are NIH's box findings (no weights) or the weights'
+    classes; the choice is kept and, once the model answers, its map is the one shown."""
+    from sr_core.data.layout import NIH_BOX_FINDINGS
+
+    model, studies = loaded_model(tmp_path)
+    assert model.finding_choices() == list(NIH_BOX_FINDINGS)
+    model.set_model_status(state="ready", metadata={"class_names": ["Mass", "Nodule", "Effusion"]})
+    assert model.finding_choices() == ["Mass", "Nodule", "Effusion"]
+    seen = []
+    model.events.finding_changed.connect(seen.append)
+    model.set_finding("Nodule")
+    assert studies[0].finding == "Nodule" and seen == ["Nodule"] and model.finding is None
+    with pytest.raises(KeyError):
+        model.set_finding("Cardiomegaly")  # not one of these weights' classes
+    predict(model, studies[0])
+    assert model.finding == "Nodule" and model.finding_choices() == studies[0].findings
