@@ -40,6 +40,9 @@ dicom_sr report) names nothing the Secondary Capture would not.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import dataclass
 from importlib import metadata
@@ -123,6 +126,17 @@ def source_stand_in(header: Dataset, include_identifiers: bool) -> Dataset:
     stand_in.SOPClassUID = _reference(header).ReferencedSOPClassUID
     _patient_and_study(stand_in, header, include_identifiers)
     return stand_in
+
+
+@contextmanager
+def names_as_given() -> Iterator[None]:
+    """Silence highdicom's warning about one-component person names (a UUID or "Anonymized").
+    The names it copies are the source's own, or empty: written as the source wrote them, which
+    is right, so the warning would only be noise on a user's terminal at every export."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name",
+                                category=UserWarning)
+        yield
 
 
 def software_version() -> str:
@@ -242,24 +256,25 @@ def presentation_state(
     try:
         layers, annotations = graphic_layers(reference, layer_marks(overlay, model_name, int(reference.Columns),
                                                                     int(reference.Rows)))
-        state = hd.pr.GrayscaleSoftcopyPresentationState(
-            referenced_images=[reference],
-            series_instance_uid=generate_uid(),
-            series_number=SERIES_NUMBER,
-            sop_instance_uid=generate_uid(),
-            instance_number=1,
-            manufacturer="SR Viewer",
-            manufacturer_model_name="SR Viewer",
-            software_versions=software_version(),
-            device_serial_number="",
-            content_label=CONTENT_LABEL,
-            content_description=description[:64],
-            graphic_annotations=annotations or None,
-            graphic_layers=layers or None,
-            voi_lut_transformations=voi_window(image, window),
-            presentation_lut_transformation=presentation_lut(header, invert),
-            specific_character_set=CHARACTER_SET,
-        )
+        with names_as_given():
+            state = hd.pr.GrayscaleSoftcopyPresentationState(
+                referenced_images=[reference],
+                series_instance_uid=generate_uid(),
+                series_number=SERIES_NUMBER,
+                sop_instance_uid=generate_uid(),
+                instance_number=1,
+                manufacturer="SR Viewer",
+                manufacturer_model_name="SR Viewer",
+                software_versions=software_version(),
+                device_serial_number="",
+                content_label=CONTENT_LABEL,
+                content_description=description[:64],
+                graphic_annotations=annotations or None,
+                graphic_layers=layers or None,
+                voi_lut_transformations=voi_window(image, window),
+                presentation_lut_transformation=presentation_lut(header, invert),
+                specific_character_set=CHARACTER_SET,
+            )
     except ValueError as exc:  # highdicom's checks, e.g. a colour (RGB) source: one line
         raise ExportError(f"presentation state not built: {one_line(exc)}") from None
     state.SeriesDescription = description[:64]

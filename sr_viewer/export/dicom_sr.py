@@ -54,7 +54,7 @@ from pydicom.uid import generate_uid
 
 from sr_core.io.image import one_line
 
-from sr_viewer.export.dicom_pr import CHARACTER_SET, dicom_source, inside, rectangle, source_stand_in
+from sr_viewer.export.dicom_pr import CHARACTER_SET, dicom_source, inside, names_as_given, rectangle, source_stand_in
 from sr_viewer.export.paths import ExportError
 from sr_viewer.state.measure import Scale
 from sr_viewer.state.overlay import Overlay
@@ -137,10 +137,11 @@ def structured_report(
         observer_device_context=hd.sr.ObserverContext(codes.DCM.Device, device))
     report = hd.sr.MeasurementReport(context, CHEST_IMAGING, imaging_measurements=groups or None)
     try:
-        document = hd.sr.Comprehensive3DSR(
-            evidence=[stand_in], content=report[0], series_instance_uid=generate_uid(),
-            series_number=SERIES_NUMBER, sop_instance_uid=generate_uid(), instance_number=1,
-            manufacturer="SR Viewer", is_complete=True, specific_character_set=CHARACTER_SET)
+        with names_as_given():
+            document = hd.sr.Comprehensive3DSR(
+                evidence=[stand_in], content=report[0], series_instance_uid=generate_uid(),
+                series_number=SERIES_NUMBER, sop_instance_uid=generate_uid(), instance_number=1,
+                manufacturer="SR Viewer", is_complete=True, specific_character_set=CHARACTER_SET)
     except ValueError as exc:  # highdicom's checks of our content: a bug here, said in one line
         raise ExportError(f"structured report not built: {one_line(exc)}") from None
     _evidence_from_the_source_study(document, header)
