@@ -26,6 +26,7 @@ class OverlayPalette:
     measure: tuple[int, int, int] = (255, 196, 0)  # amber: the reader's distances
     legend_text: tuple[int, int, int] = (240, 240, 240)
     legend_back: tuple[int, int, int, int] = (0, 0, 0, 170)
+    divider: tuple[int, int, int] = (128, 128, 128)  # between A's and B's halves of a comparison export
 
     @property
     def gt_context(self) -> tuple[int, int, int, int]:

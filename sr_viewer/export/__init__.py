@@ -6,13 +6,14 @@ Exports never overwrite a source image or an earlier export (see paths.safe_outp
 
 from sr_viewer.export.annotation import Annotation, build_annotation, heat_rgba
 from sr_viewer.export.paths import ExportError, export_name, safe_output_path
-from sr_viewer.export.tables import box_records, write_boxes_csv, write_boxes_json
+from sr_viewer.export.tables import box_records, comparison_records, write_boxes_csv, write_boxes_json
 
 __all__ = [
     "Annotation",
     "ExportError",
     "box_records",
     "build_annotation",
+    "comparison_records",
     "export_name",
     "heat_rgba",
     "safe_output_path",

@@ -112,6 +112,7 @@ def build_annotation(
     show_gt: bool = True,
     identifiers: dict[str, Any] | None = None,
     include_identifiers: bool = False,
+    side: str | None = None,
 ) -> Annotation:
     """Gather an export's content from the image and the overlay at the current settings.
 
@@ -127,10 +128,11 @@ def build_annotation(
         show_heatmap, show_gt: Draw the heatmap / the ground truth.
         identifiers: DICOM identifiers (IDENTIFIER_KEYS) read for this export, if any.
         include_identifiers: Put the file name and identifiers in the legend.
+        side: "A" or "B" in a comparison (named in the legend's model line: "Model B: ...").
     """
     annotation = Annotation(grey=windowed_grey(image, window, invert))
     legend = ["SR Viewer - research use, not for diagnosis"]
-    prediction = overlay.study.prediction if overlay is not None else None
+    prediction = overlay.prediction if overlay is not None else None  # the study's, or model B's
     if overlay is not None and overlay.regions is not None and prediction is not None:
         regions = overlay.regions
         if show_heatmap:
@@ -142,7 +144,7 @@ def build_annotation(
         legend.append(f"Threshold: {overlay.threshold:.2f} ({what}, {len(regions.boxes)} box(es))")
     else:
         legend.append("No prediction")
-    legend.append(f"Model: {model_name or 'none'}")
+    legend.append(f"Model{' ' + side if side else ''}: {model_name or 'none'}")
     if overlay is not None and show_gt:
         annotation.gt = overlay.gt_rows
         legend += ground_truth_lines(annotation.gt, overlay.finding, iou_threshold)

@@ -7,6 +7,9 @@ Every row names its finding; only the GT boxes of the shown finding carry an IoU
 Every box row carries its width, height and area, and the reader's distances follow the
 boxes as rows of kind "distance" (x0, y0 -> x1, y1 are its ends) with their length; `unit`
 is mm or px and `scale` says where the millimetres come from (sr_viewer.state.measure.Scale).
+With a comparison open (comparison_records), model B's predicted boxes follow A's, and the
+shown finding's GT boxes are listed once per model, each with that model's IoU and hit; the
+`model` column says whose (it is empty on context GT rows and distances, which are no model's).
 """
 
 from __future__ import annotations
@@ -54,6 +57,27 @@ def box_records(overlay: Overlay, model_name: str) -> list[dict[str, Any]]:
             "unit": scale.unit, "scale": scale.label,
         })
     return records
+
+
+def comparison_records(overlay_a: Overlay, model_a: str, overlay_b: Overlay, model_b: str) -> list[dict[str, Any]]:
+    """One table of a study read by two models: A's predicted boxes, B's, the GT boxes scored
+    against A (then the context GT boxes), the same scored GT boxes against B, the distances.
+
+    Args:
+        overlay_a, overlay_b: Each model's overlay of the same study (its own threshold).
+        model_a, model_b: The weights file names, written in the `model` column.
+    """
+    records_a, records_b = box_records(overlay_a, model_a), box_records(overlay_b, model_b)
+    for records, name in ((records_a, model_a), (records_b, model_b)):
+        for record in records:
+            if record["kind"] == "gt" and record["hit"] is not None:  # scored against this model's boxes
+                record["model"] = name
+
+    def of(records: list[dict[str, Any]], kind: str, scored_only: bool = False) -> list[dict[str, Any]]:
+        return [r for r in records if r["kind"] == kind and (not scored_only or r["hit"] is not None)]
+
+    return (of(records_a, "pred") + of(records_b, "pred") + of(records_a, "gt")
+            + of(records_b, "gt", scored_only=True) + of(records_a, "distance"))
 
 
 def write_boxes_csv(records: list[dict[str, Any]], path: Path) -> Path:

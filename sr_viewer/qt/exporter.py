@@ -5,6 +5,9 @@ Every method takes its destination and options as arguments (the menu actions as
 dialog first: ask_export_presentation_state and ask_export_structured_report below are such
 commands), so scripts and tests export without dialogs. Destinations pass through
 safe_output_path: a source image is never overwritten, an existing export gets a suffix.
+With a comparison open, export_comparison_png and export_boxes(..., comparison=True) put
+model B beside model A (the single exports' builders, once per model); the batch and the
+DICOM exports stay A's.
 """
 
 from __future__ import annotations
@@ -20,14 +23,16 @@ from sr_viewer.export import (
     ExportError,
     box_records,
     build_annotation,
+    comparison_records,
     export_name,
     safe_output_path,
     write_boxes_csv,
     write_boxes_json,
 )
 from sr_viewer.qt.canvas import colormap_lut
-from sr_viewer.qt.render import qimage_to_rgb, render_annotation
+from sr_viewer.qt.render import qimage_to_rgb, render_annotation, render_side_by_side
 from sr_viewer.state import Study, ViewerModel
+from sr_viewer.state.comparison import Comparison
 
 if TYPE_CHECKING:  # the window imports this module; the dialog commands only need its type
     from sr_viewer.qt.main_window import MainWindow
@@ -46,10 +51,16 @@ class BatchReport:
 
 
 class Exporter:
-    """Writes exports of a ViewerModel's studies at the current view settings."""
+    """Writes exports of a ViewerModel's studies at the current view settings.
 
-    def __init__(self, model: ViewerModel) -> None:
+    Args:
+        model: The document (model A).
+        comparison: Model B's state, for the comparison exports (None: there are none).
+    """
+
+    def __init__(self, model: ViewerModel, comparison: Comparison | None = None) -> None:
         self.model = model
+        self.comparison = comparison
 
     def sources(self) -> list[Path]:
         return [s.path for s in self.model.studies]
@@ -74,28 +85,58 @@ class Exporter:
             return {}
         return {k: metadata[k] for k in IDENTIFIER_KEYS if metadata.get(k)}
 
+    def _annotation(self, study: Study, image: XrayImage, overlay, model_name: str, identifiers: dict | None,
+                    include_identifiers: bool, side: str | None = None):
+        """build_annotation at the current view settings, for one model's overlay of the study."""
+        view = self.model.view
+        return build_annotation(
+            image, overlay,
+            window=study.window, invert=view.invert,
+            lut=colormap_lut(view.colormap)[:, :3], opacity=view.opacity, mode=view.mode,
+            iou_threshold=view.iou_threshold, model_name=model_name, show_heatmap=view.overlay_visible,
+            show_gt=view.gt_visible, identifiers=identifiers, include_identifiers=include_identifiers, side=side,
+        )
+
     def render(self, study: Study, include_identifiers: bool = False):
         """The annotated QImage of a study at full resolution."""
-        model, view = self.model, self.model.view
+        identifiers = self._identifiers(study) if include_identifiers else None
+        return render_annotation(self._annotation(study, self._image(study), self.model.overlay_for(study),
+                                                  self.model.model_status.name, identifiers, include_identifiers))
+
+    def comparison_annotations(self, study: Study, include_identifiers: bool = False):
+        """A's and B's Annotations of a study (each its own overlay, threshold and legend; the
+        GT and the distances on both): what render_comparison paints side by side."""
+        comparison = self._open_comparison()
         image = self._image(study)
-        overlay = model.overlay_for(study)
-        annotation = build_annotation(
-            image, overlay,
-            window=study.window, invert=view.invert, lut=colormap_lut(view.colormap)[:, :3],
-            opacity=view.opacity, mode=view.mode, iou_threshold=view.iou_threshold,
-            model_name=model.model_status.name, show_heatmap=view.overlay_visible, show_gt=view.gt_visible,
-            identifiers=self._identifiers(study) if include_identifiers else None,
-            include_identifiers=include_identifiers,
-        )
-        return render_annotation(annotation)
+        identifiers = self._identifiers(study) if include_identifiers else None
+        left = self._annotation(study, image, self.model.overlay_for(study), self.model.model_status.name,
+                                identifiers, include_identifiers, side="A")
+        right = self._annotation(study, image, comparison.overlay_for(study), comparison.name,
+                                 identifiers, include_identifiers, side="B")
+        return left, right
+
+    def render_comparison(self, study: Study, include_identifiers: bool = False):
+        """A's annotated picture of a study beside B's, at full resolution."""
+        return render_side_by_side(*self.comparison_annotations(study, include_identifiers))
+
+    def _open_comparison(self) -> Comparison:
+        if self.comparison is None or not self.comparison.active:
+            raise ExportError("no comparison model is open")
+        return self.comparison
 
     def export_png(self, study: Study, path: str | Path, include_identifiers: bool = False) -> Path:
         """Write the annotated PNG; returns the path written (maybe suffixed)."""
+        return self._write_png(self.render(study, include_identifiers), path, "PNG")
+
+    def export_comparison_png(self, study: Study, path: str | Path, include_identifiers: bool = False) -> Path:
+        """Write A's and B's annotated pictures side by side as one PNG (render_comparison)."""
+        return self._write_png(self.render_comparison(study, include_identifiers), path, "comparison PNG")
+
+    def _write_png(self, image, path: str | Path, what: str) -> Path:
         target = safe_output_path(Path(path).with_suffix(".png") if not Path(path).suffix else path, self.sources())
-        image = self.render(study, include_identifiers)
         if not image.save(str(target), "PNG"):
             raise ExportError(f"could not write {target.name!r} (folder not writable?)")
-        log.info("exported PNG %s", target.name)
+        log.info("exported %s %s", what, target.name)
         return target
 
     def export_dicom(self, study: Study, path: str | Path, include_identifiers: bool = False) -> Path:
@@ -151,11 +192,22 @@ class Exporter:
         log.info("exported %s %s", what, target.name)
         return target
 
-    def export_boxes(self, studies: list[Study], path: str | Path) -> Path:
-        """Write the boxes of studies as CSV (or JSON when the name ends in .json)."""
+    def export_boxes(self, studies: list[Study], path: str | Path, comparison: bool = False) -> Path:
+        """Write the boxes of studies as CSV (or JSON when the name ends in .json).
+
+        Args:
+            studies: The studies (unreadable ones are left out).
+            path: The destination.
+            comparison: Add model B's boxes (export.comparison_records; a comparison must be open).
+        """
         target = safe_output_path(path, self.sources())
         name = self.model.model_status.name
-        records = [r for s in studies if s.readable for r in box_records(self.model.overlay_for(s), name)]
+        if comparison:
+            other = self._open_comparison()
+            records = [r for s in studies if s.readable for r in comparison_records(
+                self.model.overlay_for(s), name, other.overlay_for(s), other.name)]
+        else:
+            records = [r for s in studies if s.readable for r in box_records(self.model.overlay_for(s), name)]
         try:
             if target.suffix.lower() == ".json":
                 write_boxes_json(records, target)

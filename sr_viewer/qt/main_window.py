@@ -92,7 +92,7 @@ class MainWindow(QMainWindow):
         self.comparison = Comparison(self.model)
         self.compare = ComparisonController(self.model, self.comparison, self.inference, self.loader, self.notifier,
                                             self)
-        self.exporter = Exporter(self.model)
+        self.exporter = Exporter(self.model, self.comparison)
         self.batch_export = BatchExport(self)
         self._error_box = None
         self._exposed = False
@@ -489,8 +489,16 @@ class MainWindow(QMainWindow):
         return study
 
     def export_png(self) -> None:
+        """File > Export annotated PNG: A's picture, or with a comparison open A's beside B's."""
         study = self._exportable_current()
         if study is None:
+            return
+        if self.comparison.active:
+            path = self._save_path("Export comparison PNG", export_name(study.path, ".png", "compare"),
+                                   "PNG image (*.png)")
+            if path:
+                self._export("Comparison PNG",
+                             lambda: self.exporter.export_comparison_png(study, path, self.include_identifiers))
             return
         path = self._save_path("Export annotated PNG", export_name(study.path, ".png"), "PNG image (*.png)")
         if path:
@@ -510,7 +518,7 @@ class MainWindow(QMainWindow):
             return
         path = self._save_path("Export boxes", export_name(study.path, ".csv", "boxes"), "CSV (*.csv);;JSON (*.json)")
         if path:
-            self._export("Boxes", lambda: self.exporter.export_boxes([study], path))
+            self._export("Boxes", lambda: self.exporter.export_boxes([study], path, comparison=self.comparison.active))
 
     def ask_save_drawn_boxes(self) -> None:
         """File > Save drawn boxes: ask for a CSV (never a ground-truth file) and write it."""

@@ -3,6 +3,8 @@
 No screen grab: the picture is the image's own pixels, so exports have the study's size
 whatever the window shows, and work with QT_QPA_PLATFORM=offscreen. Lines are drawn
 without antialiasing so box edges stay exactly the box colour; text is antialiased.
+A comparison (two models on one study) is two such pictures side by side
+(render_side_by_side), each painted by render_annotation.
 """
 
 from __future__ import annotations
@@ -74,6 +76,27 @@ def render_annotation(annotation: Annotation) -> QImage:
             painter.drawRect(_inside(box, lw))
         _distances(painter, a, lw)
         _legend(painter, annotation, width, height)
+    finally:
+        painter.end()
+    return out
+
+
+def comparison_gap(width: int) -> int:
+    """Pixels between A's and B's halves of a comparison: visible at any image size."""
+    return max(4, round(width / 128))
+
+
+def render_side_by_side(left: Annotation, right: Annotation) -> QImage:
+    """Two annotated pictures of one study side by side (model A left, model B right),
+    each painted as a single export is, apart by comparison_gap in the palette's divider."""
+    a, b = render_annotation(left), render_annotation(right)
+    gap = comparison_gap(a.width())
+    out = QImage(a.width() + gap + b.width(), max(a.height(), b.height()), QImage.Format.Format_RGB32)
+    out.fill(QColor(*left.palette.divider))
+    painter = QPainter(out)
+    try:
+        painter.drawImage(0, 0, a)
+        painter.drawImage(a.width() + gap, 0, b)
     finally:
         painter.end()
     return out

@@ -268,6 +268,17 @@ class Comparison(ThresholdChoice):
         self._overlay_cache = (key, overlay)
         return overlay
 
+    def overlay_for(self, study: Study) -> Overlay | None:
+        """B's overlay of any study (exports): the shown one's as on screen, another's at the
+        threshold B would open it with; None without a comparison."""
+        if not self.active:
+            return None
+        if study is self.document.current:
+            return self.overlay()
+        prediction, finding = self.prediction_for(study), self.finding_for(study)
+        return overlay_of(study, prediction if finding is not None else None, finding,
+                          self._default_threshold(finding, study), self.document.view)
+
     def rows(self) -> list[ComparisonRow]:
         """The comparison table of the shown study (see comparison_rows)."""
         study = self.document.current

@@ -67,6 +67,23 @@ def test_overlay_is_b_map_cut_at_b_threshold_and_computed_once(tmp_path):
     assert comparison.overlay().threshold == 0.9 and b.calls == calls + 1
 
 
+def test_overlay_for_another_study_is_cut_where_b_would_open_it(tmp_path):
+    """What a comparison export of several studies reads: the shown study as on screen, any
+    other at the threshold B would open it with (the reader's remembered one, else B's own)."""
+    model, (study, other), comparison = opened(tmp_path)
+    for each in (study, other):
+        predict(model, each)
+        comparison.set_prediction(each, prediction_b({"Mass": 0.35, "Nodule": 0.55}))
+    assert comparison.overlay_for(study) is comparison.overlay()
+    overlay = comparison.overlay_for(other)
+    assert overlay.study is other and overlay.finding == "Mass" and overlay.threshold == 0.35
+    assert overlay.regions.boxes[0][0] > 150  # B's mirrored blob
+    comparison.set_threshold(0.6)  # remembered for B and Mass: other would open with it
+    assert comparison.overlay_for(other).threshold == 0.6
+    comparison.remove()
+    assert comparison.overlay_for(other) is None and comparison.overlay_for(study) is None
+
+
 def test_a_finding_b_does_not_know_is_nothing_to_cut(tmp_path):
     model, (study, _), comparison = opened(tmp_path)
     predict(model, study)
