@@ -181,8 +181,9 @@ def evaluate_run(name: str, args) -> None:
                                                      "--data", str(data), "--out", str(run / folder), "--quiet"]))
     if args.calibrate:  # the map refinement fitted on the selection layout (sr_core.refine), scored the same way
         calibrated = run / f"{name}_cal.safetensors"
+        bound = ["--max-box-ratio", str(args.max_box_ratio)] if args.max_box_ratio else []
         steps.append(("calibrate", [sys.executable, "-m", "sr_core.cli.train", "calibrate", str(weights),
-                                    "--data", str(args.data), "--out", str(calibrated)]))
+                                    "--data", str(args.data), "--out", str(calibrated), *bound]))
         for folder, data in (("eval_cal", args.data), ("eval_cal_report", args.report_data)):
             if data is not None:
                 steps.append((f"sr-core-eval {folder}", [sys.executable, "-m", "sr_core.cli.eval", "--weights",
@@ -294,6 +295,8 @@ def main() -> None:
     parser.add_argument("--keep-to", type=Path)
     parser.add_argument("--calibrate", action="store_true",
                         help="also fit each run's map refinement (sr-core-train calibrate, selection layout) and score it")
+    parser.add_argument("--max-box-ratio", type=float, default=None, metavar="R",
+                        help="with --calibrate: thresholds whose boxes average at most R x the GT boxes' area")
     args = parser.parse_args()
     preset, known = SUITES[args.suite]
     args.config = args.config or preset
