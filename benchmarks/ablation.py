@@ -181,7 +181,7 @@ def evaluate_run(name: str, args) -> None:
                                                      "--data", str(data), "--out", str(run / folder), "--quiet"]))
     if args.calibrate:  # the map refinement fitted on the selection layout (sr_core.refine), scored the same way
         calibrated = run / f"{name}_cal.safetensors"
-        bound = ["--max-box-ratio", str(args.max_box_ratio)] if args.max_box_ratio else []
+        bound = ["--max-box-ratio", str(args.max_box_ratio)] if args.max_box_ratio is not None else []
         steps.append(("calibrate", [sys.executable, "-m", "sr_core.cli.train", "calibrate", str(weights),
                                     "--data", str(args.data), "--out", str(calibrated), *bound]))
         for folder, data in (("eval_cal", args.data), ("eval_cal_report", args.report_data)):

@@ -18,6 +18,7 @@ Exit status: 0 done, 1 failed (one line), 2 usage error (sr_core.cli.common's co
 from __future__ import annotations
 
 import argparse
+import math
 import logging
 import os
 import sys
@@ -59,10 +60,20 @@ def calibrate_parser() -> ArgumentParser:
     parser.add_argument("--prior-weights", type=_weights, default=[0.0, 0.5, 1.0, 2.0],
                         help="weights of the prior to try, comma-separated (default 0,0.5,1,2)")
     parser.add_argument("--no-flip", action="store_true", help="do not try test-time flip averaging")
-    parser.add_argument("--max-box-ratio", type=float, default=None, metavar="R",
+    parser.add_argument("--max-box-ratio", type=_positive, default=None, metavar="R",
                         help="only map thresholds whose boxes average at most R x the GT boxes' area (e.g. 2)")
     parser.add_argument("--device", default="auto")
     return parser
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0:  # also NaN
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
 
 
 def _weights(text: str) -> list[float]:

@@ -246,7 +246,8 @@ def operating_choice(evaluation: Evaluation, iou: float, class_names: Sequence[s
     key = f"{iou:g}"
     curve = evaluation.curves.get(key)
     if curve:
-        best = best_thresholds(curve, max_box_ratio) if max_box_ratio else report["best_thresholds"][f"iou {key}"]
+        best = (report["best_thresholds"][f"iou {key}"] if max_box_ratio is None
+                else best_thresholds(curve, max_box_ratio))
         threshold = best["class_mean"]
         metric = float(curve["class_mean"][int(np.argmin(np.abs(np.asarray(curve["thresholds"]) - threshold)))])
         per_finding = {k: v for k, v in best.items() if k in class_names}

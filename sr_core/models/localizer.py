@@ -174,8 +174,8 @@ class SRModel(nn.Module):
         losses      only with labels: the unweighted terms ce, ce_fpm, control (the hinge,
                     or the BAS ratio), area, abnormal, and their weighted sum total
 
-    A label -1 (sr_core.data.datasets.NEGATIVE) marks an image that shows none of the classes: it takes part in the
-    abnormal term only (head.abnormal_weight), never in the per-class terms.
+    A label -1 (sr_core.data.datasets.NEGATIVE) marks an image that shows none of the classes:
+    it takes part in the abnormal term only (head.abnormal_weight), never in the per-class terms.
     """
 
     def __init__(self, backbone: Backbone, num_classes: int, head: SRHeadConfig):

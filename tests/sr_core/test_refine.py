@@ -110,4 +110,6 @@ def test_calibrate_with_a_box_size_bound_chooses_the_bounded_thresholds(tmp_path
     _, meta = load_weights(out)
     assert meta["calibration"]["max_box_ratio"] == 2.0
     assert 2.0 in seen  # the choice went through the bounded rule
+    for bad in ("0", "-1", "x"):
+        assert main(["calibrate", str(source), "--data", str(root), "--out", str(out), "--max-box-ratio", bad]) == 2
 
