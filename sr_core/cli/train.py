@@ -18,8 +18,8 @@ Exit status: 0 done, 1 failed (one line), 2 usage error (sr_core.cli.common's co
 from __future__ import annotations
 
 import argparse
-import math
 import logging
+import math
 import os
 import sys
 from collections.abc import Sequence
