@@ -74,7 +74,7 @@ class MeasurementItems(StudyItems):
         pen = pg.mkPen(PALETTE.measure, width=2)
         roi = pg.LineSegmentROI([distance.start, distance.end], pen=pen, removable=True)
         roi.setZValue(50)
-        label = pg.TextItem(color=PALETTE.measure, anchor=(0, 1), fill=(0, 0, 0, 160))
+        label = pg.TextItem(color=PALETTE.measure, anchor=(0.5, 1), fill=(0, 0, 0, 160))
         label.setZValue(55)
         self.view.addItem(roi, ignoreBounds=True)
         self.view.addItem(label, ignoreBounds=True)
@@ -94,8 +94,10 @@ class MeasurementItems(StudyItems):
     def _label(self, label: pg.TextItem, distance: Distance) -> None:
         scale = self.model.current.scale
         label.setText(scale.distance_label(distance.start, distance.end))
-        x, y = max((distance.start, distance.end), key=lambda p: p[0])  # beside the right end
-        label.setPos(x, y)
+        # Above the middle of the line: beside an end, a line drawn near the image's edge had
+        # its label cut off there.
+        (x0, y0), (x1, y1) = distance.start, distance.end
+        label.setPos((x0 + x1) / 2, min(y0, y1))
 
     def _live_label(self, distance_id: int) -> None:
         entry, study = self.items.get(distance_id), self.model.current

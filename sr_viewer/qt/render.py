@@ -103,20 +103,29 @@ def render_side_by_side(left: Annotation, right: Annotation) -> QImage:
 
 
 def _distances(painter: QPainter, annotation: Annotation, lw: int) -> None:
-    """Each distance as a line with its label beside its right end, as the canvas shows it."""
+    """Each distance as a line with its label centred above its middle, as the canvas shows it
+    (kept inside the picture, which the canvas's view need not be)."""
     palette = annotation.palette
+    bounds = QRectF(0, 0, painter.device().width(), painter.device().height())
     for start, end, text in annotation.distances:
         painter.setPen(QPen(QColor(*palette.measure), lw, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap))
         painter.drawLine(QPointF(*start), QPointF(*end))
-        x, y = max((start, end), key=lambda point: point[0])
-        _label(painter, text, QPointF(x + lw, y), palette.measure, palette.legend_back, below=False)
+        middle = QPointF((start[0] + end[0]) / 2, min(start[1], end[1]) - lw)
+        _label(painter, text, middle, palette.measure, palette.legend_back, below=False, centred=True, inside=bounds)
 
 
-def _label(painter: QPainter, text: str, anchor: QPointF, colour, back, below: bool) -> None:
+def _label(painter: QPainter, text: str, anchor: QPointF, colour, back, below: bool, centred: bool = False,
+           inside: QRectF | None = None) -> None:
+    """A label whose top-left (below) or bottom-left corner is `anchor`; centred: its middle
+    is there instead; inside: moved, not cut, to stay within that rectangle."""
     painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
     metrics = QFontMetricsF(painter.font())
     rect = metrics.boundingRect(text).adjusted(-3, -2, 3, 2)
-    rect.moveTopLeft(anchor if below else QPointF(anchor.x(), anchor.y() - rect.height()))
+    x = anchor.x() - rect.width() / 2 if centred else anchor.x()
+    rect.moveTopLeft(QPointF(x, anchor.y() if below else anchor.y() - rect.height()))
+    if inside is not None:
+        rect.moveLeft(min(max(rect.left(), inside.left()), inside.right() - rect.width()))
+        rect.moveTop(min(max(rect.top(), inside.top()), inside.bottom() - rect.height()))
     painter.fillRect(rect, QColor(*back))
     painter.setPen(QColor(*colour))
     painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)

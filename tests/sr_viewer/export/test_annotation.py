@@ -100,8 +100,22 @@ def test_distances_are_drawn_with_the_canvas_label(qapp, dicom_study):
     line = rgb[int(y), int(x0) + 5:int(x1) - 5]
     assert np.all(line == PALETTE.measure)  # the whole length, at its own row
     assert tuple(rgb[int(y) + lw + 1, int(x0) + 250]) != PALETTE.measure  # a line, not a band
-    label = rgb[int(y) - 10, int(x1) + lw + 2:int(x1) + 150]  # beside the right end, above it
+    middle = (x0 + x1) / 2
+    label = rgb[int(y) - lw - 8, int(middle) - 60:int(middle) + 60]  # centred above the middle
     assert np.any(np.all(label == PALETTE.measure, axis=1))  # the label's text, in the line's colour
+
+    def label_pixels(start, end):  # the label's text pixels, in the rows just above the line
+        study.measurements.clear()
+        study.measurements.add(start, end)
+        picture = qimage_to_rgb(render_annotation(build_annotation(image, model.overlay(), **kwargs)))
+        band = picture[int(start[1]) - lw - 40:int(start[1]) - lw]
+        return int(np.all(band == PALETTE.measure, axis=2).sum())
+
+    # A line at the image's right edge, its label centred on it, would run half off the picture:
+    # moved inside, the label has as many text pixels as the same label in the middle.
+    middle_of_image = label_pixels((300.0, 800.0), (300.0, 1000.0))
+    assert middle_of_image > 0
+    assert label_pixels((image.width - 2.0, 800.0), (image.width - 2.0, 1000.0)) == middle_of_image
 
     study.measurements.clear()
     plain = qimage_to_rgb(render_annotation(build_annotation(image, model.overlay(), **kwargs)))
