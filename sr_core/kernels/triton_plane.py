@@ -53,6 +53,7 @@ _MAX_PLANE = 8192  # padded positions a program holds per channel
 _ELEMS = 4096  # tile elements (channels x padded positions) a program aims for
 _MAX_BLOCK_D = 64
 _PARTS = 8  # partial rows of the parameter gradients (shared round-robin by batch)
+_COL_MODES = ("rows", "gather", "reload")  # the kernels' COL_MODE 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class _Config:
     num_warps: int
     bwd_block_d: int  # the backward's (it holds about twice as many live tiles)
     bwd_num_warps: int
-    col_load: bool  # column-major order by strided reloads instead of a register transpose
+    col_mode: int  # how the column directions are reached: _COL_MODES
     dt_gemm: bool  # backward: dt_w's and dt_lowrank's gradients by host GEMMs on a stored dz
     r_pad: int  # dt rank padded for tl.dot
 
@@ -86,7 +87,7 @@ def _warps(elems: int) -> int:
 
 def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warps: int | None = None,
             bwd_block_d: int | None = None, bwd_num_warps: int | None = None,
-            col_load: bool = False, dt_grad: str | None = None, tile_elems: int | None = None,
+            col_mode: str | None = None, dt_grad: str | None = None, tile_elems: int | None = None,
             bwd_tile_elems: int | None = None) -> _Config:
     """About tile_elems (default _ELEMS) tile elements a program: one channel of a 64 x 64
     plane, 64 of an 8 x 8 one; the backward the same unless bwd_tile_elems says otherwise.
@@ -111,8 +112,11 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     dt_grad = dt_grad or "gemm"
     if dt_grad not in ("atomic", "gemm"):
         raise ValueError(f"dt_grad must be 'atomic' or 'gemm', got {dt_grad!r}")
+    col_mode = col_mode or "rows"
+    if col_mode not in _COL_MODES:
+        raise ValueError(f"col_mode must be one of {', '.join(map(repr, _COL_MODES))}, got {col_mode!r}")
     return _Config(hp, wp, bd, num_warps or _warps(bd * lp), bwd_bd, bwd_num_warps or _warps(bwd_bd * lp),
-                   bool(col_load), dt_grad == "gemm", max(16, _pow2(r)))
+                   _COL_MODES.index(col_mode), dt_grad == "gemm", max(16, _pow2(r)))
 
 
 class _Launch:
@@ -129,7 +133,7 @@ class _Launch:
         # The interpreter's dot cannot multiply bf16 (numpy has no bf16): it widens to fp32.
         dot_lowp = x_dbl.dtype == torch.float16 or (x_dbl.dtype == torch.bfloat16 and not _INTERPRET)
         self.meta = dict(R=r, R_PAD=cfg.r_pad, BLOCK_D=self.block_d, HP=cfg.hp, WP=cfg.wp, USE_DOT=use_dot,
-                         DOT_LOWP=dot_lowp, COL_LOAD=cfg.col_load,
+                         DOT_LOWP=dot_lowp, COL_MODE=cfg.col_mode,
                          num_warps=cfg.bwd_num_warps if backward else cfg.num_warps)
         if backward:
             self.meta["DT_GEMM"] = cfg.dt_gemm
@@ -194,7 +198,7 @@ def ss2d_scan_triton_plane(
     num_warps: int | None = None,
     bwd_block_d: int | None = None,
     bwd_num_warps: int | None = None,
-    col_load: bool = False,
+    col_mode: str | None = None,
     dt_grad: str | None = None,
     tile_elems: int | None = None,
     bwd_tile_elems: int | None = None,
@@ -206,8 +210,11 @@ def ss2d_scan_triton_plane(
             `reference.ss2d_scan`; x may have any strides (it is made contiguous first).
         block_d, num_warps, bwd_block_d, bwd_num_warps: override the channels per program and
             the warps (powers of two; for tests and tuning).
-        col_load: read the column-major directions by strided reloads instead of a register
-            transpose.
+        col_mode: how the column-major directions are reached (None: "rows"). "rows": their
+            coefficients are read and computed in row-major order, coalesced, and only the
+            scans' operands are transposed in registers; "gather": the coefficients are read
+            in column order (a stride of W between lanes) on the transposed planes; "reload":
+            the same with the planes reloaded by strided loads instead of transposed.
         dt_grad: "atomic" or "gemm" (None: "gemm"), how the backward reduces the dt
             projection's gradients (see `_config`).
         tile_elems: the tile size a program aims for when block_d is not given (channels x
@@ -229,7 +236,7 @@ def ss2d_scan_triton_plane(
         return triton_ss2d.ss2d_scan_triton(x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds)
     k, c, _ = x_proj_weight.shape
     r = dt_projs_weight.shape[2]
-    cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_load, dt_grad, tile_elems,
+    cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_mode, dt_grad, tile_elems,
                   bwd_tile_elems)
     x = x.contiguous()
     # Projections act per position: apply them in spatial order, (B, 4C, L) in one GEMM.

@@ -45,6 +45,7 @@ from sr_core.kernels.triton_plane_fwd import (
     plane_setup,
     skip_weight,
     to_rows,
+    to_scan_order,
     xdbl_row,
 )
 from sr_core.kernels.triton_ss2d_bwd import adjoint_combine
@@ -54,8 +55,8 @@ from sr_core.kernels.triton_ss2d_fwd import lin_combine
 @triton.jit
 def dt_grads(xdbl_ptr, dtw_ptr, dxdbl_ptr, pdw_ptr, dz_ptr, dz, b, k: tl.constexpr, prow, offs_d, dmask, H, W, D,
              R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
-             USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, DT_GEMM: tl.constexpr):
-    """From dz (BLOCK_D, positions in k's order): the gradients of dt_w[k] and of dt_lowrank.
+             USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, DT_GEMM: tl.constexpr, ORDER: tl.constexpr):
+    """From dz (BLOCK_D, positions in ORDER's order): the gradients of dt_w[k] and of dt_lowrank.
 
     DT_GEMM: store dz (B, 4, D, H * W) in spatial order (the column directions transposed back
     first, so the store coalesces) and leave both to two GEMMs on the host. Otherwise: dt_w's
@@ -65,14 +66,14 @@ def dt_grads(xdbl_ptr, dtw_ptr, dxdbl_ptr, pdw_ptr, dz_ptr, dz, b, k: tl.constex
     L = H * W
     kd = k * D + offs_d
     if DT_GEMM:
-        if k % 2 == 1:
+        if ORDER == 1:
             dz = to_rows(dz, BLOCK_D, HP, WP)
         _i, _j, spr, vr = plane_order(0, H, W, HP, WP)
         rows = (b.to(tl.int64) * 4 + k) * D + offs_d
         tl.store(dz_ptr + rows[:, None] * L + spr[None, :], dz.to(dz_ptr.dtype.element_ty),
                  mask=dmask[:, None] & vr[None, :])
     else:
-        _i, _j, sp, valid = plane_order(k % 2, H, W, HP, WP)
+        _i, _j, sp, valid = plane_order(ORDER, H, W, HP, WP)
         xrow = (b.to(tl.int64) * 4 + k) * C
         if USE_DOT:
             dtl, wt, r, rmask = dt_operands(xdbl_ptr, dtw_ptr, b, k, offs_d, dmask, sp, valid, L, D, R, C, R_PAD)
@@ -96,17 +97,25 @@ def dt_grads(xdbl_ptr, dtw_ptr, dxdbl_ptr, pdw_ptr, dz_ptr, dz, b, k: tl.constex
 def bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr, uk, gyk,
                   b, k: tl.constexpr, prow, offs_d, dmask, H, W, D,
                   R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
-                  USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, DT_GEMM: tl.constexpr):
-    """Direction k's gradients; returns its part of du, in k's order (uk and gyk are in it too)."""
+                  USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, DT_GEMM: tl.constexpr,
+                  ORDER: tl.constexpr, TRANS: tl.constexpr):
+    """Direction k's gradients; returns its part of du in ORDER's order (uk and gyk are in it
+    too). ORDER and TRANS as in the forward's `fwd_direction`: with TRANS only the scans run
+    in column order (their operands transposed in, h and g back), so every read, store and
+    atomic stays in row-major order, coalesced."""
     C: tl.constexpr = R + 2
     L = H * W
-    _i, _j, sp, valid = plane_order(k % 2, H, W, HP, WP)
+    _i, _j, sp, valid = plane_order(ORDER, H, W, HP, WP)
     z, delta, A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
                                               L, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP)
     bb = delta * Bk * uk
-    _, h = tl.associative_scan((a, bb), 1, lin_combine, reverse=k >= 2)
-    _, _, g = tl.associative_scan((a, tl.full(a.shape, 1.0, tl.float32), Ck * gyk), 1, adjoint_combine,
+    a_s = to_scan_order(a, TRANS, BLOCK_D, HP, WP)
+    _, h = tl.associative_scan((a_s, to_scan_order(bb, TRANS, BLOCK_D, HP, WP)), 1, lin_combine, reverse=k >= 2)
+    _, _, g = tl.associative_scan((a_s, tl.full(a.shape, 1.0, tl.float32),
+                                   to_scan_order(Ck * gyk, TRANS, BLOCK_D, HP, WP)), 1, adjoint_combine,
                                   reverse=k < 2)
+    h = to_scan_order(h, TRANS, BLOCK_D, HP, WP, True)
+    g = to_scan_order(g, TRANS, BLOCK_D, HP, WP, True)
     ah = h - bb  # a_t h_{t-1}
     gd = g * delta
     kd = k * D + offs_d
@@ -118,7 +127,7 @@ def bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_
     tl.atomic_add(dxdbl_ptr + (xrow + R) * L + sp, tl.sum(gd * uk, axis=0), mask=valid, sem="relaxed")
     tl.atomic_add(dxdbl_ptr + (xrow + R + 1) * L + sp, tl.sum(gyk * h, axis=0), mask=valid, sem="relaxed")
     dt_grads(xdbl_ptr, dtw_ptr, dxdbl_ptr, pdw_ptr, dz_ptr, dz, b, k, prow, offs_d, dmask, H, W, D,
-             R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, DT_GEMM)
+             R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, DT_GEMM, ORDER)
     return gd * Bk
 
 
@@ -129,10 +138,12 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
                       sxb, sxd, sxh, sxw, sgb, sgd, sgh, sgw, sdb, sdd, sdh, sdw,
                       R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
                       HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
-                      COL_LOAD: tl.constexpr, DT_GEMM: tl.constexpr):
+                      COL_MODE: tl.constexpr, DT_GEMM: tl.constexpr):
     """Every gradient of one (batch, channel block): dx stored, the rest reduced (see the module).
 
-    Row directions first, then the column ones on the transposed planes, as in the forward.
+    COL_MODE as in the forward: 0 every direction in row-major order (the column scans on
+    transposed operands); otherwise row directions first, then the column ones on the
+    transposed planes with their coefficients gathered.
     """
     b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
     ir, jr, _sp, vr = plane_order(0, H, W, HP, WP)
@@ -143,15 +154,22 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
     # y = ... + (sum_k D_k) u: every D_k has the same gradient, stored once per channel.
     tl.atomic_add(pdd_ptr + prow * D + offs_d, tl.sum(gy * u, axis=1), mask=dmask, sem="relaxed")
     du = skip_weight(ds_ptr, offs_d, dmask, D)[:, None] * gy
-    for k in tl.static_range(0, 4, 2):
-        du += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr, u, gy,
-                            b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, DT_GEMM)
-    u_c = plane_in_order(x_ptr, u, b, offs_d, dmask, H, W, sxb, sxd, sxh, sxw, BLOCK_D, HP, WP, COL_LOAD)
-    gy_c = plane_in_order(gy_ptr, gy, b, offs_d, dmask, H, W, sgb, sgd, sgh, sgw, BLOCK_D, HP, WP, COL_LOAD)
-    du_c = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
-    for k in tl.static_range(1, 4, 2):
-        du_c += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
-                              u_c, gy_c, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
-                              DOT_LOWP, DT_GEMM)
-    du += to_rows(du_c, BLOCK_D, HP, WP)
+    if COL_MODE == 0:
+        for k in tl.static_range(4):
+            du += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
+                                u, gy, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
+                                DOT_LOWP, DT_GEMM, 0, k % 2)
+    else:
+        for k in tl.static_range(0, 4, 2):
+            du += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
+                                u, gy, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
+                                DOT_LOWP, DT_GEMM, 0, 0)
+        u_c = plane_in_order(x_ptr, u, b, offs_d, dmask, H, W, sxb, sxd, sxh, sxw, BLOCK_D, HP, WP, COL_MODE == 2)
+        gy_c = plane_in_order(gy_ptr, gy, b, offs_d, dmask, H, W, sgb, sgd, sgh, sgw, BLOCK_D, HP, WP, COL_MODE == 2)
+        du_c = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
+        for k in tl.static_range(1, 4, 2):
+            du_c += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
+                                  u_c, gy_c, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
+                                  DOT_LOWP, DT_GEMM, 1, 0)
+        du += to_rows(du_c, BLOCK_D, HP, WP)
     tl.store(plane_ptrs(dx_ptr, b, offs_d, ir, jr, sdb, sdd, sdh, sdw), du.to(dx_ptr.dtype.element_ty), mask=mr)

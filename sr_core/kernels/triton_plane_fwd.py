@@ -12,10 +12,12 @@ are needed and each direction is one scan of the whole flattened plane:
   two; padding is the recurrence's identity, a = 1 and b = 0, because delta = 0 there).
 * With d_state 1 the scan is the first-order recurrence h_t = a_t h_{t-1} + b_t, one
   `tl.associative_scan` with `lin_combine` along the flattened plane: row-major as it is,
-  row-major reversed with reverse=True, and the two column-major directions on the same
-  tile transposed to (BLOCK_D, WP * HP) (`to_cols`: a register transpose, which Triton lowers
-  through shared memory) or, with COL_LOAD, reloaded in column order by strided loads (the
-  planes were just read, so these hit L1/L2). Which is faster is for the GPU to say.
+  row-major reversed with reverse=True, and the two column-major directions on the scan's
+  operands transposed to (BLOCK_D, WP * HP) (`to_cols`: a register transpose, which Triton
+  lowers through shared memory), h transposed back. Every coefficient (dt_lowrank, B, C) is
+  read in row-major order, coalesced (COL_MODE 0). Reading them in column order instead
+  (COL_MODE 1 and 2, the first design) is a gather with lanes W elements apart, one memory
+  sector a lane: the first GPU run's stage-1 forward was 17x above its floor with it.
 * delta = softplus(dt_w @ dt_lowrank + bias), exp(delta A) and the D skip stay in registers;
   the dt projection is a `tl.dot` when the block has 16 or more channels (stages 3 and 4,
   where R is 24-48) and R broadcast multiply-adds otherwise.
@@ -180,15 +182,35 @@ def skip_weight(ds_ptr, offs_d, dmask, D):
 
 
 @triton.jit
+def to_scan_order(t, TRANS: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
+                  BACK: tl.constexpr = False):
+    """A row-major plane tile in column-major order where TRANS (back to row-major: BACK), or as it is."""
+    if not TRANS:
+        return t
+    elif BACK:
+        return to_rows(t, BLOCK_D, HP, WP)
+    else:
+        return to_cols(t, BLOCK_D, HP, WP)
+
+
+@triton.jit
 def fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, uk, b, k: tl.constexpr, offs_d, dmask, H, W, D,
                   R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
-                  USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr):
-    """Direction k's C h over the plane, in its order (row-major for k = 0, 2, column-major for 1, 3)."""
-    _i, _j, sp, valid = plane_order(k % 2, H, W, HP, WP)
+                  USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, ORDER: tl.constexpr, TRANS: tl.constexpr):
+    """Direction k's C h over the plane.
+
+    ORDER is the order uk is in and the coefficients are read in (0 row-major, 1 column-major);
+    TRANS (row-major coefficients of a column direction): only the scan's two operands are
+    transposed to column order, and h back, so every global read stays coalesced. The result
+    is in ORDER's order.
+    """
+    _i, _j, sp, valid = plane_order(ORDER, H, W, HP, WP)
     _z, delta, _A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
                                                 H * W, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP)
-    _, h = tl.associative_scan((a, delta * Bk * uk), 1, lin_combine, reverse=k >= 2)
-    return Ck * h
+    a_s = to_scan_order(a, TRANS, BLOCK_D, HP, WP)
+    b_s = to_scan_order(delta * Bk * uk, TRANS, BLOCK_D, HP, WP)
+    _, h = tl.associative_scan((a_s, b_s), 1, lin_combine, reverse=k >= 2)
+    return Ck * to_scan_order(h, TRANS, BLOCK_D, HP, WP, True)
 
 
 @triton.jit
@@ -197,24 +219,32 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
                       sxb, sxd, sxh, sxw, syb, syd, syh, syw,
                       R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
                       HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
-                      COL_LOAD: tl.constexpr):
+                      COL_MODE: tl.constexpr):
     """y = sum over the four directions of C h + D u for one (batch, channel block), stored once.
 
-    The row directions run first and the column ones on the transposed planes after them, so
-    that only one copy of the planes and the orders in use are live at a time (registers).
+    COL_MODE 0 ("rows"): every direction's coefficients are read and computed in row-major
+    order and only the column directions' scan operands are transposed (see `fwd_direction`).
+    1 ("gather") and 2 ("reload"): the column directions read their coefficients in column
+    order, a gather with a stride of W (one memory sector a lane), on the planes transposed in
+    registers (1) or reloaded by strided loads (2); their sum is transposed back once.
     """
     b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
     ir, jr, _sp, vr = plane_order(0, H, W, HP, WP)
     mr = dmask[:, None] & vr[None, :]
     u = load_plane(x_ptr, b, offs_d, ir, jr, sxb, sxd, sxh, sxw, mr)
     y = skip_weight(ds_ptr, offs_d, dmask, D)[:, None] * u
-    for k in tl.static_range(0, 4, 2):
-        y += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, b, k, offs_d, dmask, H, W, D,
-                           R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP)
-    u_c = plane_in_order(x_ptr, u, b, offs_d, dmask, H, W, sxb, sxd, sxh, sxw, BLOCK_D, HP, WP, COL_LOAD)
-    y_c = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
-    for k in tl.static_range(1, 4, 2):
-        y_c += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u_c, b, k, offs_d, dmask, H, W, D,
-                             R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP)
-    y += to_rows(y_c, BLOCK_D, HP, WP)
+    if COL_MODE == 0:
+        for k in tl.static_range(4):
+            y += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, b, k, offs_d, dmask, H, W, D,
+                               R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, 0, k % 2)
+    else:
+        for k in tl.static_range(0, 4, 2):
+            y += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, b, k, offs_d, dmask, H, W, D,
+                               R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, 0, 0)
+        u_c = plane_in_order(x_ptr, u, b, offs_d, dmask, H, W, sxb, sxd, sxh, sxw, BLOCK_D, HP, WP, COL_MODE == 2)
+        y_c = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
+        for k in tl.static_range(1, 4, 2):
+            y_c += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u_c, b, k, offs_d, dmask, H, W, D,
+                                 R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, 1, 0)
+        y += to_rows(y_c, BLOCK_D, HP, WP)
     tl.store(plane_ptrs(y_ptr, b, offs_d, ir, jr, syb, syd, syh, syw), y.to(y_ptr.dtype.element_ty), mask=mr)

@@ -75,7 +75,9 @@ SMALL = [
     (2, 4, 1, 9, 2, {}),  # a single row: the column directions are one position long each
     (1, 3, 6, 1, 2, {"block_d": 1}),  # a single column
     (2, 20, 3, 5, 3, {"block_d": 16, "dt_grad": "atomic"}),  # 16 + 4 channels: tl.dot both ways, a partial block
-    (1, 6, 5, 6, 2, {"col_load": True}),  # column order by strided reloads, not a transpose
+    (1, 6, 5, 6, 2, {"col_mode": "gather"}),  # column coefficients gathered, planes transposed
+    (1, 6, 5, 6, 2, {"col_mode": "reload"}),  # column coefficients gathered, planes reloaded
+    (2, 18, 5, 3, 3, {"block_d": 16, "col_mode": "gather"}),  # the same with tl.dot
 ]
 
 
@@ -158,7 +160,7 @@ def test_plane_stage_shapes_cuda(d, hw, r, dtype, batch):
 
 
 @needs_cuda
-@pytest.mark.parametrize("h,w,options", [(37, 23, {}), (37, 23, {"col_load": True}),
+@pytest.mark.parametrize("h,w,options", [(37, 23, {}), (37, 23, {"col_mode": "gather"}),
                                          (37, 23, {"block_d": 2, "dt_grad": "atomic"}),
                                          (13, 11, {"block_d": 16, "dt_grad": "atomic"})])
 def test_plane_odd_map_cuda(h, w, options):

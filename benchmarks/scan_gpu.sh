@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Issue #17 on one GPU in one call: the plane kernels' GPU tests, then the kernel and model
+# timings, with Triton's compiles done first in parallel processes so that the timed runs do
+# not spend the call compiling (kernels.py compiles every shape and variant it times).
+#
+#   bash benchmarks/scan_gpu.sh OUT_DIR [kernels.py options ...]
+#
+# Writes OUT_DIR/{pytest_plane,warm_*,ncu_stage1,kernels,model}.log; each step has its own
+# timeout (SCAN_GPU_T_* seconds) so one slow step cannot eat the others. pytest must be
+# importable (carry wheels and set PYTHONPATH where it is not installed). Extra arguments go
+# to every kernels.py run, e.g. --plane-variant col_mode=gather --plane-variant tile_elems=8192.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${1:?usage: scan_gpu.sh OUT_DIR [kernels.py options]}
+shift
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1
+stages=${SCAN_GPU_STAGES:-1,2,3,4}
+dtypes=${SCAN_GPU_DTYPES:-bf16}
+
+# 1. Compile: one process per stage runs each path once (kernels.py --once), beside the GPU
+#    tests (which compile the fp32 and bf16 stage shapes for themselves).
+timeout "${SCAN_GPU_T_TEST:-300}" python3 -m pytest tests/sr_core/kernels/test_triton_plane.py -q -rs \
+  > "$out/pytest_plane.log" 2>&1 &
+for s in ${stages//,/ }; do
+  timeout "${SCAN_GPU_T_WARM:-240}" python3 benchmarks/kernels.py --once --dtypes "$dtypes" --stages "$s" "$@" \
+    > "$out/warm_stage$s.log" 2>&1 &
+done
+wait
+
+# 2. Where the stage-1 plane kernels spend their time (hardware counters, where ncu can read them).
+if command -v ncu > /dev/null; then
+  timeout "${SCAN_GPU_T_NCU:-120}" ncu --clock-control none -k regex:_plane_ --launch-count 2 \
+    --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy \
+    python3 benchmarks/kernels.py --once --dtypes bf16 --stages 1 --backends triton_plane \
+    > "$out/ncu_stage1.log" 2>&1
+fi
+
+# 3. Timings, one process at a time (the GPU to itself).
+timeout "${SCAN_GPU_T_KERNELS:-240}" python3 benchmarks/kernels.py --dtypes "$dtypes" --stages "$stages" \
+  --repeats "${SCAN_GPU_REPEATS:-10}" "$@" > "$out/kernels.log" 2>&1
+timeout "${SCAN_GPU_T_MODEL:-240}" python3 benchmarks/model_gpu.py --backends triton,triton_plane --modes eager \
+  > "$out/model.log" 2>&1
+tail -n 3 "$out"/*.log
