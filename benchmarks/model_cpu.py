@@ -2,7 +2,7 @@
 then the Predictor end to end on a real 1024 px X-ray (preprocessing, the model with one map
 per finding, the top finding's map at image size and its boxes).
 
-Run: python benchmarks/model_cpu.py [--repeats 10] [--threads N]
+Run: python benchmarks/model_cpu.py [--repeats 10] [--threads N] [--models NAME ...]
 """
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--models", nargs="+", choices=list_models(), metavar="NAME",
+                        help="only these registered models (default: all of them and the bundled weights as shipped)")
     args = parser.parse_args()
+    names = args.models or list_models()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"CPU: {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
@@ -32,7 +35,7 @@ def main() -> None:
     print("| model | parameters | backbone | forward median (ms) | p95 (ms) |")
     print("|---|---:|---:|---:|---:|")
     x = torch.randn(1, 3, args.size, args.size)
-    for name in list_models():
+    for name in names:
         torch.manual_seed(0)
         model = create_model(name).eval()
         total = sum(p.numel() for p in model.parameters())
@@ -40,10 +43,10 @@ def main() -> None:
         with torch.inference_mode():
             stats = time_call(lambda: model(x), repeats=args.repeats, warmup=2)
         print(f"| {name} | {total / 1e6:.2f}M | {backbone / 1e6:.2f}M | {stats['median_ms']:.0f} | {stats['p95_ms']:.0f} |")
-    predictor_table(args.repeats)
+    predictor_table(args.repeats, names, shipped=args.models is None)
 
 
-def predictor_table(repeats: int) -> None:
+def predictor_table(repeats: int, names: list[str], shipped: bool = True) -> None:
     from sr_core.bundled import demo_study
     from sr_core.io import read_image
     from sr_core.predict import Predictor
@@ -56,7 +59,7 @@ def predictor_table(repeats: int) -> None:
           f"image size + its boxes (median of {repeats} after warm-up)\n")
     print("| model | predict median (ms) | p95 (ms) |")
     print("|---|---:|---:|")
-    for name in list_models():
+    for name in names:
         torch.manual_seed(0)
         model = create_model(name)
         predictor = Predictor(model, {"class_names": [f"c{i}" for i in range(8)], "input_size": 256}, device="cpu")
@@ -69,7 +72,7 @@ def predictor_table(repeats: int) -> None:
         print(f"| {name} | {stats['median_ms']:.0f} | {stats['p95_ms']:.0f} |")
     from sr_core.bundled import default_weights
 
-    weights = default_weights()
+    weights = default_weights() if shipped else None
     if weights is not None:  # as shipped: its test-time flip doubles the forward passes
         predictor = Predictor.from_weights(weights, device="cpu")
 

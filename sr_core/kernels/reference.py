@@ -1,9 +1,16 @@
 """Pure-PyTorch SS2D: cross-scan, selective scan and cross-merge.
 
-This is the CPU path and the ground truth for the GPU kernels. It is written for speed on
-the CPU: everything is vectorised over batch, direction, channel and state, and the linear
-recurrence ``h_t = a_t * h_{t-1} + b_t`` runs as a chunked log-depth scan (a Hillis-Steele
-scan inside chunks, a carry pass between chunks), never as a Python loop over positions.
+This is the CPU path and the ground truth for the GPU kernels (float32 or float64). Everything
+is vectorised over batch, direction, channel and state; the linear recurrence
+``h_t = a_t * h_{t-1} + b_t`` never runs as a Python loop over positions. For a decaying
+recurrence (a in [0, 1], as the SSM's exp(delta * A) always is) it runs on cumulative
+products and sums inside chunks of ``_CHUNK`` positions with a carry between chunks
+(`_decaying_scan`); any other a takes a log-depth Hillis-Steele scan.
+
+Without autograd, `ss2d_scan` takes `_ss2d_planes`: row-major order is x's memory order and
+column-major that of its transpose, so the four directions are scanned in place, forwards
+and backwards, with no scanned copies, flips or cross-merge. With autograd it builds the
+scanned sequences and runs `selective_scan`, whose `_LinearScan` has a reversed-scan backward.
 
 Shapes follow VMamba: K = 4 scan directions, D channels per direction, N = d_state,
 L = H * W positions.
@@ -52,13 +59,95 @@ def cross_merge(y: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return y[:, 0] + cols
 
 
-def _scan_inclusive(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Solve h_t = a_t * h_{t-1} + b_t (h_{-1} = 0) along the last dim, in log depth.
+def _scan_inclusive(a: torch.Tensor, b: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+    """Solve h_t = a_t * h_{t-1} + b_t (h_{-1} = 0) along the last dim; `reverse` runs from the end.
 
-    Chunked: a Hillis-Steele scan inside chunks of ``_CHUNK`` positions, then the same scan
-    over the chunk carries, then one fix-up. Products of a stay in (0, 1] for a decaying
-    recurrence, so nothing overflows.
+    A decaying recurrence (every a in [0, 1], as exp(delta * A) with delta >= 0 and A <= 0 is)
+    takes the chunked cumulative-product scan (`_decaying_scan`); any other a takes the
+    Hillis-Steele scan, which needs no bound on a.
     """
+    low, high = torch.aminmax(a)
+    if bool(low >= 0) and bool(high <= 1):
+        return _decaying_scan(a, b, reverse)
+    if reverse:
+        return _hillis_steele_scan(a.flip(-1), b.flip(-1)).flip(-1)
+    return _hillis_steele_scan(a, b)
+
+
+def _decaying_scan(a: torch.Tensor, b: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+    """`_scan_inclusive` for a in [0, 1]: cumulative products and sums inside chunks, a carry between.
+
+    Inside a chunk with P_t = a_1 ... a_t (a cumprod, each step rounded once as in the loop),
+    h_t = P_t * (sum_{s<=t} b_s / P_s + carry): every ratio P_t / P_s is a product of a's, so
+    the result is the loop's to float rounding. The reversed scan uses the suffix products
+    Q_t = a_t ... a_T = P_T / P_{t-1} the same way, with suffix sums (a triangular matmul).
+    A chunk whose product falls below `tiny / eps`, or whose sum overflows, would lose that
+    and is scanned by Hillis-Steele instead, so any delta and A stay exact.
+    """
+    length = a.shape[-1]
+    chunk = min(_CHUNK, length)
+    pad = (-length) % chunk
+    if pad:  # a = 1, b = 0 past the end: the state stays 0 there (reverse) or is cut off
+        a = F.pad(a, (0, pad), value=1.0)
+        b = F.pad(b, (0, pad), value=0.0)
+    lead = a.shape[:-1]
+    n_chunks = a.shape[-1] // chunk
+    a = a.reshape(-1, chunk)  # one chunk a row, a sequence's chunks consecutive
+    b = b.reshape(-1, chunk)
+    prod = torch.cumprod(a, -1)
+    prod_end = prod[:, -1].clone()
+    if reverse:
+        # scale_t = 1 / Q_t = P_{t-1} / P_T, in [1, 1 / P_T]; sums of b_s * scale_s run backwards.
+        scale = torch.empty_like(prod)
+        inverse_end = prod_end.reciprocal()
+        scale[:, 0] = inverse_end
+        torch.mul(prod[:, :-1], inverse_end.unsqueeze(-1), out=scale[:, 1:])
+        terms = torch.mul(b, scale, out=prod)
+    else:
+        terms = torch.div(b, prod)
+    total = terms.sum(-1)
+    end = prod_end * total  # each chunk's own final state
+    tiny = torch.finfo(a.dtype).tiny / torch.finfo(a.dtype).eps
+    bad = ~((prod_end >= tiny) & torch.isfinite(total))
+    exact = None
+    if bool(bad.any()):
+        exact = _hillis_steele_chunks(a[bad], b[bad], reverse)
+        end[bad] = exact[1][:, 0 if reverse else -1]
+    carry = _chunk_carry(prod_end.view(-1, n_chunks), end.view(-1, n_chunks), reverse).reshape(-1)
+    # The carry enters where the chunk's sum starts: h_t = P_t (carry + sum_{s<=t} terms_s).
+    if reverse:
+        terms[:, -1] += carry
+        suffix = torch.ones(chunk, chunk, dtype=a.dtype, device=a.device).tril_()
+        h = torch.matmul(terms, suffix).div_(scale)
+    else:
+        terms[:, 0] += carry
+        h = terms.cumsum_(-1).mul_(prod)
+    if exact is not None:
+        products, states = exact
+        h[bad] = torch.addcmul(states, products, carry[bad].unsqueeze(-1))
+    h = h.view(*lead, -1)
+    return h[..., :length] if pad else h
+
+
+def _hillis_steele_chunks(a: torch.Tensor, b: torch.Tensor, reverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(products, states) of whole chunks (n, T) by Hillis-Steele, in the chunks' own order."""
+    if not reverse:
+        return _hillis_steele(a, b)
+    products, states = _hillis_steele(a.flip(-1), b.flip(-1))
+    return products.flip(-1), states.flip(-1)
+
+
+def _chunk_carry(prod_end: torch.Tensor, end: torch.Tensor, reverse: bool) -> torch.Tensor:
+    """The state entering each chunk: the recurrence over chunks (product, own final state)."""
+    if reverse:
+        prod_end, end = prod_end.flip(-1), end.flip(-1)
+    _, states = _hillis_steele(prod_end, end)
+    carry = F.pad(states[..., :-1], (1, 0))
+    return carry.flip(-1) if reverse else carry
+
+
+def _hillis_steele_scan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Forward scan for any a: Hillis-Steele inside chunks of ``_CHUNK``, then over the chunk ends."""
     length = a.shape[-1]
     chunk = min(_CHUNK, length)
     pad = (-length) % chunk
@@ -66,16 +155,12 @@ def _scan_inclusive(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         a = F.pad(a, (0, pad), value=1.0)
         b = F.pad(b, (0, pad), value=0.0)
     lead = a.shape[:-1]
-    n_chunks = a.shape[-1] // chunk
-    a = a.reshape(*lead, n_chunks, chunk)
-    b = b.reshape(*lead, n_chunks, chunk)
+    a = a.reshape(*lead, -1, chunk)
+    b = b.reshape(*lead, -1, chunk)
     a, b = _hillis_steele(a, b)
-    if n_chunks > 1:
-        # Carry from each chunk's end into the next: the same recurrence over chunk ends.
-        a_end, h_end = _hillis_steele(a[..., -1], b[..., -1])
-        carry = F.pad(h_end[..., :-1], (1, 0))
-        b = b + a * carry.unsqueeze(-1)
-    h = b.reshape(*lead, n_chunks * chunk)
+    if a.shape[-2] > 1:
+        b = b + a * _chunk_carry(a[..., -1], b[..., -1], reverse=False).unsqueeze(-1)
+    h = b.reshape(*lead, -1)
     return h[..., :length] if pad else h
 
 
@@ -116,9 +201,10 @@ class _LinearScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_h: torch.Tensor):
         a, h = ctx.saved_tensors
-        # g_t = grad_h_t + a_{t+1} g_{t+1}: a scan of the reversed sequence.
-        a_next = F.pad(a[..., 1:], (0, 1), value=0.0)
-        g = _scan_inclusive(a_next.flip(-1), grad_h.flip(-1)).flip(-1)
+        # g_t = grad_h_t + a_{t+1} g_{t+1}: the reversed scan. The a past the end multiplies the
+        # zero initial state, so 1 serves as well as 0 and keeps a decaying scan decaying.
+        a_next = F.pad(a[..., 1:], (0, 1), value=1.0)
+        g = _scan_inclusive(a_next, grad_h, reverse=True)
         h_prev = F.pad(h[..., :-1], (1, 0))
         return g * h_prev, g
 
@@ -193,19 +279,19 @@ def ss2d_scan(
     Returns:
         (B, H, W, D): the merged scan output, channels last (ready for the LayerNorm).
     """
+    params = (x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds)
+    if not torch.is_grad_enabled() or not any(t.requires_grad for t in (x, *params)):
+        return _ss2d_planes(x, *params)
     b, d, h, w = x.shape
-    k, c_dbl, _ = x_proj_weight.shape
-    r = dt_projs_weight.shape[2]
-    n = (c_dbl - r) // 2
+    k, r, n = _ssm_sizes(x_proj_weight, dt_projs_weight)
     length = h * w
     compute = torch.promote_types(x.dtype, torch.float32)
     # The projections act per position, so apply them in spatial order and only re-order
-    # the (small) results: the four scanned copies of x feed the scan alone.
+    # the (small, R + 2N channel) results before dt is lifted to D channels.
     x_dbl = torch.einsum("bdl,kcd->bkcl", x.reshape(b, d, length), x_proj_weight)
-    dts, Bs, Cs = torch.split(x_dbl, [r, n, n], dim=2)
+    dts, Bs, Cs = torch.split(_to_scan_order(x_dbl, h, w), [r, n, n], dim=2)
     dts = torch.einsum("bkrl,kdr->bkdl", dts, dt_projs_weight)
     xs = cross_scan(x)
-    dts, Bs, Cs = (_to_scan_order(t, h, w) for t in (dts, Bs, Cs))
     ys = selective_scan(
         xs.reshape(b, k * d, length),
         dts.reshape(b, k * d, length),
@@ -220,6 +306,13 @@ def ss2d_scan(
     return y.transpose(1, 2).reshape(b, h, w, d)
 
 
+def _ssm_sizes(x_proj_weight: torch.Tensor, dt_projs_weight: torch.Tensor) -> tuple[int, int, int]:
+    """(K, R, N): directions, dt rank and d_state, read off the weights' shapes."""
+    k, c_dbl, _ = x_proj_weight.shape
+    r = dt_projs_weight.shape[2]
+    return k, r, (c_dbl - r) // 2
+
+
 def _to_scan_order(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """Re-order per-direction tensors (B, 4, C, H*W) from spatial to each direction's scan order."""
     b, k, c, length = t.shape
@@ -228,3 +321,78 @@ def _to_scan_order(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
     rows_rev = t[:, 2].flip(-1)
     cols_rev = t[:, 3].reshape(b, c, h, w).transpose(2, 3).reshape(b, c, length).flip(-1)
     return torch.stack([rows, cols, rows_rev, cols_rev], dim=1)
+
+
+def _ss2d_planes(x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
+    """`ss2d_scan(x, *params)` without autograd: no scanned copies of x, no flips, no cross-merge.
+
+    Row-major order is the memory order of x, column-major that of its transpose: each is a
+    plane scanned forwards (directions 0, 1) and backwards (2, 3) in place, and everything
+    else acts per position, so it is computed on the planes directly. The D skip term of
+    the four directions is one (sum of D) * x.
+    """
+    x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds = params
+    b, d, h, w = x.shape
+    k, r, n = _ssm_sizes(x_proj_weight, dt_projs_weight)
+    c_dbl, length = r + 2 * n, h * w
+    compute = torch.promote_types(x.dtype, torch.float32)
+    x = x.to(compute)
+    x_dbl = torch.matmul(x_proj_weight.to(compute).reshape(k * c_dbl, d), x.reshape(b, d, length))
+    x_dbl = x_dbl.view(b, k, c_dbl, h, w).permute(1, 2, 0, 3, 4)  # (4, R + 2N, B, H, W)
+    A = -torch.exp(A_logs.to(compute)).view(k, d, n)
+    out = torch.empty(b, h, w, d, dtype=compute, device=x.device)
+    merged = out.permute(0, 3, 1, 2)  # (B, D, H, W) over channels-last memory
+    torch.mul(x, Ds.to(compute).view(k, d).sum(0)[:, None, None], out=merged)
+    for plane in (0, 1):  # directions (plane, plane + 2): forwards and backwards
+        x_plane = x if plane == 0 else x.transpose(2, 3)
+        dbl = x_dbl[plane::2] if plane == 0 else x_dbl[plane::2].transpose(3, 4)
+        y = _scan_plane(
+            x_plane.reshape(b, d, length),
+            dbl.reshape(2, c_dbl, b, length),
+            dt_projs_weight[plane::2].to(compute),
+            dt_projs_bias[plane::2].to(compute),
+            A[plane::2],
+            r,
+        )
+        y = y.view(d, b, *x_plane.shape[2:]).transpose(0, 1)
+        merged += y if plane == 0 else y.transpose(2, 3)
+    return out.to(x.dtype) if out.dtype != x.dtype else out
+
+
+def _scan_plane(
+    u: torch.Tensor, x_dbl: torch.Tensor, dt_weight: torch.Tensor, dt_bias: torch.Tensor, A: torch.Tensor, r: int
+) -> torch.Tensor:
+    """Both directions of one plane: sum over them of C * h, h the selective scan of u.
+
+    Args:
+        u: (B, D, L) the plane in its scan order.
+        x_dbl: (2, R + 2N, B, L) dt, B and C of the forward and the backward direction.
+        dt_weight: (2, D, R); dt_bias: (2, D); A: (2, D, N).
+        r: the dt rank R.
+
+    Returns:
+        (D, B, L).
+    """
+    b, d, length = u.shape
+    n = A.shape[-1]
+    dts = x_dbl[:, :r].reshape(2, r, b * length)
+    Bs = x_dbl[:, r : r + n].reshape(2, 1, n, b, length)
+    Cs = x_dbl[:, r + n :].reshape(2, 1, n, b, length)
+    # The bias as one more column of dt_weight against a row of ones: one GEMM, no add pass.
+    ones = torch.ones(2, 1, b * length, dtype=dts.dtype, device=dts.device)
+    delta = torch.bmm(torch.cat([dt_weight, dt_bias.unsqueeze(-1)], -1), torch.cat([dts, ones], 1))
+    delta = _softplus_(delta).view(2, d, 1, b, length)
+    a = torch.mul(delta, A.view(2, d, n, 1, 1)).exp_()
+    bu = (delta.mul_(Bs) if n == 1 else delta * Bs).mul_(u.transpose(0, 1).view(1, d, 1, b, length))
+    y = _decaying_scan(a[0], bu[0]).mul_(Cs[0])
+    y.addcmul_(_decaying_scan(a[1], bu[1], reverse=True), Cs[1])
+    return y.sum(1) if n > 1 else y[:, 0]
+
+
+def _softplus_(x: torch.Tensor) -> torch.Tensor:
+    """F.softplus(x) written into x: log1p(exp(x)) as F.softplus computes it below its threshold
+    of 20 (where it returns x itself, and exp could overflow), so a tensor reaching it goes to
+    F.softplus."""
+    if bool(x.amax() > 20):
+        return F.softplus(x)
+    return x.exp_().log1p_()
