@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 K_DIRECTIONS = 4
 _CHUNK = 64
+_PLANES_TOGETHER = 1 << 17  # elements
 
 
 def cross_scan(x: torch.Tensor) -> torch.Tensor:
@@ -339,54 +340,61 @@ def _ss2d_planes(x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
     x = x.to(compute)
     x_dbl = torch.matmul(x_proj_weight.to(compute).reshape(k * c_dbl, d), x.reshape(b, d, length))
     x_dbl = x_dbl.view(b, k, c_dbl, h, w).permute(1, 2, 0, 3, 4)  # (4, R + 2N, B, H, W)
-    A = -torch.exp(A_logs.to(compute)).view(k, d, n)
+    # Direction k = 2 * half + plane: half 0 forwards, 1 backwards; plane 0 rows of x, 1 of x^T.
+    x_dbl = x_dbl.reshape(2, 2, c_dbl, b, h, w)
+    weights = (dt_projs_weight.to(compute).view(2, 2, d, r), dt_projs_bias.to(compute).view(2, 2, d),
+               -torch.exp(A_logs.to(compute)).view(2, 2, d, n))
     out = torch.empty(b, h, w, d, dtype=compute, device=x.device)
     merged = out.permute(0, 3, 1, 2)  # (B, D, H, W) over channels-last memory
     torch.mul(x, Ds.to(compute).view(k, d).sum(0)[:, None, None], out=merged)
-    for plane in (0, 1):  # directions (plane, plane + 2): forwards and backwards
-        x_plane = x if plane == 0 else x.transpose(2, 3)
-        dbl = x_dbl[plane::2] if plane == 0 else x_dbl[plane::2].transpose(3, 4)
-        y = _scan_plane(
-            x_plane.reshape(b, d, length),
-            dbl.reshape(2, c_dbl, b, length),
-            dt_projs_weight[plane::2].to(compute),
-            dt_projs_bias[plane::2].to(compute),
-            A[plane::2],
-            r,
-        )
-        y = y.view(d, b, *x_plane.shape[2:]).transpose(0, 1)
-        merged += y if plane == 0 else y.transpose(2, 3)
+    planes = [x.transpose(0, 1), x.transpose(0, 1).transpose(2, 3)]  # (D, B, rows, row length)
+    dbls = [x_dbl[:, 0], x_dbl[:, 1].transpose(-1, -2)]
+    # A small square map takes both planes in one pass (half the operations, each one larger);
+    # a large one goes plane by plane, which keeps each pass's tensors in cache.
+    together = h == w and 2 * d * b * length <= _PLANES_TOGETHER
+    for group in [(0, 1)] if together else [(0,), (1,)]:
+        if together:
+            u = torch.stack([planes[p].reshape(d, b, length) for p in group])
+            dbl = torch.stack([dbls[p].reshape(2, c_dbl, b, length) for p in group], 1)
+        else:
+            u = planes[group[0]].reshape(1, d, b, length)
+            dbl = dbls[group[0]].reshape(2, 1, c_dbl, b, length)
+        ys = _scan_planes(u, dbl, *(t[:, group[0] : group[-1] + 1] for t in weights), r)
+        for y, p in zip(ys, group):
+            y = y.view(planes[p].shape).transpose(0, 1)
+            merged += y if p == 0 else y.transpose(2, 3)
     return out.to(x.dtype) if out.dtype != x.dtype else out
 
 
-def _scan_plane(
+def _scan_planes(
     u: torch.Tensor, x_dbl: torch.Tensor, dt_weight: torch.Tensor, dt_bias: torch.Tensor, A: torch.Tensor, r: int
 ) -> torch.Tensor:
-    """Both directions of one plane: sum over them of C * h, h the selective scan of u.
+    """Both directions of P planes: the sum over them of C * h, h the selective scan of u.
 
     Args:
-        u: (B, D, L) the plane in its scan order.
-        x_dbl: (2, R + 2N, B, L) dt, B and C of the forward and the backward direction.
-        dt_weight: (2, D, R); dt_bias: (2, D); A: (2, D, N).
+        u: (P, D, B, L) the planes, each in its scan order.
+        x_dbl: (2, P, R + 2N, B, L) dt, B and C of the forward and the backward directions.
+        dt_weight: (2, P, D, R); dt_bias: (2, P, D); A: (2, P, D, N).
         r: the dt rank R.
 
     Returns:
-        (D, B, L).
+        (P, D, B, L).
     """
-    b, d, length = u.shape
+    planes, d, b, length = u.shape
     n = A.shape[-1]
-    dts = x_dbl[:, :r].reshape(2, r, b * length)
-    Bs = x_dbl[:, r : r + n].reshape(2, 1, n, b, length)
-    Cs = x_dbl[:, r + n :].reshape(2, 1, n, b, length)
+    dts = x_dbl[:, :, :r].reshape(2 * planes, r, b * length)
+    Bs = x_dbl[:, :, r : r + n].reshape(2, planes, 1, n, b, length)
+    Cs = x_dbl[:, :, r + n :].reshape(2, planes, 1, n, b, length)
     # The bias as one more column of dt_weight against a row of ones: one GEMM, no add pass.
-    ones = torch.ones(2, 1, b * length, dtype=dts.dtype, device=dts.device)
-    delta = torch.bmm(torch.cat([dt_weight, dt_bias.unsqueeze(-1)], -1), torch.cat([dts, ones], 1))
-    delta = _softplus_(delta).view(2, d, 1, b, length)
-    a = torch.mul(delta, A.view(2, d, n, 1, 1)).exp_()
-    bu = (delta.mul_(Bs) if n == 1 else delta * Bs).mul_(u.transpose(0, 1).view(1, d, 1, b, length))
+    ones = torch.ones(2 * planes, 1, b * length, dtype=dts.dtype, device=dts.device)
+    dt_weight = torch.cat([dt_weight, dt_bias.unsqueeze(-1)], -1).reshape(2 * planes, d, r + 1)
+    delta = torch.bmm(dt_weight, torch.cat([dts, ones], 1))
+    delta = _softplus_(delta).view(2, planes, d, 1, b, length)
+    a = torch.mul(delta, A.view(2, planes, d, n, 1, 1)).exp_()
+    bu = (delta.mul_(Bs) if n == 1 else delta * Bs).mul_(u.view(1, planes, d, 1, b, length))
     y = _decaying_scan(a[0], bu[0]).mul_(Cs[0])
     y.addcmul_(_decaying_scan(a[1], bu[1], reverse=True), Cs[1])
-    return y.sum(1) if n > 1 else y[:, 0]
+    return y.sum(2) if n > 1 else y[:, :, 0]
 
 
 def _softplus_(x: torch.Tensor) -> torch.Tensor:

@@ -93,7 +93,10 @@ class CamHead(nn.Module):
         nn.init.constant_(self.cls.bias, 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.conv1(x))
+        # The backbone's norm hands over a channels-last view; on a small map (8x8 at 256 px)
+        # PyTorch's CPU conv takes its im2col path, which copies the whole weight for such an
+        # input on every call (2.4 MB a 256-channel conv): one copy of the map is cheaper.
+        x = F.relu(self.conv1(x.contiguous()))
         x = F.relu(self.conv2(x))
         return self.activation(self.cls(x))
 

@@ -9,7 +9,7 @@ cumprod of a whole sequence underflows, exactly 0, or mixed within one tensor.
 import pytest
 import torch
 
-from sr_core.kernels import linear_scan, ss2d_scan
+from sr_core.kernels import linear_scan, reference, ss2d_scan
 from sr_core.kernels.reference import _decaying_scan, _scan_inclusive
 
 
@@ -118,6 +118,15 @@ def test_inference_ss2d_equals_autograd_path(batch, h, w, n, a_log_scale):
     with torch.inference_mode():
         got = ss2d_scan(*params, backend="torch")
     assert got.shape == (batch, h, w, 6) and got.is_contiguous()
+    torch.testing.assert_close(got, autograd_ss2d(params), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("together", [0, 1 << 30])
+def test_square_maps_plane_by_plane_or_both_at_once(monkeypatch, together):
+    monkeypatch.setattr(reference, "_PLANES_TOGETHER", together)
+    params = ss2d_params(2, 5, 8, 8, 2)
+    with torch.inference_mode():
+        got = ss2d_scan(*params, backend="torch")
     torch.testing.assert_close(got, autograd_ss2d(params), rtol=1e-12, atol=1e-12)
 
 
