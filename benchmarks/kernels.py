@@ -193,7 +193,7 @@ def path_fns(tiles: dict, plane: dict, variants: dict[str, dict]) -> dict:
 def plane_variant(spec: str) -> dict:
     """"col_mode=gather,dt_grad=atomic" -> {"col_mode": "gather", "dt_grad": "atomic"}, keys checked."""
     known = ("block_d", "num_warps", "bwd_block_d", "bwd_num_warps", "col_mode", "dt_grad", "tile_elems",
-             "bwd_tile_elems")
+             "bwd_tile_elems", "dense")
     options = {}
     for item in spec.split(","):
         key, sep, value = item.partition("=")

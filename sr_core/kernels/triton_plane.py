@@ -65,6 +65,7 @@ class _Config:
     bwd_block_d: int  # the backward's (it holds about twice as many live tiles)
     bwd_num_warps: int
     col_mode: int  # how the column directions are reached: _COL_MODES
+    dense: bool  # power-of-two planes addressed as contiguous runs (plane_order's DENSE)
     dt_gemm: bool  # backward: dt_w's and dt_lowrank's gradients by host GEMMs on a stored dz
     r_pad: int  # dt rank padded for tl.dot
 
@@ -88,7 +89,7 @@ def _warps(elems: int) -> int:
 def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warps: int | None = None,
             bwd_block_d: int | None = None, bwd_num_warps: int | None = None,
             col_mode: str | None = None, dt_grad: str | None = None, tile_elems: int | None = None,
-            bwd_tile_elems: int | None = None) -> _Config:
+            bwd_tile_elems: int | None = None, dense: bool = True) -> _Config:
     """About tile_elems (default _ELEMS) tile elements a program: one channel of a 64 x 64
     plane, 64 of an 8 x 8 one; the backward the same unless bwd_tile_elems says otherwise.
 
@@ -116,7 +117,7 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     if col_mode not in _COL_MODES:
         raise ValueError(f"col_mode must be one of {', '.join(map(repr, _COL_MODES))}, got {col_mode!r}")
     return _Config(hp, wp, bd, num_warps or _warps(bd * lp), bwd_bd, bwd_num_warps or _warps(bwd_bd * lp),
-                   _COL_MODES.index(col_mode), dt_grad == "gemm", max(16, _pow2(r)))
+                   _COL_MODES.index(col_mode), bool(dense), dt_grad == "gemm", max(16, _pow2(r)))
 
 
 class _Launch:
@@ -133,7 +134,7 @@ class _Launch:
         # The interpreter's dot cannot multiply bf16 (numpy has no bf16): it widens to fp32.
         dot_lowp = x_dbl.dtype == torch.float16 or (x_dbl.dtype == torch.bfloat16 and not _INTERPRET)
         self.meta = dict(R=r, R_PAD=cfg.r_pad, BLOCK_D=self.block_d, HP=cfg.hp, WP=cfg.wp, USE_DOT=use_dot,
-                         DOT_LOWP=dot_lowp, COL_MODE=cfg.col_mode,
+                         DOT_LOWP=dot_lowp, COL_MODE=cfg.col_mode, DENSE=cfg.dense and (self.h, self.w) == (cfg.hp, cfg.wp),
                          num_warps=cfg.bwd_num_warps if backward else cfg.num_warps)
         if backward:
             self.meta["DT_GEMM"] = cfg.dt_gemm
@@ -162,8 +163,7 @@ class _PlaneScan(torch.autograd.Function):
         dev = x.device
         # dy usually arrives as the transposed view of a channels-last gradient: one copy
         # makes its planes contiguous, as the kernel's coalesced loads need.
-        if gy.stride(-1) != 1:
-            gy = gy.contiguous()
+        gy = gy.contiguous()
         dx = triton_ss2d._empty((g.b, g.d, g.h, g.w), x.dtype, dev)
         # Atomic targets start at zero.
         dxdbl = torch.zeros(x_dbl.shape, dtype=torch.float32, device=dev)
@@ -202,6 +202,7 @@ def ss2d_scan_triton_plane(
     dt_grad: str | None = None,
     tile_elems: int | None = None,
     bwd_tile_elems: int | None = None,
+    dense: bool = True,
 ) -> torch.Tensor:
     """SS2D core on the plane kernels; same arguments and result as `reference.ss2d_scan`.
 
@@ -224,6 +225,9 @@ def ss2d_scan_triton_plane(
             64): 8192 halves that, at the price of spills (see benchmarks/RESULTS.md).
         bwd_tile_elems: the same for the backward when bwd_block_d is not given (default:
             the forward's block).
+        dense: address power-of-two planes (every stage at 256 px) as contiguous runs, so
+            that each thread holds neighbouring positions; False keeps the general
+            (row, column) addressing everywhere (for comparison).
 
     Returns:
         (B, H, W, D) in x's dtype, computed in fp32: a view of a (B, D, H, W) tensor. Shapes
@@ -237,7 +241,7 @@ def ss2d_scan_triton_plane(
     k, c, _ = x_proj_weight.shape
     r = dt_projs_weight.shape[2]
     cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_mode, dt_grad, tile_elems,
-                  bwd_tile_elems)
+                  bwd_tile_elems, dense)
     x = x.contiguous()
     # Projections act per position: apply them in spatial order, (B, 4C, L) in one GEMM.
     x_dbl = torch.matmul(x_proj_weight.reshape(k * c, d).to(x.dtype), x.reshape(b, d, h * w))

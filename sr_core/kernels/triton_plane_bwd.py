@@ -55,7 +55,8 @@ from sr_core.kernels.triton_ss2d_fwd import lin_combine
 @triton.jit
 def dt_grads(xdbl_ptr, dtw_ptr, dxdbl_ptr, pdw_ptr, dz_ptr, dz, b, k: tl.constexpr, prow, offs_d, dmask, H, W, D,
              R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
-             USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, DT_GEMM: tl.constexpr, ORDER: tl.constexpr):
+             USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, DT_GEMM: tl.constexpr, ORDER: tl.constexpr,
+             DENSE: tl.constexpr):
     """From dz (BLOCK_D, positions in ORDER's order): the gradients of dt_w[k] and of dt_lowrank.
 
     DT_GEMM: store dz (B, 4, D, H * W) in spatial order (the column directions transposed back
@@ -68,12 +69,12 @@ def dt_grads(xdbl_ptr, dtw_ptr, dxdbl_ptr, pdw_ptr, dz_ptr, dz, b, k: tl.constex
     if DT_GEMM:
         if ORDER == 1:
             dz = to_rows(dz, BLOCK_D, HP, WP)
-        _i, _j, spr, vr = plane_order(0, H, W, HP, WP)
+        _i, _j, spr, vr = plane_order(0, H, W, HP, WP, DENSE)
         rows = (b.to(tl.int64) * 4 + k) * D + offs_d
         tl.store(dz_ptr + rows[:, None] * L + spr[None, :], dz.to(dz_ptr.dtype.element_ty),
                  mask=dmask[:, None] & vr[None, :])
     else:
-        _i, _j, sp, valid = plane_order(ORDER, H, W, HP, WP)
+        _i, _j, sp, valid = plane_order(ORDER, H, W, HP, WP, DENSE)
         xrow = (b.to(tl.int64) * 4 + k) * C
         if USE_DOT:
             dtl, wt, r, rmask = dt_operands(xdbl_ptr, dtw_ptr, b, k, offs_d, dmask, sp, valid, L, D, R, C, R_PAD)
@@ -98,14 +99,14 @@ def bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_
                   b, k: tl.constexpr, prow, offs_d, dmask, H, W, D,
                   R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
                   USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, DT_GEMM: tl.constexpr,
-                  ORDER: tl.constexpr, TRANS: tl.constexpr):
+                  ORDER: tl.constexpr, TRANS: tl.constexpr, DENSE: tl.constexpr):
     """Direction k's gradients; returns its part of du in ORDER's order (uk and gyk are in it
     too). ORDER and TRANS as in the forward's `fwd_direction`: with TRANS only the scans run
     in column order (their operands transposed in, h and g back), so every read, store and
-    atomic stays in row-major order, coalesced."""
+    atomic stays in row-major order, coalesced. DENSE as in `plane_order`."""
     C: tl.constexpr = R + 2
     L = H * W
-    _i, _j, sp, valid = plane_order(ORDER, H, W, HP, WP)
+    _i, _j, sp, valid = plane_order(ORDER, H, W, HP, WP, DENSE)
     z, delta, A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
                                               L, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP)
     bb = delta * Bk * uk
@@ -127,7 +128,7 @@ def bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_
     tl.atomic_add(dxdbl_ptr + (xrow + R) * L + sp, tl.sum(gd * uk, axis=0), mask=valid, sem="relaxed")
     tl.atomic_add(dxdbl_ptr + (xrow + R + 1) * L + sp, tl.sum(gyk * h, axis=0), mask=valid, sem="relaxed")
     dt_grads(xdbl_ptr, dtw_ptr, dxdbl_ptr, pdw_ptr, dz_ptr, dz, b, k, prow, offs_d, dmask, H, W, D,
-             R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, DT_GEMM, ORDER)
+             R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, DT_GEMM, ORDER, DENSE)
     return gd * Bk
 
 
@@ -138,18 +139,23 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
                       sxb, sxd, sxh, sxw, sgb, sgd, sgh, sgw, sdb, sdd, sdh, sdw,
                       R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
                       HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
-                      COL_MODE: tl.constexpr, DT_GEMM: tl.constexpr):
+                      COL_MODE: tl.constexpr, DT_GEMM: tl.constexpr, DENSE: tl.constexpr):
     """Every gradient of one (batch, channel block): dx stored, the rest reduced (see the module).
 
     COL_MODE as in the forward: 0 every direction in row-major order (the column scans on
     transposed operands); otherwise row directions first, then the column ones on the
-    transposed planes with their coefficients gathered.
+    transposed planes with their coefficients gathered. DENSE (`plane_order`; x, dy and dx
+    contiguous): the planes are addressed as runs of WP.
     """
     b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
-    ir, jr, _sp, vr = plane_order(0, H, W, HP, WP)
+    ir, jr, _sp, vr = plane_order(0, H, W, HP, WP, DENSE)
     mr = dmask[:, None] & vr[None, :]
-    u = load_plane(x_ptr, b, offs_d, ir, jr, sxb, sxd, sxh, sxw, mr)
-    gy = load_plane(gy_ptr, b, offs_d, ir, jr, sgb, sgd, sgh, sgw, mr)
+    if DENSE:
+        u = load_plane(x_ptr, b, offs_d, ir, jr, sxb, sxd, WP, 1, mr)
+        gy = load_plane(gy_ptr, b, offs_d, ir, jr, sgb, sgd, WP, 1, mr)
+    else:
+        u = load_plane(x_ptr, b, offs_d, ir, jr, sxb, sxd, sxh, sxw, mr)
+        gy = load_plane(gy_ptr, b, offs_d, ir, jr, sgb, sgd, sgh, sgw, mr)
     prow = b % n_part
     # y = ... + (sum_k D_k) u: every D_k has the same gradient, stored once per channel.
     tl.atomic_add(pdd_ptr + prow * D + offs_d, tl.sum(gy * u, axis=1), mask=dmask, sem="relaxed")
@@ -158,18 +164,22 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
         for k in tl.static_range(4):
             du += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
                                 u, gy, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
-                                DOT_LOWP, DT_GEMM, 0, k % 2)
+                                DOT_LOWP, DT_GEMM, 0, k % 2, DENSE)
     else:
         for k in tl.static_range(0, 4, 2):
             du += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
                                 u, gy, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
-                                DOT_LOWP, DT_GEMM, 0, 0)
+                                DOT_LOWP, DT_GEMM, 0, 0, DENSE)
         u_c = plane_in_order(x_ptr, u, b, offs_d, dmask, H, W, sxb, sxd, sxh, sxw, BLOCK_D, HP, WP, COL_MODE == 2)
         gy_c = plane_in_order(gy_ptr, gy, b, offs_d, dmask, H, W, sgb, sgd, sgh, sgw, BLOCK_D, HP, WP, COL_MODE == 2)
         du_c = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
         for k in tl.static_range(1, 4, 2):
             du_c += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
                                   u_c, gy_c, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
-                                  DOT_LOWP, DT_GEMM, 1, 0)
+                                  DOT_LOWP, DT_GEMM, 1, 0, DENSE)
         du += to_rows(du_c, BLOCK_D, HP, WP)
-    tl.store(plane_ptrs(dx_ptr, b, offs_d, ir, jr, sdb, sdd, sdh, sdw), du.to(dx_ptr.dtype.element_ty), mask=mr)
+    if DENSE:
+        dx_ptrs = plane_ptrs(dx_ptr, b, offs_d, ir, jr, sdb, sdd, WP, 1)
+    else:
+        dx_ptrs = plane_ptrs(dx_ptr, b, offs_d, ir, jr, sdb, sdd, sdh, sdw)
+    tl.store(dx_ptrs, du.to(dx_ptr.dtype.element_ty), mask=mr)

@@ -51,20 +51,27 @@ def plane_setup(n_dblk, D, BLOCK_D: tl.constexpr):
 
 
 @triton.jit
-def plane_order(COL: tl.constexpr, H, W, HP: tl.constexpr, WP: tl.constexpr):
+def plane_order(COL: tl.constexpr, H, W, HP: tl.constexpr, WP: tl.constexpr, DENSE: tl.constexpr = False):
     """The padded plane flattened in row-major (COL=0) or column-major (COL=1) order.
 
     Returns (HP * WP,) rows i, columns j, the index i * W + j into an H * W spatial row, and
-    whether the position lies inside the map.
+    whether the position lies inside the map. DENSE (H and W are powers of two, so nothing is
+    padded): the row-major index is the position itself and every position is inside, which
+    lets the compiler see that a thread's positions are contiguous: it then gives each thread
+    a run of neighbouring positions (vector loads, and a scan that runs inside the thread
+    before it crosses lanes) instead of positions 512 apart.
     """
     p = tl.arange(0, HP * WP)
     if COL:
         i = p % HP
         j = p // HP
+        return i, j, i * W + j, (i < H) & (j < W)
+    elif DENSE:
+        return p // WP, p % WP, p, p < HP * WP
     else:
         i = p // WP
         j = p % WP
-    return i, j, i * W + j, (i < H) & (j < W)
+        return i, j, i * W + j, (i < H) & (j < W)
 
 
 @triton.jit
@@ -105,9 +112,14 @@ def plane_in_order(base_ptr, t_rows, b, offs_d, dmask, H, W, sb, sd, sh, sw,
 
 @triton.jit
 def xdbl_row(xdbl_ptr, b, k: tl.constexpr, c, sp, valid, L, C: tl.constexpr):
-    """Row c of x_dbl[b, k] at the positions sp (a direction's order), (1, positions) fp32, 0 outside."""
-    v = tl.load(xdbl_ptr + ((b.to(tl.int64) * 4 + k) * C + c) * L + sp, mask=valid, other=0.0)
-    return v.to(tl.float32)[None, :]
+    """Row c of x_dbl[b, k] at the positions sp (a direction's order), (1, positions) fp32, 0 outside.
+
+    Loaded as a (1, positions) tile, not a row broadcast afterwards: the load then gets the
+    planes' vectorised layout and the arithmetic stays in it (a 1-D load broadcast into the
+    tile left every tile in a one-element-a-thread layout, with a layout conversion a row).
+    """
+    v = tl.load(xdbl_ptr + ((b.to(tl.int64) * 4 + k) * C + c) * L + sp[None, :], mask=valid[None, :], other=0.0)
+    return v.to(tl.float32)
 
 
 @triton.jit
@@ -196,15 +208,16 @@ def to_scan_order(t, TRANS: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexp
 @triton.jit
 def fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, uk, b, k: tl.constexpr, offs_d, dmask, H, W, D,
                   R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
-                  USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, ORDER: tl.constexpr, TRANS: tl.constexpr):
+                  USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, ORDER: tl.constexpr, TRANS: tl.constexpr,
+                  DENSE: tl.constexpr):
     """Direction k's C h over the plane.
 
     ORDER is the order uk is in and the coefficients are read in (0 row-major, 1 column-major);
     TRANS (row-major coefficients of a column direction): only the scan's two operands are
     transposed to column order, and h back, so every global read stays coalesced. The result
-    is in ORDER's order.
+    is in ORDER's order. DENSE as in `plane_order`.
     """
-    _i, _j, sp, valid = plane_order(ORDER, H, W, HP, WP)
+    _i, _j, sp, valid = plane_order(ORDER, H, W, HP, WP, DENSE)
     _z, delta, _A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
                                                 H * W, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP)
     a_s = to_scan_order(a, TRANS, BLOCK_D, HP, WP)
@@ -219,7 +232,7 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
                       sxb, sxd, sxh, sxw, syb, syd, syh, syw,
                       R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
                       HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
-                      COL_MODE: tl.constexpr):
+                      COL_MODE: tl.constexpr, DENSE: tl.constexpr):
     """y = sum over the four directions of C h + D u for one (batch, channel block), stored once.
 
     COL_MODE 0 ("rows"): every direction's coefficients are read and computed in row-major
@@ -227,24 +240,32 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
     1 ("gather") and 2 ("reload"): the column directions read their coefficients in column
     order, a gather with a stride of W (one memory sector a lane), on the planes transposed in
     registers (1) or reloaded by strided loads (2); their sum is transposed back once.
+    DENSE (`plane_order`; x and y contiguous): the planes are addressed as runs of WP.
     """
     b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
-    ir, jr, _sp, vr = plane_order(0, H, W, HP, WP)
+    ir, jr, _sp, vr = plane_order(0, H, W, HP, WP, DENSE)
     mr = dmask[:, None] & vr[None, :]
-    u = load_plane(x_ptr, b, offs_d, ir, jr, sxb, sxd, sxh, sxw, mr)
+    if DENSE:
+        u = load_plane(x_ptr, b, offs_d, ir, jr, sxb, sxd, WP, 1, mr)
+    else:
+        u = load_plane(x_ptr, b, offs_d, ir, jr, sxb, sxd, sxh, sxw, mr)
     y = skip_weight(ds_ptr, offs_d, dmask, D)[:, None] * u
     if COL_MODE == 0:
         for k in tl.static_range(4):
             y += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, b, k, offs_d, dmask, H, W, D,
-                               R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, 0, k % 2)
+                               R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, 0, k % 2, DENSE)
     else:
         for k in tl.static_range(0, 4, 2):
             y += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, b, k, offs_d, dmask, H, W, D,
-                               R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, 0, 0)
+                               R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, 0, 0, DENSE)
         u_c = plane_in_order(x_ptr, u, b, offs_d, dmask, H, W, sxb, sxd, sxh, sxw, BLOCK_D, HP, WP, COL_MODE == 2)
         y_c = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
         for k in tl.static_range(1, 4, 2):
             y_c += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u_c, b, k, offs_d, dmask, H, W, D,
-                                 R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, 1, 0)
+                                 R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, 1, 0, False)
         y += to_rows(y_c, BLOCK_D, HP, WP)
-    tl.store(plane_ptrs(y_ptr, b, offs_d, ir, jr, syb, syd, syh, syw), y.to(y_ptr.dtype.element_ty), mask=mr)
+    if DENSE:
+        y_ptrs = plane_ptrs(y_ptr, b, offs_d, ir, jr, syb, syd, WP, 1)
+    else:
+        y_ptrs = plane_ptrs(y_ptr, b, offs_d, ir, jr, syb, syd, syh, syw)
+    tl.store(y_ptrs, y.to(y_ptr.dtype.element_ty), mask=mr)

@@ -78,6 +78,9 @@ SMALL = [
     (1, 6, 5, 6, 2, {"col_mode": "gather"}),  # column coefficients gathered, planes transposed
     (1, 6, 5, 6, 2, {"col_mode": "reload"}),  # column coefficients gathered, planes reloaded
     (2, 18, 5, 3, 3, {"block_d": 16, "col_mode": "gather"}),  # the same with tl.dot
+    (2, 5, 4, 8, 2, {}),  # powers of two: the dense addressing (no padding)
+    (2, 5, 4, 8, 2, {"dense": False}),  # the same plane through the general addressing
+    (1, 18, 8, 4, 3, {"block_d": 16}),  # dense, with tl.dot
 ]
 
 
