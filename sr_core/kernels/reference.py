@@ -26,6 +26,7 @@ import torch.nn.functional as F
 K_DIRECTIONS = 4
 _CHUNK = 64
 _PLANES_TOGETHER = 1 << 17  # elements
+_IN_PLACE = 1 << 18  # elements a direction from which _scan_planes scans in place
 
 
 def cross_scan(x: torch.Tensor) -> torch.Tensor:
@@ -75,15 +76,19 @@ def _scan_inclusive(a: torch.Tensor, b: torch.Tensor, reverse: bool = False) -> 
     return _hillis_steele_scan(a, b)
 
 
-def _decaying_scan(a: torch.Tensor, b: torch.Tensor, reverse: bool = False) -> torch.Tensor:
+def _decaying_scan(a: torch.Tensor, b: torch.Tensor, reverse: bool = False, overwrite: bool = False) -> torch.Tensor:
     """`_scan_inclusive` for a in [0, 1]: cumulative products and sums inside chunks, a carry between.
 
     Inside a chunk with P_t = a_1 ... a_t (a cumprod, each step rounded once as in the loop),
     h_t = P_t * (sum_{s<=t} b_s / P_s + carry): every ratio P_t / P_s is a product of a's, so
     the result is the loop's to float rounding. The reversed scan uses the suffix products
     Q_t = a_t ... a_T = P_T / P_{t-1} the same way, with suffix sums (a triangular matmul).
-    A chunk whose product falls below `tiny / eps`, or whose sum overflows, would lose that
-    and is scanned by Hillis-Steele instead, so any delta and A stay exact.
+    A chunk whose product would fall below `tiny / eps`, or whose sums could overflow, would
+    lose that and is scanned by Hillis-Steele instead, so any delta, A and b stay exact.
+
+    `overwrite=True` lets the scan work in the memory of a and b, which pays on large inputs
+    (fresh memory costs page faults on every call) though it needs two more passes to decide
+    the exact chunks first; the result then shares b's.
     """
     length = a.shape[-1]
     chunk = min(_CHUNK, length)
@@ -91,35 +96,46 @@ def _decaying_scan(a: torch.Tensor, b: torch.Tensor, reverse: bool = False) -> t
     if pad:  # a = 1, b = 0 past the end: the state stays 0 there (reverse) or is cut off
         a = F.pad(a, (0, pad), value=1.0)
         b = F.pad(b, (0, pad), value=0.0)
+        overwrite = True
     lead = a.shape[:-1]
     n_chunks = a.shape[-1] // chunk
     a = a.reshape(-1, chunk)  # one chunk a row, a sequence's chunks consecutive
     b = b.reshape(-1, chunk)
-    prod = torch.cumprod(a, -1)
+    finfo = torch.finfo(a.dtype)
+    tiny = finfo.tiny / finfo.eps  # P_t at or above it is a normal number, exact to rounding
+    bad = exact = None
+    if overwrite:
+        # Decided before a and b are overwritten. The margins cover the rounding of prod()
+        # against cumprod; with them every P_t >= tiny and every |sum| <= max / 4.
+        prod_estimate = a.prod(-1)
+        b_max = torch.maximum(b.amax(-1), b.amin(-1).neg_())
+        bad = ~((prod_estimate > 2 * tiny) & (b_max * (4 * chunk) <= finfo.max * prod_estimate))
+        exact = _hillis_steele_chunks(a[bad], b[bad], reverse) if bool(bad.any()) else None
+    prod = a.cumprod_(-1) if overwrite else a.cumprod(-1)
     prod_end = prod[:, -1].clone()
+    terms = b if overwrite else torch.empty_like(b)
     if reverse:
-        # scale_t = 1 / Q_t = P_{t-1} / P_T, in [1, 1 / P_T]; sums of b_s * scale_s run backwards.
-        scale = torch.empty_like(prod)
+        # terms_t = b_t / Q_t = b_t P_{t-1} / P_T, and prod becomes P_t / P_T = 1 / Q_{t+1}.
         inverse_end = prod_end.reciprocal()
-        scale[:, 0] = inverse_end
-        torch.mul(prod[:, :-1], inverse_end.unsqueeze(-1), out=scale[:, 1:])
-        terms = torch.mul(b, scale, out=prod)
+        prod.mul_(inverse_end.unsqueeze(-1))
+        torch.mul(b[:, 1:], prod[:, :-1], out=terms[:, 1:])
+        torch.mul(b[:, 0], inverse_end, out=terms[:, 0])
     else:
-        terms = torch.div(b, prod)
+        torch.div(b, prod, out=terms)
     total = terms.sum(-1)
+    if bad is None:
+        bad = ~((prod_end >= tiny) & torch.isfinite(total))
+        exact = _hillis_steele_chunks(a[bad], b[bad], reverse) if bool(bad.any()) else None
     end = prod_end * total  # each chunk's own final state
-    tiny = torch.finfo(a.dtype).tiny / torch.finfo(a.dtype).eps
-    bad = ~((prod_end >= tiny) & torch.isfinite(total))
-    exact = None
-    if bool(bad.any()):
-        exact = _hillis_steele_chunks(a[bad], b[bad], reverse)
+    if exact is not None:
         end[bad] = exact[1][:, 0 if reverse else -1]
     carry = _chunk_carry(prod_end.view(-1, n_chunks), end.view(-1, n_chunks), reverse).reshape(-1)
     # The carry enters where the chunk's sum starts: h_t = P_t (carry + sum_{s<=t} terms_s).
     if reverse:
         terms[:, -1] += carry
-        suffix = torch.ones(chunk, chunk, dtype=a.dtype, device=a.device).tril_()
-        h = torch.matmul(terms, suffix).div_(scale)
+        h = torch.matmul(terms, torch.ones(chunk, chunk, dtype=a.dtype, device=a.device).tril_())
+        h[:, 1:].div_(prod[:, :-1])
+        h[:, 0].mul_(prod_end)
     else:
         terms[:, 0] += carry
         h = terms.cumsum_(-1).mul_(prod)
@@ -392,8 +408,9 @@ def _scan_planes(
     delta = _softplus_(delta).view(2, planes, d, 1, b, length)
     a = torch.mul(delta, A.view(2, planes, d, n, 1, 1)).exp_()
     bu = (delta.mul_(Bs) if n == 1 else delta * Bs).mul_(u.view(1, planes, d, 1, b, length))
-    y = _decaying_scan(a[0], bu[0]).mul_(Cs[0])
-    y.addcmul_(_decaying_scan(a[1], bu[1], reverse=True), Cs[1])
+    in_place = bu[0].numel() >= _IN_PLACE
+    y = _decaying_scan(a[0], bu[0], overwrite=in_place).mul_(Cs[0])
+    y.addcmul_(_decaying_scan(a[1], bu[1], reverse=True, overwrite=in_place), Cs[1])
     return y.sum(2) if n > 1 else y[:, :, 0]
 
 

@@ -30,25 +30,37 @@ def decaying_inputs(length, log_decay, shape=(3, 4), dtype=torch.float64, seed=0
     return a, torch.randn(*shape, length, generator=g, dtype=dtype)
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("log_decay", [0.05, 2.0, 40.0, 800.0])
 @pytest.mark.parametrize("length", [1, 2, 63, 64, 65, 200, 333])
-def test_decaying_scan_matches_loop_for_any_decay(length, log_decay, reverse):
+def test_decaying_scan_matches_loop_for_any_decay(length, log_decay, reverse, overwrite):
     # log_decay 40: a chunk's product is ~e^-1280, far below float64's range (e^-708),
     # so those chunks go to Hillis-Steele; 800: single steps underflow float32's a to 0.
     a, b = decaying_inputs(length, log_decay)
-    torch.testing.assert_close(_decaying_scan(a, b, reverse), loop_scan(a, b, reverse), rtol=1e-12, atol=1e-12)
+    want = loop_scan(a, b, reverse)
+    got = _decaying_scan(a.clone(), b.clone(), reverse, overwrite)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
 @pytest.mark.parametrize("reverse", [False, True])
-def test_strong_and_weak_chunks_in_one_tensor(reverse):
+def test_strong_and_weak_chunks_in_one_tensor(reverse, overwrite):
     a, b = decaying_inputs(256, 0.02, shape=(6,))
     a[1, 70:140] = 1e-3  # a run of strong decay: a chunk's product underflows
     a[2, 5] = 0.0  # a reset: the state restarts at position 5
     a[3] = 1.0  # no decay at all: running sums
     a[4, :64] = 1e-200  # the first chunk underflows in float64
     want = loop_scan(a, b, reverse)
-    torch.testing.assert_close(_decaying_scan(a, b, reverse), want, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(_decaying_scan(a.clone(), b.clone(), reverse, overwrite), want, rtol=1e-12, atol=1e-12)
+
+
+def test_inputs_are_kept_unless_overwrite_is_asked():
+    a, b = decaying_inputs(130, 40.0)
+    a_in, b_in = a.clone(), b.clone()
+    for reverse in (False, True):
+        _decaying_scan(a, b, reverse)
+        assert torch.equal(a, a_in) and torch.equal(b, b_in)
 
 
 @pytest.mark.parametrize("reverse", [False, True])
@@ -61,12 +73,14 @@ def test_float32_error_is_that_of_a_float32_loop(log_decay, reverse):
     assert error <= 4 * loop_error + 1e-6, (error, loop_error)
 
 
-def test_huge_b_overflowing_the_scaled_sum_takes_the_exact_path():
+@pytest.mark.parametrize("overwrite", [False, True])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_huge_b_overflowing_the_scaled_sum_takes_the_exact_path(reverse, overwrite):
     # b / P_t would overflow float32 (1e30 / 1e-20) though every state is finite.
     a = torch.full((2, 128), 0.5)
     b = torch.full((2, 128), 1e30)
-    want = loop_scan(a.double(), b.double())
-    got = _decaying_scan(a, b)
+    want = loop_scan(a.double(), b.double(), reverse)
+    got = _decaying_scan(a.clone(), b.clone(), reverse, overwrite)
     assert torch.isfinite(got).all()
     torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=0)
 
@@ -113,7 +127,9 @@ def autograd_ss2d(params):
     [(2, 5, 7, 1, 0.3), (1, 1, 9, 1, 0.3), (3, 9, 1, 1, 0.3), (2, 13, 11, 3, 0.3), (1, 16, 16, 1, 0.3),
      (1, 12, 12, 1, 3.0)],  # the last: A up to -e^9, every chunk's product underflows
 )
-def test_inference_ss2d_equals_autograd_path(batch, h, w, n, a_log_scale):
+@pytest.mark.parametrize("in_place", [0, 1 << 30])
+def test_inference_ss2d_equals_autograd_path(monkeypatch, batch, h, w, n, a_log_scale, in_place):
+    monkeypatch.setattr(reference, "_IN_PLACE", in_place)  # 0: every scan in place
     params = ss2d_params(batch, 6, h, w, n, a_log_scale=a_log_scale)
     with torch.inference_mode():
         got = ss2d_scan(*params, backend="torch")
