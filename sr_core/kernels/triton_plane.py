@@ -90,8 +90,10 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
             bwd_block_d: int | None = None, bwd_num_warps: int | None = None,
             col_mode: str | None = None, dt_grad: str | None = None, tile_elems: int | None = None,
             bwd_tile_elems: int | None = None, dense: bool = True) -> _Config:
-    """About tile_elems (default _ELEMS) tile elements a program: one channel of a 64 x 64
-    plane, 64 of an 8 x 8 one; the backward the same unless bwd_tile_elems says otherwise.
+    """About tile_elems (default _ELEMS, twice that for a 64 x 64 plane's forward) tile
+    elements a program: one or two channels of a 64 x 64 plane, 64 of an 8 x 8 one; the
+    backward the same unless bwd_tile_elems says otherwise (by default one channel of a
+    64 x 64 plane).
 
     A whole tile of every live operand sits in registers, so the block shrinks as the plane
     grows; the warps grow with the tile. dt_grad "atomic" reduces d(dt_lowrank) over the
@@ -105,8 +107,12 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     hp, wp = _pow2(h), _pow2(w)
     lp = hp * wp
     cap = min(_MAX_BLOCK_D, _pow2(d))
-    bd = block_d or max(1, min(cap, (tile_elems or _ELEMS) // lp))
-    bwd_bd = bwd_block_d or (max(1, min(cap, bwd_tile_elems // lp)) if bwd_tile_elems else bd)
+    # A 64 x 64 plane (stage 1 at 256 px) takes two channels a forward program by default: on
+    # an H200 that was 1.14-1.22x faster than one in two calls (benchmarks/RESULTS.md, session
+    # 7); its backward keeps one (twice the live tiles).
+    fwd_elems = tile_elems or (2 * _ELEMS if lp == _ELEMS else _ELEMS)
+    bd = block_d or max(1, min(cap, fwd_elems // lp))
+    bwd_bd = bwd_block_d or max(1, min(cap, (bwd_tile_elems or tile_elems or _ELEMS) // lp))
     for name, v in (("block_d", bd), ("bwd_block_d", bwd_bd)):
         if v & (v - 1):
             raise ValueError(f"{name} must be a power of two, got {v}")

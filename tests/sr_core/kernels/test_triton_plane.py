@@ -126,7 +126,10 @@ def test_plane_supported_shapes():
 
 
 def test_plane_config_fills_a_tile_and_rejects_bad_options():
-    assert triton_plane._config(64, 64, 192, 6).block_d == 1
+    stage1 = triton_plane._config(64, 64, 192, 6)
+    assert (stage1.block_d, stage1.bwd_block_d) == (2, 1)  # two channels forward, one backward
+    assert triton_plane._config(64, 64, 192, 6, tile_elems=4096).block_d == 1
+    assert triton_plane._config(64, 128, 192, 6).block_d == 1
     stage4 = triton_plane._config(8, 8, 1536, 48)
     assert (stage4.block_d, stage4.r_pad, stage4.dt_gemm) == (64, 64, True)
     cfg = triton_plane._config(8, 8, 1536, 48, tile_elems=2048, bwd_tile_elems=1024)
