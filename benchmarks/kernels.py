@@ -335,7 +335,7 @@ def main() -> None:
     parser.add_argument("--plane-num-warps", type=int)
     parser.add_argument("--plane-bwd-block-d", type=int)
     parser.add_argument("--plane-bwd-num-warps", type=int)
-    parser.add_argument("--plane-col-mode", choices=("rows", "gather", "reload"),
+    parser.add_argument("--plane-col-mode", choices=("rows", "gather", "reload", "transpose"),
                         help="triton_plane: how the column directions are reached (see ss2d_scan_triton_plane)")
     parser.add_argument("--plane-tile-elems", type=int,
                         help="triton_plane: tile elements a program aims for (sizes every stage's block; 4096)")

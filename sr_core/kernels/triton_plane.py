@@ -31,7 +31,7 @@ gradient to x and x_proj_weight), as in the chunked backend.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -53,7 +53,7 @@ _MAX_PLANE = 8192  # padded positions a program holds per channel
 _ELEMS = 4096  # tile elements (channels x padded positions) a program aims for
 _MAX_BLOCK_D = 64
 _PARTS = 8  # partial rows of the parameter gradients (shared round-robin by batch)
-_COL_MODES = ("rows", "gather", "reload")  # the kernels' COL_MODE 0, 1, 2
+_COL_MODES = ("rows", "gather", "reload", "transpose")  # the kernels' COL_MODE 0, 1, 2; "transpose": PART 1 + 2
 
 
 @dataclass(frozen=True)
@@ -146,17 +146,44 @@ class _Launch:
             self.meta["DT_GEMM"] = cfg.dt_gemm
 
 
+_TRANSPOSE = _COL_MODES.index("transpose")
+
+
+def _column_slots_transposed(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """A copy of t (B, 4, C, H * W) whose direction slots 1 and 3 (the column directions) are
+    in the row-major order of the transposed (W, H) map; slots 0 and 2 as they are."""
+    b, _, c, length = t.shape
+    pairs = t.view(b, 2, 2, c, length)  # (batch, forward/reversed, rows/columns, ...)
+    columns = pairs[:, :, 1].view(b, 2, c, h, w).transpose(-1, -2).reshape(b, 2, c, length)
+    return torch.stack([pairs[:, :, 0], columns], dim=2).view(b, 4, c, length)
+
+
+def _parts(x: torch.Tensor, cfg: _Config):
+    """The two launches of the "transpose" mode: (part, x's planes, config) for the row
+    directions on x and for the column directions on x's transpose, as the row directions there."""
+    xt = x.transpose(2, 3).contiguous()
+    return ((1, x, replace(cfg, col_mode=0)), (2, xt, replace(cfg, hp=cfg.wp, wp=cfg.hp, col_mode=0)))
+
+
 class _PlaneScan(torch.autograd.Function):
-    """(x, x_dbl, dt weight, dt bias, A_logs, Ds) -> merged y (B, D, H, W), Triton both ways."""
+    """(x, x_dbl, dt weight, dt bias, A_logs, Ds) -> merged y (B, D, H, W), Triton both ways.
+
+    In the "transpose" mode x_dbl arrives with its column slots transposed
+    (`_column_slots_transposed`) and each pass is two launches, whose outputs are added.
+    """
 
     @staticmethod
     def forward(ctx, x, x_dbl, dtw, dtb, A_logs, Ds, cfg: _Config):
         dtw, dtb, A_logs, Ds, x_dbl = (t.contiguous() for t in (dtw, dtb, A_logs, Ds, x_dbl))
         r = dtw.shape[2]
-        g = _Launch(x, x_dbl, r, cfg)
-        y = triton_ss2d._empty((g.b, g.d, g.h, g.w), x.dtype, x.device)
-        _plane_fwd_kernel[g.grid](x, x_dbl, dtw, dtb, A_logs, Ds, y, g.h, g.w, g.d, g.n_dblk,
-                                  *x.stride(), *y.stride(), **g.meta)
+        launches = _parts(x, cfg) if cfg.col_mode == _TRANSPOSE else ((0, x, cfg),)
+        y = None
+        for part, planes, pcfg in launches:
+            g = _Launch(planes, x_dbl, r, pcfg)
+            out = triton_ss2d._empty((g.b, g.d, g.h, g.w), x.dtype, x.device)
+            _plane_fwd_kernel[g.grid](planes, x_dbl, dtw, dtb, A_logs, Ds, out, g.h, g.w, g.d, g.n_dblk,
+                                      *planes.stride(), *out.stride(), PART=part, **g.meta)
+            y = out if y is None else y.add_(out.transpose(2, 3))
         ctx.save_for_backward(x, x_dbl, dtw, dtb, A_logs, Ds)
         ctx.cfg = cfg
         return y
@@ -165,31 +192,42 @@ class _PlaneScan(torch.autograd.Function):
     def backward(ctx, gy):
         x, x_dbl, dtw, dtb, A_logs, Ds = ctx.saved_tensors
         r = dtw.shape[2]
-        g = _Launch(x, x_dbl, r, ctx.cfg, backward=True)
+        b, d, h, w = x.shape
         dev = x.device
         # dy usually arrives as the transposed view of a channels-last gradient: one copy
         # makes its planes contiguous, as the kernel's coalesced loads need.
         gy = gy.contiguous()
-        dx = triton_ss2d._empty((g.b, g.d, g.h, g.w), x.dtype, dev)
-        # Atomic targets start at zero.
+        # Atomic targets start at zero. Both launches of the "transpose" mode add into the same
+        # buffers, each into its own direction slots (dxdbl's and dz's column slots in the
+        # transposed order, as x_dbl's are).
         dxdbl = torch.zeros(x_dbl.shape, dtype=torch.float32, device=dev)
-        n_part = min(g.b, _PARTS)
-        pdw = torch.zeros((n_part, 4, g.d, r), dtype=torch.float32, device=dev)
-        pdb = torch.zeros((n_part, 4, g.d), dtype=torch.float32, device=dev)
-        pda = torch.zeros((n_part, 4, g.d), dtype=torch.float32, device=dev)
-        pdd = torch.zeros((n_part, g.d), dtype=torch.float32, device=dev)
+        n_part = min(b, _PARTS)
+        pdw = torch.zeros((n_part, 4, d, r), dtype=torch.float32, device=dev)
+        pdb = torch.zeros((n_part, 4, d), dtype=torch.float32, device=dev)
+        pda = torch.zeros((n_part, 4, d), dtype=torch.float32, device=dev)
+        pdd = torch.zeros((n_part, d), dtype=torch.float32, device=dev)
         # dz (B, 4, D, H*W) in x's dtype, only where the GEMMs take the dt gradients.
-        dz = triton_ss2d._empty((g.b, 4, g.d, g.h * g.w) if ctx.cfg.dt_gemm else (1,), x.dtype, dev)
-        _plane_bwd_kernel[g.grid](x, x_dbl, dtw, dtb, A_logs, Ds, gy, dx, dxdbl, pdw, pdb, pda, pdd, dz,
-                                  g.h, g.w, g.d, g.n_dblk, n_part, *x.stride(), *gy.stride(), *dx.stride(), **g.meta)
+        dz = triton_ss2d._empty((b, 4, d, h * w) if ctx.cfg.dt_gemm else (1,), x.dtype, dev)
+        transposed = ctx.cfg.col_mode == _TRANSPOSE
+        dx = None
+        for part, planes, pcfg in _parts(x, ctx.cfg) if transposed else ((0, x, ctx.cfg),):
+            g = _Launch(planes, x_dbl, r, pcfg, backward=True)
+            grad = gy if part != 2 else gy.transpose(2, 3).contiguous()
+            out = triton_ss2d._empty((g.b, g.d, g.h, g.w), x.dtype, dev)
+            _plane_bwd_kernel[g.grid](planes, x_dbl, dtw, dtb, A_logs, Ds, grad, out, dxdbl, pdw, pdb, pda, pdd, dz,
+                                      g.h, g.w, g.d, g.n_dblk, n_part, *planes.stride(), *grad.stride(),
+                                      *out.stride(), PART=part, **g.meta)
+            dx = out if dx is None else dx.add_(out.transpose(2, 3))
         d_w = pdw.sum(0)
         if ctx.cfg.dt_gemm:
             # d(dt_lowrank)[b, k] = dt_w[k]^T dz[b, k]; d(dt_w)[k] = sum_b dz[b, k] dt_lowrank[b, k]^T.
             dxdbl[:, :, :r] += torch.matmul(dtw.transpose(1, 2).to(dz.dtype), dz)
             d_w = torch.matmul(dz, x_dbl[:, :, :r].transpose(2, 3).to(dz.dtype)).sum(0, dtype=torch.float32)
         d_ds = pdd.sum(0).repeat(4)
+        # In the "transpose" mode this is the gradient of the transposed-slot x_dbl the forward
+        # was given; `_column_slots_transposed`'s own backward turns it back.
         return (dx, dxdbl.to(x_dbl.dtype), d_w.to(dtw.dtype), pdb.sum(0).to(dtb.dtype),
-                pda.sum(0).reshape(4 * g.d, 1).to(A_logs.dtype), d_ds.to(Ds.dtype), None)
+                pda.sum(0).reshape(4 * d, 1).to(A_logs.dtype), d_ds.to(Ds.dtype), None)
 
 
 def ss2d_scan_triton_plane(
@@ -221,7 +259,11 @@ def ss2d_scan_triton_plane(
             coefficients are read and computed in row-major order, coalesced, and only the
             scans' operands are transposed in registers; "gather": the coefficients are read
             in column order (a stride of W between lanes) on the transposed planes; "reload":
-            the same with the planes reloaded by strided loads instead of transposed.
+            the same with the planes reloaded by strided loads instead of transposed;
+            "transpose": two launches, the row directions on x and the column directions as
+            the row directions of x's transpose (one copy of x, of x_dbl's column rows and,
+            backward, of dy; the second launch's output added transposed), so no direction
+            scans a transposed tile.
         dt_grad: "atomic" or "gemm" (None: "gemm"), how the backward reduces the dt
             projection's gradients (see `_config`).
         tile_elems: the tile size a program aims for when block_d is not given (channels x
@@ -251,7 +293,10 @@ def ss2d_scan_triton_plane(
     x = x.contiguous()
     # Projections act per position: apply them in spatial order, (B, 4C, L) in one GEMM.
     x_dbl = torch.matmul(x_proj_weight.reshape(k * c, d).to(x.dtype), x.reshape(b, d, h * w))
-    y = _PlaneScan.apply(x, x_dbl.view(b, k, c, h * w), dt_projs_weight, dt_projs_bias, A_logs, Ds, cfg)
+    x_dbl = x_dbl.view(b, k, c, h * w)
+    if cfg.col_mode == _TRANSPOSE:
+        x_dbl = _column_slots_transposed(x_dbl, h, w)  # differentiable: autograd turns its gradient back
+    y = _PlaneScan.apply(x, x_dbl, dt_projs_weight, dt_projs_bias, A_logs, Ds, cfg)
     return y.permute(0, 2, 3, 1)
 
 

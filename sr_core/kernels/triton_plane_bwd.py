@@ -139,13 +139,15 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
                       sxb, sxd, sxh, sxw, sgb, sgd, sgh, sgw, sdb, sdd, sdh, sdw,
                       R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
                       HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
-                      COL_MODE: tl.constexpr, DT_GEMM: tl.constexpr, DENSE: tl.constexpr):
+                      COL_MODE: tl.constexpr, DT_GEMM: tl.constexpr, DENSE: tl.constexpr, PART: tl.constexpr = 0):
     """Every gradient of one (batch, channel block): dx stored, the rest reduced (see the module).
 
     COL_MODE as in the forward: 0 every direction in row-major order (the column scans on
     transposed operands); otherwise row directions first, then the column ones on the
     transposed planes with their coefficients gathered. DENSE (`plane_order`; x, dy and dx
-    contiguous): the planes are addressed as runs of WP.
+    contiguous): the planes are addressed as runs of WP. PART as in the forward: 1 the row
+    directions with the D terms, 2 directions 1 and 3 as the row directions of the transposed
+    x, dy and x_dbl the caller passes (no D terms).
     """
     b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
     ir, jr, _sp, vr = plane_order(0, H, W, HP, WP, DENSE)
@@ -157,10 +159,18 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
         u = load_plane(x_ptr, b, offs_d, ir, jr, sxb, sxd, sxh, sxw, mr)
         gy = load_plane(gy_ptr, b, offs_d, ir, jr, sgb, sgd, sgh, sgw, mr)
     prow = b % n_part
-    # y = ... + (sum_k D_k) u: every D_k has the same gradient, stored once per channel.
-    tl.atomic_add(pdd_ptr + prow * D + offs_d, tl.sum(gy * u, axis=1), mask=dmask, sem="relaxed")
-    du = skip_weight(ds_ptr, offs_d, dmask, D)[:, None] * gy
-    if COL_MODE == 0:
+    if PART == 2:
+        du = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
+    else:
+        # y = ... + (sum_k D_k) u: every D_k has the same gradient, stored once per channel.
+        tl.atomic_add(pdd_ptr + prow * D + offs_d, tl.sum(gy * u, axis=1), mask=dmask, sem="relaxed")
+        du = skip_weight(ds_ptr, offs_d, dmask, D)[:, None] * gy
+    if PART != 0:
+        for k in tl.static_range(PART - 1, 4, 2):
+            du += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
+                                u, gy, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
+                                DOT_LOWP, DT_GEMM, 0, 0, DENSE)
+    elif COL_MODE == 0:
         for k in tl.static_range(4):
             du += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
                                 u, gy, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,

@@ -232,8 +232,13 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
                       sxb, sxd, sxh, sxw, syb, syd, syh, syw,
                       R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
                       HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
-                      COL_MODE: tl.constexpr, DENSE: tl.constexpr):
+                      COL_MODE: tl.constexpr, DENSE: tl.constexpr, PART: tl.constexpr = 0):
     """y = sum over the four directions of C h + D u for one (batch, channel block), stored once.
+
+    PART 1 and 2 (the wrapper's "transpose" mode, two launches): only the row directions 0
+    and 2 with the D skip term (1), or only 1 and 3 (2), scanned as row directions: for part
+    2 the caller passes x's transpose and x_dbl's rows 1 and 3 in its order, so the column
+    directions of the map are the row directions of its transpose.
 
     COL_MODE 0 ("rows"): every direction's coefficients are read and computed in row-major
     order and only the column directions' scan operands are transposed (see `fwd_direction`).
@@ -249,8 +254,15 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
         u = load_plane(x_ptr, b, offs_d, ir, jr, sxb, sxd, WP, 1, mr)
     else:
         u = load_plane(x_ptr, b, offs_d, ir, jr, sxb, sxd, sxh, sxw, mr)
-    y = skip_weight(ds_ptr, offs_d, dmask, D)[:, None] * u
-    if COL_MODE == 0:
+    if PART == 2:
+        y = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
+    else:
+        y = skip_weight(ds_ptr, offs_d, dmask, D)[:, None] * u
+    if PART != 0:
+        for k in tl.static_range(PART - 1, 4, 2):
+            y += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, b, k, offs_d, dmask, H, W, D,
+                               R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, 0, 0, DENSE)
+    elif COL_MODE == 0:
         for k in tl.static_range(4):
             y += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, b, k, offs_d, dmask, H, W, D,
                                R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, 0, k % 2, DENSE)

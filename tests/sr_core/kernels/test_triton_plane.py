@@ -81,6 +81,10 @@ SMALL = [
     (2, 5, 4, 8, 2, {}),  # powers of two: the dense addressing (no padding)
     (2, 5, 4, 8, 2, {"dense": False}),  # the same plane through the general addressing
     (1, 18, 8, 4, 3, {"block_d": 16}),  # dense, with tl.dot
+    (2, 5, 4, 8, 2, {"col_mode": "transpose"}),  # the column directions on x's transpose, dense
+    (1, 3, 5, 7, 2, {"col_mode": "transpose", "dt_grad": "atomic"}),  # the same, padded, atomics
+    (2, 20, 3, 5, 3, {"block_d": 16, "col_mode": "transpose"}),  # the same with tl.dot
+    (2, 4, 1, 9, 2, {"col_mode": "transpose"}),  # a single row: its transpose is a single column
 ]
 
 
@@ -101,6 +105,14 @@ def test_plane_strong_decay_float32():
 def test_plane_bfloat16(dt_grad):
     params, seed = make_inputs(2, 18, 6, 5, 1, 2)
     assert_matches_reference(params, seed, dtype=torch.bfloat16, dt_grad=dt_grad)
+
+
+def test_plane_transpose_mode_bfloat16_and_strong_decay():
+    # Its two launches each round their sum to bf16 before they are added: within TOL too.
+    params, seed = make_inputs(2, 18, 6, 5, 1, 2)
+    assert_matches_reference(params, seed, dtype=torch.bfloat16, col_mode="transpose")
+    params, seed = make_inputs(2, 6, 7, 5, 1, 2, hard=True)
+    assert_matches_reference(params, seed, slack=5.0, block_d=4, col_mode="transpose")
 
 
 def test_plane_channels_last_input():
@@ -166,7 +178,15 @@ def test_plane_stage_shapes_cuda(d, hw, r, dtype, batch):
 
 
 @needs_cuda
+@pytest.mark.parametrize("d,hw,r", STAGES)
+def test_plane_transpose_mode_stage_shapes_cuda(d, hw, r):
+    params, seed = make_inputs(64, d, hw, hw, 1, r)
+    assert_matches_reference(params, seed, dtype=torch.bfloat16, col_mode="transpose")
+
+
+@needs_cuda
 @pytest.mark.parametrize("h,w,options", [(37, 23, {}), (37, 23, {"col_mode": "gather"}),
+                                         (37, 23, {"col_mode": "transpose"}),
                                          (37, 23, {"block_d": 2, "dt_grad": "atomic"}),
                                          (13, 11, {"block_d": 16, "dt_grad": "atomic"})])
 def test_plane_odd_map_cuda(h, w, options):
