@@ -261,8 +261,10 @@ def ptxas_report(args, dtypes, plane: dict) -> None:
             dtype = dtypes[dname]
             x = torch.empty(args.batch, d, hw, hw, dtype=dtype, device="meta")
             x_dbl = torch.empty(args.batch, 4, r + 2, hw * hw, dtype=dtype, device="meta")
-            for kernel, backward in ((_plane_fwd_kernel, False), (_plane_bwd_kernel, True)):
-                meta = dict(triton_plane._Launch(x, x_dbl, r, cfg, backward).meta)
+            parts = (1, 2) if cfg.col_mode == triton_plane._TRANSPOSE else (0,)  # "transpose": two launches
+            for kernel, backward, part in ((k, bw, p) for k, bw in ((_plane_fwd_kernel, False),
+                                                                    (_plane_bwd_kernel, True)) for p in parts):
+                meta = dict(triton_plane._Launch(x, x_dbl, r, cfg, backward).meta, PART=part)
                 warps = meta.pop("num_warps")
                 sig = {a: "constexpr" if a in meta else "i32" if not a.endswith("_ptr")
                        else f"*{dname}" if a in data else "*fp32" for a in kernel.arg_names}
@@ -276,7 +278,8 @@ def ptxas_report(args, dtypes, plane: dict) -> None:
                                           capture_output=True, text=True, check=True).stderr
                 regs = re.search(r"Used (\d+) registers", info)
                 spills = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", info)
-                print(f"| {name}: D={d} {hw}x{hw} R={r} | {dname} | {'bwd' if backward else 'fwd'} | "
+                label = ("bwd" if backward else "fwd") + (f" part {part}" if part else "")
+                print(f"| {name}: D={d} {hw}x{hw} R={r} | {dname} | {label} | "
                       f"{meta['BLOCK_D']} | {warps} | {regs.group(1) if regs else '?'} | "
                       f"{' | '.join(spills.groups()) if spills else '? | ?'} |", flush=True)
 
