@@ -32,7 +32,7 @@ floor is max(bytes / bandwidth, transcendentals / exp rate, FLOPs / FMA rate).
 
 Run: python benchmarks/kernels.py [--batch 64] [--repeats 20] [--backends torch,triton,triton_plane]
          [--tile-h 16 --tile-w 16 --block-d 16] [--plane-block-d 2 --plane-num-warps 16 --plane-col-load]
-         [--plane-variant col_mode=gather --plane-variant dt_grad=atomic --plane-variant tile_elems=2048 ...]
+         [--plane-variant col_mode=transpose --plane-variant dt_grad=atomic --plane-variant tile_elems=2048 ...]
      (each --plane-variant is one more row per shape: the plane path with those options on top
      of the --plane-* ones)
      python benchmarks/kernels.py --once [--stages 1,4 --dtypes bf16]   (one forward+backward per
@@ -191,7 +191,7 @@ def path_fns(tiles: dict, plane: dict, variants: dict[str, dict]) -> dict:
 
 
 def plane_variant(spec: str) -> dict:
-    """"col_mode=gather,dt_grad=atomic" -> {"col_mode": "gather", "dt_grad": "atomic"}, keys checked."""
+    """"col_mode=transpose,dt_grad=atomic" -> {"col_mode": "transpose", "dt_grad": "atomic"}, keys checked."""
     known = ("block_d", "num_warps", "bwd_block_d", "bwd_num_warps", "col_mode", "dt_grad", "tile_elems",
              "bwd_tile_elems", "dense")
     options = {}
@@ -338,14 +338,14 @@ def main() -> None:
     parser.add_argument("--plane-num-warps", type=int)
     parser.add_argument("--plane-bwd-block-d", type=int)
     parser.add_argument("--plane-bwd-num-warps", type=int)
-    parser.add_argument("--plane-col-mode", choices=("rows", "gather", "reload", "transpose"),
+    parser.add_argument("--plane-col-mode", choices=("rows", "transpose"),
                         help="triton_plane: how the column directions are reached (see ss2d_scan_triton_plane)")
     parser.add_argument("--plane-tile-elems", type=int,
                         help="triton_plane: tile elements a program aims for (sizes every stage's block; 4096)")
     parser.add_argument("--plane-dt-grad", choices=("atomic", "gemm"),
                         help="triton_plane: how the backward reduces the dt projection's gradients")
     parser.add_argument("--plane-variant", action="append", default=[], metavar="KEY=VALUE[,...]",
-                        help="one more plane path to time (repeatable), e.g. col_mode=gather or dt_grad=atomic,block_d=2")
+                        help="one more plane path to time (repeatable), e.g. col_mode=transpose or dt_grad=atomic,block_d=2")
     parser.add_argument("--ptxas", type=int, metavar="ARCH",
                         help="compile the plane kernels for sm_ARCH here (e.g. 90; no GPU needed) and print "
                              "ptxas' registers and spills per shape")

@@ -53,7 +53,7 @@ _MAX_PLANE = 8192  # padded positions a program holds per channel
 _ELEMS = 4096  # tile elements (channels x padded positions) a program aims for
 _MAX_BLOCK_D = 64
 _PARTS = 8  # partial rows of the parameter gradients (shared round-robin by batch)
-_COL_MODES = ("rows", "gather", "reload", "transpose")  # the kernels' COL_MODE 0, 1, 2; "transpose": PART 1 + 2
+_COL_MODES = ("rows", "transpose")  # "rows": the kernels' PART 0; "transpose": PART 1 then 2
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ class _Launch:
         # The interpreter's dot cannot multiply bf16 (numpy has no bf16): it widens to fp32.
         dot_lowp = x_dbl.dtype == torch.float16 or (x_dbl.dtype == torch.bfloat16 and not _INTERPRET)
         self.meta = dict(R=r, R_PAD=cfg.r_pad, BLOCK_D=self.block_d, HP=cfg.hp, WP=cfg.wp, USE_DOT=use_dot,
-                         DOT_LOWP=dot_lowp, COL_MODE=cfg.col_mode, DENSE=cfg.dense and (self.h, self.w) == (cfg.hp, cfg.wp),
+                         DOT_LOWP=dot_lowp, DENSE=cfg.dense and (self.h, self.w) == (cfg.hp, cfg.wp),
                          num_warps=cfg.bwd_num_warps if backward else cfg.num_warps)
         if backward:
             self.meta["DT_GEMM"] = cfg.dt_gemm
@@ -257,10 +257,7 @@ def ss2d_scan_triton_plane(
             the warps (powers of two; for tests and tuning).
         col_mode: how the column-major directions are reached (None: "rows"). "rows": their
             coefficients are read and computed in row-major order, coalesced, and only the
-            scans' operands are transposed in registers; "gather": the coefficients are read
-            in column order (a stride of W between lanes) on the transposed planes; "reload":
-            the same with the planes reloaded by strided loads instead of transposed;
-            "transpose": two launches, the row directions on x and the column directions as
+            scans' operands are transposed in registers; "transpose": two launches, the row directions on x and the column directions as
             the row directions of x's transpose (one copy of x, of x_dbl's column rows and,
             backward, of dy; the second launch's output added transposed), so no direction
             scans a transposed tile.

@@ -25,8 +25,7 @@ Reductions, all in registers first:
   tl.dot), or (DT_GEMM, the default for blocks too narrow for tl.dot) dz is stored and two
   host GEMMs form d(dt_lowrank) and d(dt_w): R atomics per channel and position would
   outnumber everything else the kernel does;
-* du for the four directions (the column ones in column order, transposed back once) is
-  written once.
+* du for the four directions is summed in row-major order and written once.
 """
 
 from __future__ import annotations
@@ -39,12 +38,10 @@ from sr_core.kernels.triton_plane_fwd import (
     dt_operands,
     load_plane,
     mixed_dot,
-    plane_in_order,
     plane_order,
     plane_ptrs,
     plane_setup,
     skip_weight,
-    to_rows,
     to_scan_order,
     xdbl_row,
 )
@@ -55,26 +52,23 @@ from sr_core.kernels.triton_ss2d_fwd import lin_combine
 @triton.jit
 def dt_grads(xdbl_ptr, dtw_ptr, dxdbl_ptr, pdw_ptr, dz_ptr, dz, b, k: tl.constexpr, prow, offs_d, dmask, H, W, D,
              R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
-             USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, DT_GEMM: tl.constexpr, ORDER: tl.constexpr,
-             DENSE: tl.constexpr):
-    """From dz (BLOCK_D, positions in ORDER's order): the gradients of dt_w[k] and of dt_lowrank.
+             USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, DT_GEMM: tl.constexpr, DENSE: tl.constexpr):
+    """From dz (BLOCK_D, positions in row-major order): the gradients of dt_w[k] and of dt_lowrank.
 
-    DT_GEMM: store dz (B, 4, D, H * W) in spatial order (the column directions transposed back
-    first, so the store coalesces) and leave both to two GEMMs on the host. Otherwise: dt_w's
+    DT_GEMM: store dz (B, 4, D, H * W) in spatial order, coalesced, and leave both to two GEMMs
+    on the host. Otherwise: dt_w's
     into the partial row prow and dt_lowrank's by atomics, a tl.dot each on a wide block.
     """
     C: tl.constexpr = R + 2
     L = H * W
     kd = k * D + offs_d
     if DT_GEMM:
-        if ORDER == 1:
-            dz = to_rows(dz, BLOCK_D, HP, WP)
-        _i, _j, spr, vr = plane_order(0, H, W, HP, WP, DENSE)
+        _i, _j, spr, vr = plane_order(H, W, HP, WP, DENSE)
         rows = (b.to(tl.int64) * 4 + k) * D + offs_d
         tl.store(dz_ptr + rows[:, None] * L + spr[None, :], dz.to(dz_ptr.dtype.element_ty),
                  mask=dmask[:, None] & vr[None, :])
     else:
-        _i, _j, sp, valid = plane_order(ORDER, H, W, HP, WP, DENSE)
+        _i, _j, sp, valid = plane_order(H, W, HP, WP, DENSE)
         xrow = (b.to(tl.int64) * 4 + k) * C
         if USE_DOT:
             dtl, wt, r, rmask = dt_operands(xdbl_ptr, dtw_ptr, b, k, offs_d, dmask, sp, valid, L, D, R, C, R_PAD)
@@ -99,14 +93,14 @@ def bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_
                   b, k: tl.constexpr, prow, offs_d, dmask, H, W, D,
                   R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
                   USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, DT_GEMM: tl.constexpr,
-                  ORDER: tl.constexpr, TRANS: tl.constexpr, DENSE: tl.constexpr):
-    """Direction k's gradients; returns its part of du in ORDER's order (uk and gyk are in it
-    too). ORDER and TRANS as in the forward's `fwd_direction`: with TRANS only the scans run
-    in column order (their operands transposed in, h and g back), so every read, store and
-    atomic stays in row-major order, coalesced. DENSE as in `plane_order`."""
+                  TRANS: tl.constexpr, DENSE: tl.constexpr):
+    """Direction k's gradients; returns its part of du, row-major like uk and gyk. TRANS as
+    in the forward's `fwd_direction`: only the scans run in column order (their operands
+    transposed in, h and g back), so every read, store and atomic stays in row-major order,
+    coalesced. DENSE as in `plane_order`."""
     C: tl.constexpr = R + 2
     L = H * W
-    _i, _j, sp, valid = plane_order(ORDER, H, W, HP, WP, DENSE)
+    _i, _j, sp, valid = plane_order(H, W, HP, WP, DENSE)
     z, delta, A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
                                               L, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP)
     bb = delta * Bk * uk
@@ -128,7 +122,7 @@ def bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_
     tl.atomic_add(dxdbl_ptr + (xrow + R) * L + sp, tl.sum(gd * uk, axis=0), mask=valid, sem="relaxed")
     tl.atomic_add(dxdbl_ptr + (xrow + R + 1) * L + sp, tl.sum(gyk * h, axis=0), mask=valid, sem="relaxed")
     dt_grads(xdbl_ptr, dtw_ptr, dxdbl_ptr, pdw_ptr, dz_ptr, dz, b, k, prow, offs_d, dmask, H, W, D,
-             R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, DT_GEMM, ORDER, DENSE)
+             R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, DT_GEMM, DENSE)
     return gd * Bk
 
 
@@ -139,18 +133,16 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
                       sxb, sxd, sxh, sxw, sgb, sgd, sgh, sgw, sdb, sdd, sdh, sdw,
                       R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
                       HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
-                      COL_MODE: tl.constexpr, DT_GEMM: tl.constexpr, DENSE: tl.constexpr, PART: tl.constexpr = 0):
+                      DT_GEMM: tl.constexpr, DENSE: tl.constexpr, PART: tl.constexpr = 0):
     """Every gradient of one (batch, channel block): dx stored, the rest reduced (see the module).
 
-    COL_MODE as in the forward: 0 every direction in row-major order (the column scans on
-    transposed operands); otherwise row directions first, then the column ones on the
-    transposed planes with their coefficients gathered. DENSE (`plane_order`; x, dy and dx
-    contiguous): the planes are addressed as runs of WP. PART as in the forward: 1 the row
-    directions with the D terms, 2 directions 1 and 3 as the row directions of the transposed
-    x, dy and x_dbl the caller passes (no D terms).
+    PART as in the forward: 0 all four directions (the column scans on transposed operands),
+    1 the row directions with the D terms, 2 directions 1 and 3 as the row directions of the
+    transposed x, dy and x_dbl the caller passes (no D terms). DENSE (`plane_order`; x, dy
+    and dx contiguous): the planes are addressed as runs of WP.
     """
     b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
-    ir, jr, _sp, vr = plane_order(0, H, W, HP, WP, DENSE)
+    ir, jr, _sp, vr = plane_order(H, W, HP, WP, DENSE)
     mr = dmask[:, None] & vr[None, :]
     if DENSE:
         u = load_plane(x_ptr, b, offs_d, ir, jr, sxb, sxd, WP, 1, mr)
@@ -165,29 +157,16 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
         # y = ... + (sum_k D_k) u: every D_k has the same gradient, stored once per channel.
         tl.atomic_add(pdd_ptr + prow * D + offs_d, tl.sum(gy * u, axis=1), mask=dmask, sem="relaxed")
         du = skip_weight(ds_ptr, offs_d, dmask, D)[:, None] * gy
-    if PART != 0:
-        for k in tl.static_range(PART - 1, 4, 2):
-            du += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
-                                u, gy, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
-                                DOT_LOWP, DT_GEMM, 0, 0, DENSE)
-    elif COL_MODE == 0:
+    if PART == 0:
         for k in tl.static_range(4):
             du += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
                                 u, gy, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
-                                DOT_LOWP, DT_GEMM, 0, k % 2, DENSE)
+                                DOT_LOWP, DT_GEMM, k % 2, DENSE)
     else:
-        for k in tl.static_range(0, 4, 2):
+        for k in tl.static_range(PART - 1, 4, 2):
             du += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
                                 u, gy, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
-                                DOT_LOWP, DT_GEMM, 0, 0, DENSE)
-        u_c = plane_in_order(x_ptr, u, b, offs_d, dmask, H, W, sxb, sxd, sxh, sxw, BLOCK_D, HP, WP, COL_MODE == 2)
-        gy_c = plane_in_order(gy_ptr, gy, b, offs_d, dmask, H, W, sgb, sgd, sgh, sgw, BLOCK_D, HP, WP, COL_MODE == 2)
-        du_c = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
-        for k in tl.static_range(1, 4, 2):
-            du_c += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
-                                  u_c, gy_c, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
-                                  DOT_LOWP, DT_GEMM, 1, 0, DENSE)
-        du += to_rows(du_c, BLOCK_D, HP, WP)
+                                DOT_LOWP, DT_GEMM, 0, DENSE)
     if DENSE:
         dx_ptrs = plane_ptrs(dx_ptr, b, offs_d, ir, jr, sdb, sdd, WP, 1)
     else:

@@ -15,15 +15,14 @@ are needed and each direction is one scan of the whole flattened plane:
   row-major reversed with reverse=True, and the two column-major directions on the scan's
   operands transposed to (BLOCK_D, WP * HP) (`to_cols`: a register transpose, which Triton
   lowers through shared memory), h transposed back. Every coefficient (dt_lowrank, B, C) is
-  read in row-major order, coalesced (COL_MODE 0). Reading them in column order instead
-  (COL_MODE 1 and 2, the first design) is a gather with lanes W elements apart, one memory
-  sector a lane: the first GPU run's stage-1 forward was 17x above its floor with it.
+  read in row-major order, coalesced. (The first design read the column directions' in
+  column order, a gather with lanes W elements apart, one memory sector a lane: 17x above
+  the floor at stage 1 on the first GPU run, 1.3x slower than this; removed.)
 * delta = softplus(dt_w @ dt_lowrank + bias), exp(delta A) and the D skip stay in registers;
   the dt projection is a `tl.dot` when the block has 16 or more channels (stages 3 and 4,
   where R is 24-48) and R broadcast multiply-adds otherwise.
-* The four directions are summed in registers and y is written once, in x's (B, D, H, W)
-  layout, coalesced. The row directions run first, then the column ones on the transposed
-  planes (their sum transposed back once), so one copy of the planes is live at a time.
+* The four directions are summed in registers, in row-major order, and y is written once,
+  in x's (B, D, H, W) layout, coalesced.
 
 x_dbl (dt_lowrank, B, C per direction and position, (B, 4, R + 2, H * W), spatial order) is
 shared by every channel of a batch: programs of one batch run together (the channel block
@@ -51,8 +50,8 @@ def plane_setup(n_dblk, D, BLOCK_D: tl.constexpr):
 
 
 @triton.jit
-def plane_order(COL: tl.constexpr, H, W, HP: tl.constexpr, WP: tl.constexpr, DENSE: tl.constexpr = False):
-    """The padded plane flattened in row-major (COL=0) or column-major (COL=1) order.
+def plane_order(H, W, HP: tl.constexpr, WP: tl.constexpr, DENSE: tl.constexpr = False):
+    """The padded plane flattened in row-major order.
 
     Returns (HP * WP,) rows i, columns j, the index i * W + j into an H * W spatial row, and
     whether the position lies inside the map. DENSE (H and W are powers of two, so nothing is
@@ -62,11 +61,7 @@ def plane_order(COL: tl.constexpr, H, W, HP: tl.constexpr, WP: tl.constexpr, DEN
     before it crosses lanes) instead of positions 512 apart.
     """
     p = tl.arange(0, HP * WP)
-    if COL:
-        i = p % HP
-        j = p // HP
-        return i, j, i * W + j, (i < H) & (j < W)
-    elif DENSE:
+    if DENSE:
         return p // WP, p % WP, p, p < HP * WP
     else:
         i = p // WP
@@ -96,18 +91,6 @@ def to_cols(t, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr):
 def to_rows(t, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr):
     """The inverse of `to_cols`."""
     return tl.reshape(tl.permute(tl.reshape(t, (BLOCK_D, WP, HP)), (0, 2, 1)), (BLOCK_D, HP * WP))
-
-
-@triton.jit
-def plane_in_order(base_ptr, t_rows, b, offs_d, dmask, H, W, sb, sd, sh, sw,
-                   BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr, COL_LOAD: tl.constexpr):
-    """The column-major copy of a plane tile already held in row-major order, by a strided
-    reload (COL_LOAD) or by a register transpose."""
-    if COL_LOAD:
-        ic, jc, _sp, vc = plane_order(1, H, W, HP, WP)
-        return load_plane(base_ptr, b, offs_d, ic, jc, sb, sd, sh, sw, dmask[:, None] & vc[None, :])
-    else:
-        return to_cols(t_rows, BLOCK_D, HP, WP)
 
 
 @triton.jit
@@ -208,16 +191,13 @@ def to_scan_order(t, TRANS: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexp
 @triton.jit
 def fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, uk, b, k: tl.constexpr, offs_d, dmask, H, W, D,
                   R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
-                  USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, ORDER: tl.constexpr, TRANS: tl.constexpr,
-                  DENSE: tl.constexpr):
-    """Direction k's C h over the plane.
+                  USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, TRANS: tl.constexpr, DENSE: tl.constexpr):
+    """Direction k's C h over the plane, row-major like uk and the coefficients.
 
-    ORDER is the order uk is in and the coefficients are read in (0 row-major, 1 column-major);
-    TRANS (row-major coefficients of a column direction): only the scan's two operands are
-    transposed to column order, and h back, so every global read stays coalesced. The result
-    is in ORDER's order. DENSE as in `plane_order`.
+    TRANS (a column direction): only the scan's two operands are transposed to column order,
+    and h back, so every global read stays coalesced. DENSE as in `plane_order`.
     """
-    _i, _j, sp, valid = plane_order(ORDER, H, W, HP, WP, DENSE)
+    _i, _j, sp, valid = plane_order(H, W, HP, WP, DENSE)
     _z, delta, _A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
                                                 H * W, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP)
     a_s = to_scan_order(a, TRANS, BLOCK_D, HP, WP)
@@ -232,23 +212,18 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
                       sxb, sxd, sxh, sxw, syb, syd, syh, syw,
                       R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
                       HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
-                      COL_MODE: tl.constexpr, DENSE: tl.constexpr, PART: tl.constexpr = 0):
+                      DENSE: tl.constexpr, PART: tl.constexpr = 0):
     """y = sum over the four directions of C h + D u for one (batch, channel block), stored once.
 
-    PART 1 and 2 (the wrapper's "transpose" mode, two launches): only the row directions 0
-    and 2 with the D skip term (1), or only 1 and 3 (2), scanned as row directions: for part
-    2 the caller passes x's transpose and x_dbl's rows 1 and 3 in its order, so the column
-    directions of the map are the row directions of its transpose.
-
-    COL_MODE 0 ("rows"): every direction's coefficients are read and computed in row-major
-    order and only the column directions' scan operands are transposed (see `fwd_direction`).
-    1 ("gather") and 2 ("reload"): the column directions read their coefficients in column
-    order, a gather with a stride of W (one memory sector a lane), on the planes transposed in
-    registers (1) or reloaded by strided loads (2); their sum is transposed back once.
-    DENSE (`plane_order`; x and y contiguous): the planes are addressed as runs of WP.
+    PART 0: all four, the column directions on transposed operands (`fwd_direction`). PART 1
+    and 2 (the wrapper's "transpose" mode, two launches): only the row directions 0 and 2 with
+    the D skip term (1), or only 1 and 3 (2), scanned as row directions: for part 2 the caller
+    passes x's transpose and x_dbl's rows 1 and 3 in its order, so the column directions of
+    the map are the row directions of its transpose. DENSE (`plane_order`; x and y
+    contiguous): the planes are addressed as runs of WP.
     """
     b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
-    ir, jr, _sp, vr = plane_order(0, H, W, HP, WP, DENSE)
+    ir, jr, _sp, vr = plane_order(H, W, HP, WP, DENSE)
     mr = dmask[:, None] & vr[None, :]
     if DENSE:
         u = load_plane(x_ptr, b, offs_d, ir, jr, sxb, sxd, WP, 1, mr)
@@ -258,24 +233,14 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
         y = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
     else:
         y = skip_weight(ds_ptr, offs_d, dmask, D)[:, None] * u
-    if PART != 0:
-        for k in tl.static_range(PART - 1, 4, 2):
-            y += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, b, k, offs_d, dmask, H, W, D,
-                               R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, 0, 0, DENSE)
-    elif COL_MODE == 0:
+    if PART == 0:
         for k in tl.static_range(4):
             y += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, b, k, offs_d, dmask, H, W, D,
-                               R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, 0, k % 2, DENSE)
+                               R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, k % 2, DENSE)
     else:
-        for k in tl.static_range(0, 4, 2):
+        for k in tl.static_range(PART - 1, 4, 2):
             y += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, b, k, offs_d, dmask, H, W, D,
-                               R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, 0, 0, DENSE)
-        u_c = plane_in_order(x_ptr, u, b, offs_d, dmask, H, W, sxb, sxd, sxh, sxw, BLOCK_D, HP, WP, COL_MODE == 2)
-        y_c = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
-        for k in tl.static_range(1, 4, 2):
-            y_c += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u_c, b, k, offs_d, dmask, H, W, D,
-                                 R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, 1, 0, False)
-        y += to_rows(y_c, BLOCK_D, HP, WP)
+                               R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, 0, DENSE)
     if DENSE:
         y_ptrs = plane_ptrs(y_ptr, b, offs_d, ir, jr, syb, syd, WP, 1)
     else:

@@ -3,8 +3,9 @@
 On the CPU these run under the Triton interpreter (tests/conftest.py sets TRITON_INTERPRET) on
 small maps: odd and non-square planes (so the padded positions must act as the recurrence's
 identity), 1 x W and H x 1 maps, channel blocks that do and do not divide the channels, the
-dot and the multiply-add dt projection, both ways of reaching the column-major order, and the
-hand-over to the chunked backend (d_state 2, planes too large). Outputs are poisoned with NaN
+dot and the multiply-add dt projection, both ways of reaching the column-major order (transposed
+operands, and the transposed map in a second launch), and the hand-over to the chunked
+backend (d_state 2, planes too large). Outputs are poisoned with NaN
 first, so an element a kernel fails to write fails the test. The stage shapes of
 sr_vmamba_tiny at 256 px (batch 1 and 64) run only on a GPU.
 """
@@ -75,9 +76,6 @@ SMALL = [
     (2, 4, 1, 9, 2, {}),  # a single row: the column directions are one position long each
     (1, 3, 6, 1, 2, {"block_d": 1}),  # a single column
     (2, 20, 3, 5, 3, {"block_d": 16, "dt_grad": "atomic"}),  # 16 + 4 channels: tl.dot both ways, a partial block
-    (1, 6, 5, 6, 2, {"col_mode": "gather"}),  # column coefficients gathered, planes transposed
-    (1, 6, 5, 6, 2, {"col_mode": "reload"}),  # column coefficients gathered, planes reloaded
-    (2, 18, 5, 3, 3, {"block_d": 16, "col_mode": "gather"}),  # the same with tl.dot
     (2, 5, 4, 8, 2, {}),  # powers of two: the dense addressing (no padding)
     (2, 5, 4, 8, 2, {"dense": False}),  # the same plane through the general addressing
     (1, 18, 8, 4, 3, {"block_d": 16}),  # dense, with tl.dot
@@ -185,7 +183,7 @@ def test_plane_transpose_mode_stage_shapes_cuda(d, hw, r):
 
 
 @needs_cuda
-@pytest.mark.parametrize("h,w,options", [(37, 23, {}), (37, 23, {"col_mode": "gather"}),
+@pytest.mark.parametrize("h,w,options", [(37, 23, {}), 
                                          (37, 23, {"col_mode": "transpose"}),
                                          (37, 23, {"block_d": 2, "dt_grad": "atomic"}),
                                          (13, 11, {"block_d": 16, "dt_grad": "atomic"})])
