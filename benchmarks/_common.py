@@ -52,3 +52,17 @@ def cuda_time(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
         end.synchronize()
         times.append(start.elapsed_time(end))
     return statistics.median(times)
+
+
+def plane_variant(spec: str) -> dict:
+    """"col_mode=transpose,dt_grad=atomic" -> {"col_mode": "transpose", "dt_grad": "atomic"}: options
+    of sr_core.kernels.triton_plane.ss2d_scan_triton_plane (--plane-variant), keys checked."""
+    known = ("block_d", "num_warps", "bwd_block_d", "bwd_num_warps", "col_mode", "dt_grad", "tile_elems",
+             "bwd_tile_elems", "dense")
+    options = {}
+    for item in spec.split(","):
+        key, sep, value = item.partition("=")
+        if not sep or key not in known:
+            raise ValueError(f"expected KEY=VALUE[,...] with KEY one of {', '.join(known)}; got {item!r}")
+        options[key] = int(value) if value.isdigit() else value
+    return options

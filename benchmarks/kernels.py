@@ -55,7 +55,7 @@ import triton.language as tl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cuda_time  # noqa: E402
+from _common import cuda_time, plane_variant  # noqa: E402
 from sr_core.kernels import available_backends, ss2d_scan  # noqa: E402
 
 # (name, d_inner, map side, dt rank) for sr_vmamba_tiny dims 96/192/384/768 at 256 px.
@@ -188,19 +188,6 @@ def path_fns(tiles: dict, plane: dict, variants: dict[str, dict]) -> dict:
            "triton_plane": plane_fn(plane)}
     fns.update({name: plane_fn({**plane, **options}) for name, options in variants.items()})
     return fns
-
-
-def plane_variant(spec: str) -> dict:
-    """"col_mode=transpose,dt_grad=atomic" -> {"col_mode": "transpose", "dt_grad": "atomic"}, keys checked."""
-    known = ("block_d", "num_warps", "bwd_block_d", "bwd_num_warps", "col_mode", "dt_grad", "tile_elems",
-             "bwd_tile_elems", "dense")
-    options = {}
-    for item in spec.split(","):
-        key, sep, value = item.partition("=")
-        if not sep or key not in known:
-            raise ValueError(f"expected KEY=VALUE[,...] with KEY one of {', '.join(known)}; got {item!r}")
-        options[key] = int(value) if value.isdigit() else value
-    return options
 
 
 def run(fn, inputs, dtype, grad: bool):

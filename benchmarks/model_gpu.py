@@ -16,6 +16,7 @@ then runs as shipped (its input size, its test-time flip).
 
 Run: python benchmarks/model_gpu.py [--batch 64] [--backends torch,triton] [--modes eager,compile,graphs] [--out FILE.md]
      python benchmarks/model_gpu.py --cases viewer --backend triton_plane [--weights FILE] [--image FILE]
+     python benchmarks/model_gpu.py --backends triton,triton_plane --plane-variant col_mode=transpose
 
 --backend NAME runs every case on that one SS2D backend (in place of --backends).
 
@@ -37,9 +38,9 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cuda_time, time_call  # noqa: E402
+from _common import cuda_time, plane_variant, time_call  # noqa: E402
 
-from sr_core.kernels import available_backends  # noqa: E402
+from sr_core.kernels import available_backends, register_backend  # noqa: E402
 from sr_core.models import create_model  # noqa: E402
 from sr_core.models.vmamba import SS2D  # noqa: E402
 
@@ -230,8 +231,21 @@ def main() -> None:
     parser.add_argument("--image", help="viewer case: the study to open (default: the first 1024 px demo film)")
     parser.add_argument("--viewer-repeats", type=int, default=50)
     parser.add_argument("--viewer-warmup", type=int, default=5)
+    parser.add_argument("--plane-variant", action="append", default=[], metavar="KEY=VALUE[,...]",
+                        help="one more SS2D path to run: the plane kernels with these options (repeatable), "
+                             "e.g. col_mode=transpose; named triton_plane[KEY=VALUE,...] in the tables")
     args = parser.parse_args()
     backends = [args.backend] if args.backend else args.backends.split(",")
+    try:
+        variants = {f"triton_plane[{spec}]": plane_variant(spec) for spec in args.plane_variant}
+    except ValueError as exc:
+        parser.error(f"--plane-variant: {exc}")
+    if variants:
+        from sr_core.kernels.triton_plane import ss2d_scan_triton_plane
+
+        for name, options in variants.items():  # registered in this process only, for this benchmark
+            register_backend(name, lambda *a, _o=options: ss2d_scan_triton_plane(*a, **_o))
+        backends += list(variants)
     unknown = set(backends) - set(available_backends()) - {"auto"}
     if unknown:
         parser.error(f"unknown SS2D backend(s) {sorted(unknown)}; available: auto, {', '.join(available_backends())}")

@@ -8,7 +8,8 @@
 # Writes OUT_DIR/{pytest_plane,warm_*,ncu_stage1,kernels,model}.log; each step has its own
 # timeout (SCAN_GPU_T_* seconds) so one slow step cannot eat the others. pytest must be
 # importable (carry wheels and set PYTHONPATH where it is not installed). Extra arguments go
-# to every kernels.py run, e.g. --plane-variant col_mode=gather --plane-variant tile_elems=8192.
+# to every kernels.py run, e.g. --plane-variant col_mode=transpose --plane-variant tile_elems=8192;
+# SCAN_GPU_MODEL_ARGS to model_gpu.py (e.g. "--plane-variant col_mode=transpose --modes eager,compile").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: scan_gpu.sh OUT_DIR [kernels.py options]}
@@ -39,6 +40,7 @@ fi
 # 3. Timings, one process at a time (the GPU to itself).
 timeout "${SCAN_GPU_T_KERNELS:-240}" python3 benchmarks/kernels.py --dtypes "$dtypes" --stages "$stages" \
   --repeats "${SCAN_GPU_REPEATS:-10}" "$@" > "$out/kernels.log" 2>&1
+# shellcheck disable=SC2086  # SCAN_GPU_MODEL_ARGS is a list of words
 timeout "${SCAN_GPU_T_MODEL:-240}" python3 benchmarks/model_gpu.py --backends triton,triton_plane --modes eager \
-  > "$out/model.log" 2>&1
+  ${SCAN_GPU_MODEL_ARGS:-} > "$out/model.log" 2>&1
 tail -n 3 "$out"/*.log
