@@ -76,7 +76,9 @@ def _scan_inclusive(a: torch.Tensor, b: torch.Tensor, reverse: bool = False) -> 
     return _hillis_steele_scan(a, b)
 
 
-def _decaying_scan(a: torch.Tensor, b: torch.Tensor, reverse: bool = False, overwrite: bool = False) -> torch.Tensor:
+def _decaying_scan(
+    a: torch.Tensor, b: torch.Tensor, reverse: bool = False, overwrite: bool = False
+) -> torch.Tensor | None:
     """`_scan_inclusive` for a in [0, 1]: cumulative products and sums inside chunks, a carry between.
 
     Inside a chunk with P_t = a_1 ... a_t (a cumprod, each step rounded once as in the loop),
@@ -87,8 +89,10 @@ def _decaying_scan(a: torch.Tensor, b: torch.Tensor, reverse: bool = False, over
     lose that and is scanned by Hillis-Steele instead, so any delta, A and b stay exact.
 
     `overwrite=True` lets the scan work in the memory of a and b, which pays on large inputs
-    (fresh memory costs page faults on every call) though it needs two more passes to decide
-    the exact chunks first; the result then shares b's.
+    (fresh memory costs page faults on every call); the result then shares b's. The exact
+    chunks are found after a and b are gone, so if there is one the scan returns None and the
+    caller, who can rebuild a and b, scans them again without `overwrite` (the rare case:
+    checking first would cost three more passes on every call).
     """
     length = a.shape[-1]
     chunk = min(_CHUNK, length)
@@ -96,21 +100,13 @@ def _decaying_scan(a: torch.Tensor, b: torch.Tensor, reverse: bool = False, over
     if pad:  # a = 1, b = 0 past the end: the state stays 0 there (reverse) or is cut off
         a = F.pad(a, (0, pad), value=1.0)
         b = F.pad(b, (0, pad), value=0.0)
-        overwrite = True
+        overwrite = False  # the padded copies are the scan's own: nothing to spare
     lead = a.shape[:-1]
     n_chunks = a.shape[-1] // chunk
     a = a.reshape(-1, chunk)  # one chunk a row, a sequence's chunks consecutive
     b = b.reshape(-1, chunk)
     finfo = torch.finfo(a.dtype)
     tiny = finfo.tiny / finfo.eps  # P_t at or above it is a normal number, exact to rounding
-    bad = exact = None
-    if overwrite:
-        # Decided before a and b are overwritten. The margins cover the rounding of prod()
-        # against cumprod; with them every P_t >= tiny and every |sum| <= max / 4.
-        prod_estimate = a.prod(-1)
-        b_max = torch.maximum(b.amax(-1), b.amin(-1).neg_())
-        bad = ~((prod_estimate > 2 * tiny) & (b_max * (4 * chunk) <= finfo.max * prod_estimate))
-        exact = _hillis_steele_chunks(a[bad], b[bad], reverse) if bool(bad.any()) else None
     prod = a.cumprod_(-1) if overwrite else a.cumprod(-1)
     prod_end = prod[:, -1].clone()
     terms = b if overwrite else torch.empty_like(b)
@@ -123,21 +119,26 @@ def _decaying_scan(a: torch.Tensor, b: torch.Tensor, reverse: bool = False, over
     else:
         torch.div(b, prod, out=terms)
     total = terms.sum(-1)
-    if bad is None:
-        bad = ~((prod_end >= tiny) & torch.isfinite(total))
-        exact = _hillis_steele_chunks(a[bad], b[bad], reverse) if bool(bad.any()) else None
+    bad = ~((prod_end >= tiny) & torch.isfinite(total))
+    exact = None
+    if bool(bad.any()):
+        if overwrite:
+            return None
+        exact = _hillis_steele_chunks(a[bad], b[bad], reverse)
     end = prod_end * total  # each chunk's own final state
     if exact is not None:
         end[bad] = exact[1][:, 0 if reverse else -1]
-    carry = _chunk_carry(prod_end.view(-1, n_chunks), end.view(-1, n_chunks), reverse).reshape(-1)
+    carry = _decaying_carry(prod_end.view(-1, n_chunks), end.view(-1, n_chunks), reverse).reshape(-1)
     # The carry enters where the chunk's sum starts: h_t = P_t (carry + sum_{s<=t} terms_s).
     if reverse:
-        terms[:, -1] += carry
+        if n_chunks > 1:  # a single chunk starts from the zero state
+            terms[:, -1] += carry
         h = torch.matmul(terms, torch.ones(chunk, chunk, dtype=a.dtype, device=a.device).tril_())
         h[:, 1:].div_(prod[:, :-1])
         h[:, 0].mul_(prod_end)
     else:
-        terms[:, 0] += carry
+        if n_chunks > 1:
+            terms[:, 0] += carry
         h = terms.cumsum_(-1).mul_(prod)
     if exact is not None:
         products, states = exact
@@ -152,6 +153,33 @@ def _hillis_steele_chunks(a: torch.Tensor, b: torch.Tensor, reverse: bool) -> tu
         return _hillis_steele(a, b)
     products, states = _hillis_steele(a.flip(-1), b.flip(-1))
     return products.flip(-1), states.flip(-1)
+
+
+def _decaying_carry(prod_end: torch.Tensor, end: torch.Tensor, reverse: bool) -> torch.Tensor:
+    """`_chunk_carry` for chunk products in [0, 1], by the cumulative products of `_decaying_scan`.
+
+    The chunk level is small (n, chunks), so it runs in float64, whose range holds the
+    product of thousands of float32 decays (a 64 x 64 plane's 4,096 positions): one
+    cumprod, one cumsum instead of a Hillis-Steele step per doubling, each of them a handful
+    of small operations. Rows whose products still leave float64's normal range, or whose
+    scaled sums overflow, go to Hillis-Steele, as in `_decaying_scan`.
+    """
+    rows, n_chunks = prod_end.shape
+    if n_chunks == 1:
+        return torch.zeros_like(end)
+    if reverse:
+        prod_end, end = prod_end.flip(-1), end.flip(-1)
+    wide = torch.promote_types(end.dtype, torch.float64)
+    # carry_j is the state after chunk j - 1: the inclusive scan of the first n - 1 chunks.
+    prod = prod_end[:, :-1].to(wide).cumprod(-1)
+    sums = end[:, :-1].to(wide).div(prod).cumsum_(-1)
+    finfo = torch.finfo(wide)
+    bad = ~((prod[:, -1] >= finfo.tiny / finfo.eps) & torch.isfinite(sums[:, -1]))
+    states = sums.mul_(prod).to(end.dtype)
+    if bool(bad.any()):
+        states[bad] = _hillis_steele(prod_end[bad, :-1], end[bad, :-1])[1]
+    carry = F.pad(states, (1, 0))
+    return carry.flip(-1) if reverse else carry
 
 
 def _chunk_carry(prod_end: torch.Tensor, end: torch.Tensor, reverse: bool) -> torch.Tensor:
@@ -383,7 +411,13 @@ def _ss2d_planes(x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
 
 
 def _scan_planes(
-    u: torch.Tensor, x_dbl: torch.Tensor, dt_weight: torch.Tensor, dt_bias: torch.Tensor, A: torch.Tensor, r: int
+    u: torch.Tensor,
+    x_dbl: torch.Tensor,
+    dt_weight: torch.Tensor,
+    dt_bias: torch.Tensor,
+    A: torch.Tensor,
+    r: int,
+    in_place: bool = True,
 ) -> torch.Tensor:
     """Both directions of P planes: the sum over them of C * h, h the selective scan of u.
 
@@ -392,6 +426,7 @@ def _scan_planes(
         x_dbl: (2, P, R + 2N, B, L) dt, B and C of the forward and the backward directions.
         dt_weight: (2, P, D, R); dt_bias: (2, P, D); A: (2, P, D, N).
         r: the dt rank R.
+        in_place: let a large plane be scanned in the memory of its coefficients.
 
     Returns:
         (P, D, B, L).
@@ -408,9 +443,12 @@ def _scan_planes(
     delta = _softplus_(delta).view(2, planes, d, 1, b, length)
     a = torch.mul(delta, A.view(2, planes, d, n, 1, 1)).exp_()
     bu = (delta.mul_(Bs) if n == 1 else delta * Bs).mul_(u.view(1, planes, d, 1, b, length))
-    in_place = bu[0].numel() >= _IN_PLACE
-    y = _decaying_scan(a[0], bu[0], overwrite=in_place).mul_(Cs[0])
-    y.addcmul_(_decaying_scan(a[1], bu[1], reverse=True, overwrite=in_place), Cs[1])
+    in_place = in_place and bu[0].numel() >= _IN_PLACE
+    forwards = _decaying_scan(a[0], bu[0], overwrite=in_place)
+    backwards = None if forwards is None else _decaying_scan(a[1], bu[1], reverse=True, overwrite=in_place)
+    if backwards is None:  # a chunk needs the exact path, and its inputs were scanned over
+        return _scan_planes(u, x_dbl, dt_weight, dt_bias, A, r, in_place=False)
+    y = forwards.mul_(Cs[0]).addcmul_(backwards, Cs[1])
     return y.sum(2) if n > 1 else y[:, :, 0]
 
 

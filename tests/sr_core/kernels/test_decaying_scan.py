@@ -23,6 +23,16 @@ def loop_scan(a, b, reverse=False):
     return out
 
 
+def scan_as_callers_do(a, b, reverse, overwrite):
+    """`_decaying_scan` on copies of a and b; with `overwrite`, a None (an exact chunk was found
+    after the inputs were scanned over) is answered as `_scan_planes` does: fresh inputs, no overwrite."""
+    got = _decaying_scan(a.clone(), b.clone(), reverse, overwrite)
+    if got is None:
+        assert overwrite
+        got = _decaying_scan(a.clone(), b.clone(), reverse)
+    return got
+
+
 def decaying_inputs(length, log_decay, shape=(3, 4), dtype=torch.float64, seed=0):
     """a = exp(-log_decay * U(0, 1)) and b ~ N(0, 1)."""
     g = torch.Generator().manual_seed(seed)
@@ -39,7 +49,7 @@ def test_decaying_scan_matches_loop_for_any_decay(length, log_decay, reverse, ov
     # so those chunks go to Hillis-Steele; 800: single steps underflow float32's a to 0.
     a, b = decaying_inputs(length, log_decay)
     want = loop_scan(a, b, reverse)
-    got = _decaying_scan(a.clone(), b.clone(), reverse, overwrite)
+    got = scan_as_callers_do(a, b, reverse, overwrite)
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
@@ -52,7 +62,7 @@ def test_strong_and_weak_chunks_in_one_tensor(reverse, overwrite):
     a[3] = 1.0  # no decay at all: running sums
     a[4, :64] = 1e-200  # the first chunk underflows in float64
     want = loop_scan(a, b, reverse)
-    torch.testing.assert_close(_decaying_scan(a.clone(), b.clone(), reverse, overwrite), want, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(scan_as_callers_do(a, b, reverse, overwrite), want, rtol=1e-12, atol=1e-12)
 
 
 def test_inputs_are_kept_unless_overwrite_is_asked():
@@ -80,9 +90,19 @@ def test_huge_b_overflowing_the_scaled_sum_takes_the_exact_path(reverse, overwri
     a = torch.full((2, 128), 0.5)
     b = torch.full((2, 128), 1e30)
     want = loop_scan(a.double(), b.double(), reverse)
-    got = _decaying_scan(a.clone(), b.clone(), reverse, overwrite)
+    got = scan_as_callers_do(a, b, reverse, overwrite)
     assert torch.isfinite(got).all()
     torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_overwrite_gives_up_only_when_a_chunk_needs_the_exact_path(reverse):
+    a, b = decaying_inputs(4096, 0.05, shape=(8,), dtype=torch.float32)
+    want = _decaying_scan(a, b, reverse)
+    got = _decaying_scan(a.clone(), b.clone(), reverse, overwrite=True)
+    assert got is not None and torch.equal(got, want)
+    a[3, 100:164] = 1e-3  # one chunk whose product underflows float32
+    assert _decaying_scan(a.clone(), b.clone(), reverse, overwrite=True) is None
 
 
 def test_non_decaying_a_takes_hillis_steele():
