@@ -438,8 +438,8 @@ def _scan_planes(
     Cs = x_dbl[:, :, r + n :].reshape(2, planes, 1, n, b, length)
     # The bias as one more column of dt_weight against a row of ones: one GEMM, no add pass.
     ones = torch.ones(2 * planes, 1, b * length, dtype=dts.dtype, device=dts.device)
-    dt_weight = torch.cat([dt_weight, dt_bias.unsqueeze(-1)], -1).reshape(2 * planes, d, r + 1)
-    delta = torch.bmm(dt_weight, torch.cat([dts, ones], 1))
+    weight_bias = torch.cat([dt_weight, dt_bias.unsqueeze(-1)], -1).reshape(2 * planes, d, r + 1)
+    delta = torch.bmm(weight_bias, torch.cat([dts, ones], 1))
     delta = _softplus_(delta).view(2, planes, d, 1, b, length)
     a = torch.mul(delta, A.view(2, planes, d, n, 1, 1)).exp_()
     bu = (delta.mul_(Bs) if n == 1 else delta * Bs).mul_(u.view(1, planes, d, 1, b, length))

@@ -145,7 +145,8 @@ def autograd_ss2d(params):
 @pytest.mark.parametrize(
     "batch,h,w,n,a_log_scale",
     [(2, 5, 7, 1, 0.3), (1, 1, 9, 1, 0.3), (3, 9, 1, 1, 0.3), (2, 13, 11, 3, 0.3), (1, 16, 16, 1, 0.3),
-     (1, 12, 12, 1, 3.0)],  # the last: A up to -e^9, every chunk's product underflows
+     (1, 12, 12, 1, 3.0), (1, 16, 16, 1, 3.0)],  # A up to -e^9: every chunk's product underflows
+    # (16 x 16: no padding, so a scan in place finds that out after the fact and starts again)
 )
 @pytest.mark.parametrize("in_place", [0, 1 << 30])
 def test_inference_ss2d_equals_autograd_path(monkeypatch, batch, h, w, n, a_log_scale, in_place):
