@@ -8,8 +8,9 @@ products and sums inside chunks of ``_CHUNK`` positions with a carry between chu
 (`_decaying_scan`); any other a takes a log-depth Hillis-Steele scan.
 
 Without autograd, `ss2d_scan` takes `_ss2d_planes`: row-major order is x's memory order and
-column-major that of its transpose, so the four directions are scanned in place, forwards
-and backwards, with no scanned copies, flips or cross-merge. With autograd it builds the
+column-major that of its transpose, so the four directions are scanned on x itself and its
+reversal (the backward directions are forward scans of the reversed planes), with no scanned
+copies of the four sequences and no cross-merge. With autograd it builds the
 scanned sequences and runs `selective_scan`, whose `_LinearScan` has a reversed-scan backward.
 
 Shapes follow VMamba: K = 4 scan directions, D channels per direction, N = d_state,
@@ -25,7 +26,7 @@ import torch.nn.functional as F
 
 K_DIRECTIONS = 4
 _CHUNK = 64
-_PLANES_TOGETHER = 1 << 17  # elements
+_PLANES_TOGETHER = 1 << 18  # elements: up to a 32 x 32 map of 128 channels
 _IN_PLACE = 1 << 18  # elements a direction from which _scan_planes scans in place
 
 
@@ -369,10 +370,11 @@ def _to_scan_order(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 
 def _ss2d_planes(x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
-    """`ss2d_scan(x, *params)` without autograd: no scanned copies of x, no flips, no cross-merge.
+    """`ss2d_scan(x, *params)` without autograd: no scanned copies of x, no cross-merge.
 
     Row-major order is the memory order of x, column-major that of its transpose: each is a
-    plane scanned forwards (directions 0, 1) and backwards (2, 3) in place, and everything
+    plane scanned forwards (directions 0, 1) and backwards (2, 3, as forward scans of the
+    reversed plane, `_scan_planes`), and everything
     else acts per position, so it is computed on the planes directly. The D skip term of
     the four directions is one (sum of D) * x.
     """
@@ -433,22 +435,28 @@ def _scan_planes(
     """
     planes, d, b, length = u.shape
     n = A.shape[-1]
-    dts = x_dbl[:, :, :r].reshape(2 * planes, r, b * length)
-    Bs = x_dbl[:, :, r : r + n].reshape(2, planes, 1, n, b, length)
-    Cs = x_dbl[:, :, r + n :].reshape(2, planes, 1, n, b, length)
+    # The backward direction is the forward scan of the reversed sequences: reversing its
+    # per-position inputs (R + 2N channels) and u once, then its output, costs three copies
+    # and saves the reversed scan's extra passes and a whole second scan call.
+    dbl = torch.stack([x_dbl[0], x_dbl[1].flip(-1)])
+    dts = dbl[:, :, :r].reshape(2 * planes, r, b * length)
+    Bs = dbl[:, :, r : r + n].reshape(2, planes, 1, n, b, length)
+    Cs = dbl[:, :, r + n :].reshape(2, planes, 1, n, b, length)
     # The bias as one more column of dt_weight against a row of ones: one GEMM, no add pass.
     ones = torch.ones(2 * planes, 1, b * length, dtype=dts.dtype, device=dts.device)
     weight_bias = torch.cat([dt_weight, dt_bias.unsqueeze(-1)], -1).reshape(2 * planes, d, r + 1)
     delta = torch.bmm(weight_bias, torch.cat([dts, ones], 1))
     delta = _softplus_(delta).view(2, planes, d, 1, b, length)
     a = torch.mul(delta, A.view(2, planes, d, n, 1, 1)).exp_()
-    bu = (delta.mul_(Bs) if n == 1 else delta * Bs).mul_(u.view(1, planes, d, 1, b, length))
+    bu = delta.mul_(Bs) if n == 1 else delta * Bs
+    bu[0].mul_(u.view(planes, d, 1, b, length))
+    bu[1].mul_(u.flip(-1).view(planes, d, 1, b, length))
     in_place = in_place and bu[0].numel() >= _IN_PLACE
-    forwards = _decaying_scan(a[0], bu[0], overwrite=in_place)
-    backwards = None if forwards is None else _decaying_scan(a[1], bu[1], reverse=True, overwrite=in_place)
-    if backwards is None:  # a chunk needs the exact path, and its inputs were scanned over
+    h = _decaying_scan(a, bu, overwrite=in_place)
+    if h is None:  # a chunk needs the exact path, and its inputs were scanned over
         return _scan_planes(u, x_dbl, dt_weight, dt_bias, A, r, in_place=False)
-    y = forwards.mul_(Cs[0]).addcmul_(backwards, Cs[1])
+    h.mul_(Cs)
+    y = h[0].add_(h[1].flip(-1))
     return y.sum(2) if n > 1 else y[:, :, 0]
 
 
