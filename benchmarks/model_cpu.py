@@ -8,6 +8,7 @@ Run: python benchmarks/model_cpu.py [--repeats 10] [--threads N] [--models NAME 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -30,8 +31,11 @@ def main() -> None:
     names = args.models or list_models()
     if args.threads:
         torch.set_num_threads(args.threads)
+    # Other work on the machine moves these medians by 10-30% on 2 cores: the load average
+    # before and after says how quiet the run was.
     print(f"CPU: {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
-          f"batch 1, {args.size}x{args.size}, float32, eval, median of {args.repeats} after warm-up\n")
+          f"batch 1, {args.size}x{args.size}, float32, eval, median of {args.repeats} after warm-up; "
+          f"load average {_load()}\n")
     print("| model | parameters | backbone | forward median (ms) | p95 (ms) |")
     print("|---|---:|---:|---:|---:|")
     x = torch.randn(1, 3, args.size, args.size)
@@ -44,6 +48,12 @@ def main() -> None:
             stats = time_call(lambda: model(x), repeats=args.repeats, warmup=2)
         print(f"| {name} | {total / 1e6:.2f}M | {backbone / 1e6:.2f}M | {stats['median_ms']:.0f} | {stats['p95_ms']:.0f} |")
     predictor_table(args.repeats, names, shipped=args.models is None)
+    print(f"\nload average after: {_load()}")
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def predictor_table(repeats: int, names: list[str], shipped: bool = True) -> None:
