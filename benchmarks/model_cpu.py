@@ -2,7 +2,11 @@
 then the Predictor end to end on a real 1024 px X-ray (preprocessing, the model with one map
 per finding, the top finding's map at image size and its boxes).
 
-Run: python benchmarks/model_cpu.py [--repeats 10] [--threads N] [--models NAME ...]
+Run: python benchmarks/model_cpu.py [--repeats 10] [--threads N] [--models NAME ...] [--malloc default]
+
+Memory as the viewer and the sr-core-* tools run (sr_core.runtime.keep_freed_memory: glibc
+keeps freed memory for the next call); --malloc default measures glibc's own behaviour. The
+Predictor runs on a worker thread, as in the viewer (--predictor-thread main: on this one).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -27,15 +32,25 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--models", nargs="+", choices=list_models(), metavar="NAME",
                         help="only these registered models (default: all of them and the bundled weights as shipped)")
+    parser.add_argument("--malloc", choices=("keep", "default"), default="keep",
+                        help="keep: freed memory is reused, as in the viewer and the tools (default); "
+                             "default: glibc's defaults")
+    parser.add_argument("--predictor-thread", choices=("worker", "main"), default="worker",
+                        help="where the Predictor rows run: a worker thread as in the viewer (default), or this one")
     args = parser.parse_args()
     names = args.models or list_models()
+    malloc = "glibc's defaults"
+    if args.malloc == "keep":
+        from sr_core.runtime import keep_freed_memory
+
+        malloc = "freed memory kept for reuse" if keep_freed_memory() else "glibc's defaults (keeping not available)"
     if args.threads:
         torch.set_num_threads(args.threads)
     # Other work on the machine moves these medians by 10-30% on 2 cores: the load average
     # before and after says how quiet the run was.
     print(f"CPU: {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"batch 1, {args.size}x{args.size}, float32, eval, median of {args.repeats} after warm-up; "
-          f"load average {_load()}\n")
+          f"malloc: {malloc}; load average {_load()}\n")
     print("| model | parameters | backbone | forward median (ms) | p95 (ms) |")
     print("|---|---:|---:|---:|---:|")
     x = torch.randn(1, 3, args.size, args.size)
@@ -47,7 +62,7 @@ def main() -> None:
         with torch.inference_mode():
             stats = time_call(lambda: model(x), repeats=args.repeats, warmup=2)
         print(f"| {name} | {total / 1e6:.2f}M | {backbone / 1e6:.2f}M | {stats['median_ms']:.0f} | {stats['p95_ms']:.0f} |")
-    predictor_table(args.repeats, names, shipped=args.models is None)
+    predictor_table(args.repeats, names, shipped=args.models is None, worker=args.predictor_thread == "worker")
     print(f"\nload average after: {_load()}")
 
 
@@ -56,7 +71,7 @@ def _load() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def predictor_table(repeats: int, names: list[str], shipped: bool = True) -> None:
+def predictor_table(repeats: int, names: list[str], shipped: bool = True, worker: bool = True) -> None:
     from sr_core.bundled import demo_study
     from sr_core.io import read_image
     from sr_core.predict import Predictor
@@ -66,7 +81,15 @@ def predictor_table(repeats: int, names: list[str], shipped: bool = True) -> Non
         return
     image = read_image(sorted(demo.glob("*.png"))[0])
     print(f"\nPredictor on {image.width}x{image.height} {image.path.name}: predict + top finding's map at "
-          f"image size + its boxes (median of {repeats} after warm-up)\n")
+          f"image size + its boxes (median of {repeats} after warm-up, on "
+          f"{'a worker thread, as in the viewer' if worker else 'the main thread'})\n")
+
+    def timed(fn):
+        if not worker:
+            return time_call(fn, repeats=repeats, warmup=2)
+        with ThreadPoolExecutor(max_workers=1) as pool:  # the viewer predicts on its worker thread
+            return pool.submit(time_call, fn, repeats, 2).result()
+
     print("| model | predict median (ms) | p95 (ms) |")
     print("|---|---:|---:|")
     for name in names:
@@ -78,7 +101,7 @@ def predictor_table(repeats: int, names: list[str], shipped: bool = True) -> Non
             pred = predictor.predict(image)
             pred.boxes(0.5, pred.top_finding)
 
-        stats = time_call(run, repeats=repeats, warmup=2)
+        stats = timed(run)
         print(f"| {name} | {stats['median_ms']:.0f} | {stats['p95_ms']:.0f} |")
     from sr_core.bundled import default_weights
 
@@ -90,7 +113,7 @@ def predictor_table(repeats: int, names: list[str], shipped: bool = True) -> Non
             pred = predictor.predict(image)
             pred.boxes(None, pred.top_finding)
 
-        stats = time_call(shipped, repeats=repeats, warmup=2)
+        stats = timed(shipped)
         print(f"| {weights.name} (bundled, as shipped) | {stats['median_ms']:.0f} | {stats['p95_ms']:.0f} |")
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from sr_core.bundled import default_weights, demo_study
 from sr_core.io.image import one_line
+from sr_core.runtime import keep_freed_memory
 
 from sr_viewer.logs import setup_logging
 from sr_viewer.settings import Settings
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # headless by nature: no display needed
     setup_logging()
     log.info("sr-viewer starting")
+    # Each CPU prediction reuses the last one's memory instead of faulting it in again.
+    keep_freed_memory()
 
     # Qt and the window code are imported here, after argument parsing; torch never is.
     from PySide6.QtWidgets import QApplication

@@ -26,6 +26,7 @@ from typing import Any
 from sr_core import __version__
 from sr_core.bundled import default_weights
 from sr_core.io.image import one_line
+from sr_core.runtime import keep_freed_memory
 
 
 class UsageError(Exception):
@@ -116,6 +117,7 @@ def run_cli(prog: str, parse: Callable[[], tuple], run: Callable[..., int]) -> i
             parsed = parse()
         except SystemExit as stop:  # --help or --version: printed, nothing to run
             return int(stop.code or 0)
+        keep_freed_memory()  # CPU predictions reuse their memory instead of faulting it in again
         return run(*parsed)
     except UsageError as exc:
         fail(prog, f"usage error: {exc}")
