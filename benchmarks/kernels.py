@@ -206,6 +206,8 @@ def selected(args):
 
 def run_once(args, backends, dtypes, fns) -> None:
     """One forward+backward per shape and Triton path, then what ptxas gave each compiled kernel."""
+    from triton.backends.nvidia import compiler as nvidia_compiler
+
     from sr_core.kernels import triton_plane_bwd, triton_plane_fwd, triton_ss2d_bwd, triton_ss2d_fwd
 
     for name, d, hw, r in selected(args):
@@ -223,8 +225,11 @@ def run_once(args, backends, dtypes, fns) -> None:
 
 def ptxas_report(args, dtypes, plane: dict) -> None:
     """Compile the plane kernels for sm_<arch> on this machine (no GPU needed) and print what
-    ptxas gives each: registers a thread and spill bytes, the first thing to look at when a
-    kernel is latency-bound, and the only one a machine without a GPU can see."""
+    ptxas gives each: registers a thread and spill bytes, and the SASS instructions a thread
+    executes (the kernels have no loops: static_range unrolls every direction), the first
+    things to look at when a kernel is latency-bound, and the only ones a machine without a
+    GPU can see. The integer arguments are specialised as a launch does (1 as a constant,
+    multiples of 16 as such), with every plane contiguous at --batch."""
     import re
     import subprocess
     import tempfile
@@ -233,15 +238,19 @@ def ptxas_report(args, dtypes, plane: dict) -> None:
     from triton.backends.nvidia.compiler import get_ptxas
     from triton.compiler import ASTSource
 
+    from triton.backends.nvidia import compiler as nvidia_compiler
+
     from sr_core.kernels import triton_plane
     from sr_core.kernels.triton_plane_bwd import _plane_bwd_kernel
     from sr_core.kernels.triton_plane_fwd import _plane_fwd_kernel
 
     data = {"x_ptr", "xdbl_ptr", "y_ptr", "gy_ptr", "dx_ptr", "dz_ptr"}  # in x's dtype; the rest fp32
     ptxas = get_ptxas(args.ptxas).path
+    cuobjdump = Path(nvidia_compiler.__file__).parent / "bin" / "cuobjdump"
     print(f"triton {triton.__version__}, sm_{args.ptxas}, plane options {plane or 'default'}\n")
-    print("| shape | dtype | kernel | channels a program | warps | registers | spill stores B | spill loads B |")
-    print("|---|---|---|---:|---:|---:|---:|---:|")
+    print("| shape | dtype | kernel | channels a program | warps | registers | spill stores B | spill loads B "
+          "| SASS instructions |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for name, d, hw, r in selected(args):
         cfg = triton_plane._config(hw, hw, d, r, **plane)
         for dname in args.dtypes.split(","):
@@ -251,11 +260,18 @@ def ptxas_report(args, dtypes, plane: dict) -> None:
             parts = (1, 2) if cfg.col_mode == triton_plane._TRANSPOSE else (0,)  # "transpose": two launches
             for kernel, backward, part in ((k, bw, p) for k, bw in ((_plane_fwd_kernel, False),
                                                                     (_plane_bwd_kernel, True)) for p in parts):
-                meta = dict(triton_plane._Launch(x, x_dbl, r, cfg, backward).meta, PART=part)
+                launch = triton_plane._Launch(x, x_dbl, r, cfg, backward)
+                meta = dict(launch.meta, PART=part)
                 warps = meta.pop("num_warps")
+                strides = {"b": d * hw * hw, "d": hw * hw, "h": hw, "w": 1}  # contiguous (B, D, H, W) planes
+                ints = {"H": hw, "W": hw, "D": d, "n_dblk": launch.n_dblk, "n_part": min(args.batch, 8)}
+                ints.update({a: strides[a[-1]] for a in kernel.arg_names if len(a) == 3 and a[0] == "s"})
+                meta.update({a: 1 for a, v in ints.items() if v == 1})  # a launch makes 1 a constant
                 sig = {a: "constexpr" if a in meta else "i32" if not a.endswith("_ptr")
                        else f"*{dname}" if a in data else "*fp32" for a in kernel.arg_names}
-                src = ASTSource(fn=kernel, signature=sig,
+                attrs = {(i,): [["tt.divisibility", 16]] for i, a in enumerate(kernel.arg_names)
+                         if a.endswith("_ptr") or (a in ints and ints[a] % 16 == 0)}
+                src = ASTSource(fn=kernel, signature=sig, attrs=attrs,
                                 constexprs={(kernel.arg_names.index(k),): v for k, v in meta.items()})
                 compiled = triton.compile(src, target=GPUTarget("cuda", args.ptxas, 32), options={"num_warps": warps})
                 with tempfile.NamedTemporaryFile("w", suffix=".ptx") as fh:
@@ -263,12 +279,17 @@ def ptxas_report(args, dtypes, plane: dict) -> None:
                     fh.flush()
                     info = subprocess.run([ptxas, "-v", f"--gpu-name=sm_{args.ptxas}a", fh.name, "-o", "/dev/null"],
                                           capture_output=True, text=True, check=True).stderr
+                with tempfile.NamedTemporaryFile("wb", suffix=".cubin") as fh:
+                    fh.write(compiled.asm["cubin"])
+                    fh.flush()
+                    sass = subprocess.run([str(cuobjdump), "-sass", fh.name], capture_output=True, text=True).stdout
+                n_sass = len(re.findall(r"^\s+/\*[0-9a-f]{4,}\*/", sass, flags=re.M)) or "?"
                 regs = re.search(r"Used (\d+) registers", info)
                 spills = re.search(r"(\d+) bytes spill stores, (\d+) bytes spill loads", info)
                 label = ("bwd" if backward else "fwd") + (f" part {part}" if part else "")
                 print(f"| {name}: D={d} {hw}x{hw} R={r} | {dname} | {label} | "
                       f"{meta['BLOCK_D']} | {warps} | {regs.group(1) if regs else '?'} | "
-                      f"{' | '.join(spills.groups()) if spills else '? | ?'} |", flush=True)
+                      f"{' | '.join(spills.groups()) if spills else '? | ?'} | {n_sass} |", flush=True)
 
 
 def floors_table(args, dtypes, floors: Floors) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -85,13 +86,21 @@ def predictor_table(repeats: int, names: list[str], shipped: bool = True, worker
           f"{'a worker thread, as in the viewer' if worker else 'the main thread'})\n")
 
     def timed(fn):
-        if not worker:
-            return time_call(fn, repeats=repeats, warmup=2)
-        with ThreadPoolExecutor(max_workers=1) as pool:  # the viewer predicts on its worker thread
-            return pool.submit(time_call, fn, repeats, 2).result()
+        """Median and p95 ms, and the minor page faults of one call (after the timed ones)."""
 
-    print("| model | predict median (ms) | p95 (ms) |")
-    print("|---|---:|---:|")
+        def measure():
+            stats = time_call(fn, repeats=repeats, warmup=2)
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            fn()
+            return {**stats, "faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before}
+
+        if not worker:
+            return measure()
+        with ThreadPoolExecutor(max_workers=1) as pool:  # the viewer predicts on its worker thread
+            return pool.submit(measure).result()
+
+    print("| model | predict median (ms) | p95 (ms) | page faults a call |")
+    print("|---|---:|---:|---:|")
     for name in names:
         torch.manual_seed(0)
         model = create_model(name)
@@ -102,7 +111,7 @@ def predictor_table(repeats: int, names: list[str], shipped: bool = True, worker
             pred.boxes(0.5, pred.top_finding)
 
         stats = timed(run)
-        print(f"| {name} | {stats['median_ms']:.0f} | {stats['p95_ms']:.0f} |")
+        print(f"| {name} | {stats['median_ms']:.0f} | {stats['p95_ms']:.0f} | {stats['faults']} |")
     from sr_core.bundled import default_weights
 
     weights = default_weights() if shipped else None
@@ -114,7 +123,7 @@ def predictor_table(repeats: int, names: list[str], shipped: bool = True, worker
             pred.boxes(None, pred.top_finding)
 
         stats = timed(shipped)
-        print(f"| {weights.name} (bundled, as shipped) | {stats['median_ms']:.0f} | {stats['p95_ms']:.0f} |")
+        print(f"| {weights.name} (bundled, as shipped) | {stats['median_ms']:.0f} | {stats['p95_ms']:.0f} | {stats['faults']} |")
 
 
 if __name__ == "__main__":

@@ -20,14 +20,13 @@ _GLIBC_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 def keep_freed_memory() -> bool:
     """Ask glibc's malloc to keep freed memory for reuse instead of giving it back to the OS.
 
-    A CPU prediction allocates and frees the same ~100 MB of temporaries on every call (the
-    SS2D scan's planes in sr_core/kernels/reference.py, the convolutions' buffers). With
-    glibc's defaults, blocks over its mmap threshold are unmapped when freed and the top of
-    the heap is trimmed, so every call faults that memory back in: about 5,000-7,400 minor
-    page faults a call for sr_vmamba_nano's Predictor, 15-30% of its time on 2 cores. After
-    this, blocks under MMAP_THRESHOLD come from the heap and up to TRIM_THRESHOLD of free
-    heap is kept, so a call reuses the last one's memory. The price is that the process's
-    resident memory stays near its peak.
+    A CPU prediction allocates and frees the same large temporaries on every call (the SS2D
+    scan's planes in sr_core/kernels/reference.py, the convolutions' buffers). With glibc's
+    defaults, blocks over its mmap threshold are unmapped when freed and the top of the heap
+    is trimmed, so every call faults that memory back in (`benchmarks/predict_memory.py`
+    counts the page faults a call either way). After this, blocks under MMAP_THRESHOLD come
+    from the heap and up to TRIM_THRESHOLD of free heap is kept, so a call reuses the last
+    one's memory. The price is that the process's resident memory stays near its peak.
 
     Returns whether it applied: not where the C library is not glibc (macOS, Windows, musl),
     and not where the user set glibc's own MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_

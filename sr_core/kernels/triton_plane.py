@@ -162,7 +162,7 @@ def _parts(x: torch.Tensor, cfg: _Config):
     """The two launches of the "transpose" mode: (part, x's planes, config) for the row
     directions on x and for the column directions on x's transpose, as the row directions there."""
     xt = x.transpose(2, 3).contiguous()
-    return ((1, x, replace(cfg, col_mode=0)), (2, xt, replace(cfg, hp=cfg.wp, wp=cfg.hp, col_mode=0)))
+    return ((1, x, cfg), (2, xt, replace(cfg, hp=cfg.wp, wp=cfg.hp)))
 
 
 class _PlaneScan(torch.autograd.Function):

@@ -95,8 +95,11 @@ class CamHead(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # The backbone's norm hands over a channels-last view; on a small map (8x8 at 256 px)
         # PyTorch's CPU conv takes its im2col path, which copies the whole weight for such an
-        # input on every call (2.4 MB a 256-channel conv): one copy of the map is cheaper.
-        x = F.relu(self.conv1(x.contiguous()))
+        # input on every call (2.4 MB a 256-channel conv): one copy of the map is cheaper. On
+        # the GPU (channels-last training) the layout stays as it is.
+        if x.device.type == "cpu":
+            x = x.contiguous()
+        x = F.relu(self.conv1(x))
         x = F.relu(self.conv2(x))
         return self.activation(self.cls(x))
 
