@@ -54,6 +54,7 @@ _ELEMS = 4096  # tile elements (channels x padded positions) a program aims for
 _MAX_BLOCK_D = 64
 _PARTS = 8  # partial rows of the parameter gradients (shared round-robin by batch)
 _COL_MODES = ("rows", "transpose")  # "rows": the kernels' PART 0; "transpose": PART 1 then 2
+_TRANSPOSE_FROM = 1024  # padded plane positions from which "transpose" is the default col_mode
 
 
 @dataclass(frozen=True)
@@ -90,10 +91,10 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
             bwd_block_d: int | None = None, bwd_num_warps: int | None = None,
             col_mode: str | None = None, dt_grad: str | None = None, tile_elems: int | None = None,
             bwd_tile_elems: int | None = None, dense: bool = True) -> _Config:
-    """About tile_elems (default _ELEMS, twice that for a 64 x 64 plane's forward) tile
-    elements a program: one or two channels of a 64 x 64 plane, 64 of an 8 x 8 one; the
-    backward the same unless bwd_tile_elems says otherwise (by default one channel of a
-    64 x 64 plane).
+    """About tile_elems (default _ELEMS; in "rows" mode twice that for a 64 x 64 plane's
+    forward, in "transpose" mode a quarter, i.e. one channel of a 32 x 32 or larger plane)
+    tile elements a program: 64 channels of an 8 x 8 plane; the backward _ELEMS unless
+    bwd_tile_elems says otherwise (one channel of a 64 x 64 plane).
 
     A whole tile of every live operand sits in registers, so the block shrinks as the plane
     grows; the warps grow with the tile. dt_grad "atomic" reduces d(dt_lowrank) over the
@@ -110,7 +111,17 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     # A 64 x 64 plane (stage 1 at 256 px) takes two channels a forward program by default: on
     # an H200 that was 1.14-1.22x faster than one in two calls (benchmarks/RESULTS.md, session
     # 7); its backward keeps one (twice the live tiles).
-    fwd_elems = tile_elems or (2 * _ELEMS if lp == _ELEMS else _ELEMS)
+    # Planes of 32 x 32 and up (stages 1-2 at 256 px) reach the column directions through x's
+    # transpose by default, one channel a forward program: on an H200 (session 8) that took
+    # stage 1 from 1.65 / 5.79 to 1.58 / 5.55 ms forward / forward+backward and stage 2 from
+    # 1.08 / 4.12 to 0.81 / 3.54 ms; on 16 x 16 and 8 x 8 planes it was slower than "rows".
+    col_mode = col_mode or ("transpose" if lp >= _TRANSPOSE_FROM else "rows")
+    if col_mode not in _COL_MODES:
+        raise ValueError(f"col_mode must be one of {', '.join(map(repr, _COL_MODES))}, got {col_mode!r}")
+    if col_mode == "transpose":
+        fwd_elems = tile_elems or _ELEMS // 4
+    else:
+        fwd_elems = tile_elems or (2 * _ELEMS if lp == _ELEMS else _ELEMS)
     bd = block_d or max(1, min(cap, fwd_elems // lp))
     bwd_bd = bwd_block_d or max(1, min(cap, (bwd_tile_elems or tile_elems or _ELEMS) // lp))
     for name, v in (("block_d", bd), ("bwd_block_d", bwd_bd)):
@@ -119,9 +130,6 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     dt_grad = dt_grad or "gemm"
     if dt_grad not in ("atomic", "gemm"):
         raise ValueError(f"dt_grad must be 'atomic' or 'gemm', got {dt_grad!r}")
-    col_mode = col_mode or "rows"
-    if col_mode not in _COL_MODES:
-        raise ValueError(f"col_mode must be one of {', '.join(map(repr, _COL_MODES))}, got {col_mode!r}")
     return _Config(hp, wp, bd, num_warps or _warps(bd * lp), bwd_bd, bwd_num_warps or _warps(bwd_bd * lp),
                    _COL_MODES.index(col_mode), bool(dense), dt_grad == "gemm", max(16, _pow2(r)))
 
@@ -255,7 +263,8 @@ def ss2d_scan_triton_plane(
             `reference.ss2d_scan`; x may have any strides (it is made contiguous first).
         block_d, num_warps, bwd_block_d, bwd_num_warps: override the channels per program and
             the warps (powers of two; for tests and tuning).
-        col_mode: how the column-major directions are reached (None: "rows"). "rows": their
+        col_mode: how the column-major directions are reached (None: "transpose" for planes of
+            32 x 32 padded positions and more, "rows" below; see `_config`). "rows": their
             coefficients are read and computed in row-major order, coalesced, and only the
             scans' operands are transposed in registers; "transpose": two launches, the row directions on x and the column directions as
             the row directions of x's transpose (one copy of x, of x_dbl's column rows and,

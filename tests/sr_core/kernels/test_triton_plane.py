@@ -136,10 +136,16 @@ def test_plane_supported_shapes():
 
 
 def test_plane_config_fills_a_tile_and_rejects_bad_options():
-    stage1 = triton_plane._config(64, 64, 192, 6)
-    assert (stage1.block_d, stage1.bwd_block_d) == (2, 1)  # two channels forward, one backward
-    assert triton_plane._config(64, 64, 192, 6, tile_elems=4096).block_d == 1
-    assert triton_plane._config(64, 128, 192, 6).block_d == 1
+    transpose, rows = (triton_plane._COL_MODES.index(m) for m in ("transpose", "rows"))
+    # 32 x 32 planes and up: the column directions on x's transpose, one channel a program.
+    for h, w in ((64, 64), (32, 32), (64, 128)):
+        cfg = triton_plane._config(h, w, 192, 6)
+        assert (cfg.col_mode, cfg.block_d, cfg.bwd_block_d) == (transpose, 1, max(1, 4096 // (h * w)))
+    assert triton_plane._config(16, 16, 768, 24).col_mode == rows
+    stage1 = triton_plane._config(64, 64, 192, 6, col_mode="rows")
+    assert (stage1.block_d, stage1.bwd_block_d) == (2, 1)  # rows: two channels forward, one backward
+    assert triton_plane._config(64, 64, 192, 6, col_mode="rows", tile_elems=4096).block_d == 1
+    assert triton_plane._config(32, 32, 384, 12, col_mode="transpose", tile_elems=4096).block_d == 4
     stage4 = triton_plane._config(8, 8, 1536, 48)
     assert (stage4.block_d, stage4.r_pad, stage4.dt_gemm) == (64, 64, True)
     cfg = triton_plane._config(8, 8, 1536, 48, tile_elems=2048, bwd_tile_elems=1024)
@@ -177,14 +183,16 @@ def test_plane_stage_shapes_cuda(d, hw, r, dtype, batch):
 
 @needs_cuda
 @pytest.mark.parametrize("d,hw,r", STAGES)
-def test_plane_transpose_mode_stage_shapes_cuda(d, hw, r):
+def test_plane_other_col_mode_stage_shapes_cuda(d, hw, r):
+    # The mode the default does not take at this plane size ("rows" from 32 x 32 up).
+    other = "rows" if hw >= 32 else "transpose"
     params, seed = make_inputs(64, d, hw, hw, 1, r)
-    assert_matches_reference(params, seed, dtype=torch.bfloat16, col_mode="transpose")
+    assert_matches_reference(params, seed, dtype=torch.bfloat16, col_mode=other)
 
 
 @needs_cuda
-@pytest.mark.parametrize("h,w,options", [(37, 23, {}), 
-                                         (37, 23, {"col_mode": "transpose"}),
+@pytest.mark.parametrize("h,w,options", [(37, 23, {}),
+                                         (37, 23, {"col_mode": "rows"}),
                                          (37, 23, {"block_d": 2, "dt_grad": "atomic"}),
                                          (13, 11, {"block_d": 16, "dt_grad": "atomic"})])
 def test_plane_odd_map_cuda(h, w, options):
