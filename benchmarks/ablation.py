@@ -42,6 +42,9 @@ NO_CONTROL = {"model.overrides.control": '"none"', "model.overrides.area_weight"
 FPM = {"model.overrides.fpm": "true"}
 NORMAL = {"data.negative_splits": '["normal"]'}
 LITE2 = {"model.name": '"sr_efficientnet_lite2"'}
+NANO = {"model.name": '"sr_vmamba_nano"', "model.init": '""', "data.negative_splits": "[]",
+        "model.overrides.abnormal_weight": "0.0"}
+DISTILLED = ".data/distilled/sr_vmamba_nano.safetensors"  # sr-core-train distill --out (nano_distill_*)
 SUITES: dict[str, tuple[str, dict[str, dict[str, str]]]] = {
     "nano": ("nih-nano", {
         "full": {},
@@ -91,6 +94,14 @@ SUITES: dict[str, tuple[str, dict[str, dict[str, str]]]] = {
         # The hybrid's SR recipe without the preset's No Finding images (hybrid_sr has them).
         "hybrid_sr_no_normal": {"model.name": '"sr_vmamba_hybrid"', **FPM, "data.negative_splits": "[]",
                                 "model.overrides.abnormal_weight": "0.0"},
+        # Pure VMamba (sr_vmamba_nano) from scratch and from the label-free distillation of
+        # Lite0's ImageNet features (sr-core-train distill, issue #14 item 2; run from the repo
+        # root with the distilled file at DISTILLED), plain CAM and the SR head, without the
+        # No Finding images (the hybrid's better recipe).
+        "nano_cam": {**NANO, "model.overrides.fpm": "false"},
+        "nano_sr": {**NANO, **FPM},
+        "nano_distill_cam": {**NANO, "model.overrides.fpm": "false", "model.init": f'"{DISTILLED}"'},
+        "nano_distill_sr": {**NANO, **FPM, "model.init": f'"{DISTILLED}"'},
     }),
 }
 

@@ -1,6 +1,7 @@
 """Build the two NIH layouts of honest model selection (issue #14): one to select on, one to report on.
 
     python benchmarks/nih_layouts.py --data ../shared/data --out .data/layouts [--link-duplicates]
+        [--unlabeled .data/unlabeled]
 
 nih-val's 295 patients are split in two halves with a fixed seed (the importer's own
 patient split, sr_core.data.nih_import.split_patients, fraction 0.5, seed 6):
@@ -14,6 +15,11 @@ patient split, sr_core.data.nih_import.split_patients, fraction 0.5, seed 6):
 No patient is in both halves, and no nih-train or nih-extra patient has a box image (data
 README). nih-val's labels are not trained on. Images are copied unchanged (--size 0): the
 256 px JPEG/PNG copies and nih-extra's 64 px PNGs; the loader resizes them.
+
+--unlabeled DIR writes cxr-unlabeled's 356 films (longest side 512) as grey JPEGs with the
+longest side 256 (quality 85) and their SOURCES.csv (the licences ask for it beside anything
+derived): label-free input for `sr-core-train distill`, small enough to carry to a GPU with
+the layouts (the distillation resizes to its input size anyway).
 """
 
 from __future__ import annotations
@@ -131,14 +137,41 @@ def link_duplicates(out: Path) -> int:
     return saved
 
 
+def write_unlabeled(source: Path, out: Path, size: int = 256) -> int:
+    """cxr-unlabeled's images, grey, longest side `size`, as JPEGs under out/images, with SOURCES.csv."""
+    import shutil
+
+    import cv2
+
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source / "SOURCES.csv", out / "SOURCES.csv")
+    count = 0
+    for path in sorted((source / "images").iterdir()):
+        image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            print(f"skipped {path.name}: not a readable image")
+            continue
+        scale = size / max(image.shape)
+        if scale < 1:
+            image = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+                               interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(out / "images" / f"{path.stem}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        count += 1
+    return count
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--out", default=".data/layouts")
     parser.add_argument("--link-duplicates", action="store_true",
                         help="store each image once, the copies as symbolic links (to carry the layouts)")
+    parser.add_argument("--unlabeled", metavar="DIR",
+                        help="also write cxr-unlabeled at 256 px here (for sr-core-train distill)")
     args = parser.parse_args()
     build(Path(args.data), Path(args.out))
+    if args.unlabeled:
+        print(f"unlabeled films at 256 px: {write_unlabeled(Path(args.data) / 'cxr-unlabeled', Path(args.unlabeled))}")
     if args.link_duplicates:
         print(f"linked duplicates: {link_duplicates(Path(args.out)) / 1e6:.1f} MB saved")
     return 0

@@ -323,6 +323,8 @@ def distill(folders: Sequence[str | os.PathLike], out: str | os.PathLike, cfg: D
     """
     out = Path(out)
     check_output(out, [], force)  # before reading anything
+    if cfg.epochs < 1:
+        raise DistillError(f"epochs must be at least 1, got {cfg.epochs}")
     if cfg.input_size < 32 or cfg.input_size % 32:
         raise DistillError(f"input size must be a multiple of 32, got {cfg.input_size}")
     paths = find_images(folders)
@@ -366,13 +368,15 @@ def distill(folders: Sequence[str | os.PathLike], out: str | os.PathLike, cfg: D
             raise DistillError(f"epoch {epoch + 1}: the distillation loss is not finite ({means}); try a lower --lr")
         log.info("distill epoch %d/%d: loss %.4f (%s), %.0f img/s", epoch + 1, cfg.epochs, sum(means) / len(means),
                  ", ".join(f"{name} {m:.4f}" for name, m in zip(PAIR_NAMES, means)), rate)
-    final = sum(means) / len(means)
-    write_backbone(distiller.student, out, {
-        "format": "sr-backbone", "student": cfg.student, "student_overrides": json.dumps(cfg.student_overrides),
-        "teacher": f"{TEACHERS[cfg.teacher]} ({cfg.teacher_init})", "pairs": ",".join(PAIR_NAMES),
-        "images": str(n), "epochs": str(cfg.epochs), "final_loss": f"{final:.6g}", "seed": str(cfg.seed),
-        "input_size": str(cfg.input_size), "augment": json.dumps(asdict(cfg.augment)),
-    })
+        # Written after every epoch (atomically), so a run cut short (a time limit, a lost
+        # machine) leaves its last finished epoch; the metadata says how far it got.
+        final = sum(means) / len(means)
+        write_backbone(distiller.student, out, {
+            "format": "sr-backbone", "student": cfg.student, "student_overrides": json.dumps(cfg.student_overrides),
+            "teacher": f"{TEACHERS[cfg.teacher]} ({cfg.teacher_init})", "pairs": ",".join(PAIR_NAMES),
+            "images": str(n), "epochs": str(cfg.epochs), "epochs_done": str(epoch + 1), "final_loss": f"{final:.6g}",
+            "seed": str(cfg.seed), "input_size": str(cfg.input_size), "augment": json.dumps(asdict(cfg.augment)),
+        })
     return DistillResult(out, n, skipped, duplicates, cfg.epochs, final, means)
 
 

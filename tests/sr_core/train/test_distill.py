@@ -95,6 +95,7 @@ def test_the_output_loads_through_initialise_with_every_backbone_tensor_mapped(t
         meta = fh.metadata()
         assert all(fh.get_tensor(k).dtype == torch.float32 for k in fh.keys())
     assert meta["student"] == "sr_vmamba_nano" and meta["images"] == "8" and meta["epochs"] == "2"
+    assert meta["epochs_done"] == meta["epochs"]  # written after every epoch; the last one says all ran
     assert meta["seed"] == "0" and float(meta["final_loss"]) == pytest.approx(result.final_loss, rel=1e-5)
     assert "lite0" in meta["teacher"]
     model = create_model("sr_vmamba_nano", **TINY)
