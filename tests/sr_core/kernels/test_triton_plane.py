@@ -83,6 +83,7 @@ SMALL = [
     (1, 3, 5, 7, 2, {"col_mode": "transpose", "dt_grad": "atomic"}),  # the same, padded, atomics
     (2, 20, 3, 5, 3, {"block_d": 16, "col_mode": "transpose"}),  # the same with tl.dot
     (2, 4, 1, 9, 2, {"col_mode": "transpose"}),  # a single row: its transpose is a single column
+    (2, 3, 4, 8, 2, {"col_mode": "transpose", "block_d": 1}),  # one channel a program, as on large planes
 ]
 
 
