@@ -136,6 +136,17 @@ def test_overrides_and_config_errors(tmp_path, capsys):
     assert all(line.startswith("sr-core-train: usage error") for line in err) and "bad.toml" in err[-1]
 
 
+def test_every_preset_loads_and_names_a_registered_model():
+    from sr_core.models import list_models
+    from sr_core.train.config import list_presets
+
+    assert {"nih-lite0", "nih-hybrid", "nih-nano-distill"} <= set(list_presets())
+    for name in list_presets():
+        assert load_config(name).model.name in list_models(), name
+    # The distilled VMamba's preset starts from the file the distillation's documented --out writes.
+    assert load_config("nih-nano-distill").model.init == "runs/distill/sr_vmamba_nano.safetensors"
+
+
 def test_missing_data_and_nan_loss_stop_with_one_line(tmp_path, capsys):
     assert main(["--config", "nih-nano", "--data", str(tmp_path / "absent"), "--out", str(tmp_path / "r")]) == 1
     assert "absent" in capsys.readouterr().err
