@@ -9,15 +9,18 @@
 #   python benchmarks/nih_layouts.py --out .data/layouts --link-duplicates --unlabeled .data/unlabeled
 #   bash benchmarks/distill_sweep.sh OUT_DIR
 #
-# Needs the converted ImageNet cache (SR_VIEWER_CACHE). Writes OUT_DIR/{distill,scratch,distilled}.log,
-# the tables OUT_DIR/{scratch,distilled}/ablation_*.md and the distilled backbone; the run folders
-# are removed at the end (too many files to return from a device call). The distilled file is
-# written after every epoch, so DISTILL_TIMEOUT leaves the last finished one (its metadata says
-# which). SWEEP_SCRATCH=0 leaves the scratch runs out.
+# Needs the converted ImageNet cache (SR_VIEWER_CACHE). Everything worth keeping (the logs, the
+# tables {scratch,distilled}/ablation_*.md, each run's metrics.jsonl and eval reports, the
+# distilled backbone and, with SWEEP_KEEP=N, the N best calibrated distilled runs' weights by the
+# selection half) ends up in ONE archive, OUT_DIR/sweep.tar: a device call returns only a few
+# files of its output folder (8 in session 8, which lost the kept weights). The distilled file
+# is written after every epoch, so DISTILL_TIMEOUT leaves the last finished one (its metadata
+# says which). SWEEP_SCRATCH=0 leaves the scratch runs out.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out=${1:?usage: distill_sweep.sh OUT_DIR}
-mkdir -p "$out"
+final=${1:?usage: distill_sweep.sh OUT_DIR}
+out=$(mktemp -d)/sweep  # the work folder; only the archive goes to OUT_DIR
+mkdir -p "$out" "$final"
 export PYTHONUNBUFFERED=1
 distilled=.data/distilled/sr_vmamba_nano.safetensors  # benchmarks/ablation.py DISTILLED
 common=(--suite pretrained --data .data/layouts/select --report-data .data/layouts/report
@@ -37,9 +40,15 @@ timeout "${DISTILL_TIMEOUT:-300}" python3 -m sr_core.cli.train distill --images 
 echo "distill: exit $? after $(( $(date +%s) - start )) s" >> "$out/distill.log"
 if [ -f "$distilled" ]; then
   cp "$distilled" "$out/"
-  python3 benchmarks/ablation.py "${common[@]}" --variants nano_distill_cam,nano_distill_sr --out "$out/distilled" \
-    > "$out/distilled.log" 2>&1
+  keep=()
+  [ "${SWEEP_KEEP:-0}" -gt 0 ] && keep=(--keep-best "$SWEEP_KEEP" --keep-to "$out/keep")
+  python3 benchmarks/ablation.py "${common[@]}" --variants "${SWEEP_DISTILLED:-nano_distill_cam,nano_distill_sr}" \
+    --out "$out/distilled" "${keep[@]}" > "$out/distilled.log" 2>&1
 fi
 [ -n "$scratch" ] && wait "$scratch"
-find "$out" -mindepth 2 -maxdepth 2 -type d -exec rm -rf {} +
+# Keep each run's record (metrics, eval reports), not its checkpoints.
+find "$out" -path '*/checkpoints' -prune -exec rm -rf {} +
+find "$out" -mindepth 3 -name '*.safetensors' -not -path "$out/keep/*" -delete
+tar -C "$(dirname "$out")" -cf "$final/sweep.tar" sweep
 tail -n 12 "$out"/*/ablation_eval_cal_report.md "$out/distill.log"
+ls -l "$final"
