@@ -94,6 +94,9 @@ SUITES: dict[str, tuple[str, dict[str, dict[str, str]]]] = {
         # The hybrid's SR recipe without the preset's No Finding images (hybrid_sr has them).
         "hybrid_sr_no_normal": {"model.name": '"sr_vmamba_hybrid"', **FPM, "data.negative_splits": "[]",
                                 "model.overrides.abnormal_weight": "0.0"},
+        # Linear probe, then fine-tune: the head alone on the ImageNet features for 3 epochs
+        # (the backbone's features probe at a higher AUC than the fine-tuned ones'; TRAINING_NOTES §16).
+        "cam_lpft": {"train.freeze_backbone_epochs": "3"},
         # Pure VMamba (sr_vmamba_nano) from scratch and from the label-free distillation of
         # Lite0's ImageNet features (sr-core-train distill, issue #14 item 2; run from the repo
         # root with the distilled file at DISTILLED), plain CAM and the SR head, without the

@@ -96,6 +96,11 @@ class TrainSection:
     fpm_warmup_epochs: float = 0.0
     # ...after a CE-only phase of this many epochs (the ramp starts here).
     fpm_start_epochs: float = 0.0
+    # Linear probe, then fine-tune (LP-FT): for this many first epochs the backbone does not
+    # learn (its parameter groups at lr 0, its norms in eval mode), only the head; then all of
+    # it, on the same schedule. A pretrained backbone's features are then not reshaped by a
+    # random head's first gradients.
+    freeze_backbone_epochs: int = 0
 
 
 @dataclass

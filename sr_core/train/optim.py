@@ -65,7 +65,10 @@ def lr_factor(step: int, steps_per_epoch: int, epochs: int, cfg: OptimSection) -
     raise ValueError(f"optim.schedule must be cosine, step or constant, got {cfg.schedule!r}")
 
 
-def set_lr(optimizer: torch.optim.Optimizer, base_lr: float, factor: float) -> float:
+def set_lr(optimizer: torch.optim.Optimizer, base_lr: float, factor: float, freeze_backbone: bool = False) -> float:
+    """Set every group's rate to base_lr x its multiplier x factor (the backbone's groups to 0
+    with freeze_backbone: AdamW and SGD then leave those parameters, decay included, as they are)."""
     for group in optimizer.param_groups:
-        group["lr"] = base_lr * group["lr_mult"] * factor
+        frozen = freeze_backbone and str(group.get("name", "")).startswith("backbone")
+        group["lr"] = 0.0 if frozen else base_lr * group["lr_mult"] * factor
     return base_lr * factor

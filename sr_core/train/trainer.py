@@ -226,6 +226,9 @@ class Trainer:
         done = self.progress["step_in_epoch"]
         self.sampler.set_epoch(epoch, done * cfg.batch_size * cfg.accumulate)
         self.model.train()
+        frozen = epoch < cfg.freeze_backbone_epochs
+        if frozen:  # LP-FT: the head learns on fixed features (BatchNorm statistics included)
+            self.model.backbone.eval()
         # Partial sums live in progress so a resumed epoch still reports its full mean.
         sums = self.progress.setdefault("epoch_sums", {k: 0.0 for k in LOSS_TERMS})
         sums.setdefault("logit_spread", 0.0)
@@ -235,7 +238,7 @@ class Trainer:
         batches = iter(self.loader)
         for step in range(done, self.steps_per_epoch):
             factor = lr_factor(self.progress["global_step"], self.steps_per_epoch, cfg.epochs, self.cfg.optim)
-            lr = set_lr(self.optimizer, self.cfg.optim.lr, factor)
+            lr = set_lr(self.optimizer, self.cfg.optim.lr, factor, freeze_backbone=frozen)
             terms = self._optimizer_step(batches)
             images += cfg.batch_size * cfg.accumulate * self.world
             for k in (*LOSS_TERMS, "logit_spread"):
@@ -261,6 +264,8 @@ class Trainer:
             record = {"kind": "epoch", "epoch": epoch + 1, "step": self.progress["global_step"],
                       "losses": {k: v / count for k, v in sums.items()}, "logit_spread": None if math.isnan(spread) else spread,
                       "images_per_s": images / max(elapsed, 1e-9), "lr": lr, "seconds": elapsed}
+            if cfg.freeze_backbone_epochs:
+                record["backbone_frozen"] = frozen
             self._log(record)
             check_head_alive(epoch + 1, spread)
 

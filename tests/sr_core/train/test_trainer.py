@@ -147,6 +147,38 @@ def test_every_preset_loads_and_names_a_registered_model():
     assert load_config("nih-nano-distill").model.init == "runs/distill/sr_vmamba_nano.safetensors"
 
 
+@pytest.mark.parametrize("model", ["smoke", "sr_efficientnet_lite0"])
+def test_a_frozen_backbone_keeps_its_start_then_learns(tmp_path, model):
+    # LP-FT: during train.freeze_backbone_epochs only the head learns; the backbone keeps the
+    # file it started from exactly (BatchNorm statistics included: Lite0 has them), and learns
+    # afterwards.
+    from safetensors.torch import save_file
+
+    from sr_core.models import create_model
+
+    sets = [] if model == "smoke" else ["--set", f'model.name="{model}"', "--set", "model.overrides={}"]
+    cfg = load_config("smoke", [s for s in sets if s != "--set"])
+    start = create_model(cfg.model.name, **cfg.model.overrides).backbone.state_dict()
+    init = tmp_path / "start.safetensors"
+    save_file({k: v.contiguous() for k, v in start.items()}, str(init))
+
+    def backbone_after(epochs: int, frozen: int) -> dict:
+        out = tmp_path / f"run{epochs}_{frozen}"
+        assert main(["--config", "smoke", "--out", str(out), "--set", f"train.epochs={epochs}",
+                     "--set", f"train.freeze_backbone_epochs={frozen}", "--set", f'model.init="{init}"',
+                     "--set", "eval.every_epochs=0", *sets] + QUIET) == 0
+        records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        assert [r["backbone_frozen"] for r in records if r["kind"] == "epoch"] == [e < frozen for e in range(epochs)]
+        tensors = model_tensors(out / "checkpoints" / "last.safetensors")
+        return {k.removeprefix("model.backbone."): v for k, v in tensors.items() if k.startswith("model.backbone.")}
+
+    frozen = backbone_after(1, 1)
+    assert frozen.keys() == start.keys()
+    assert all(torch.equal(frozen[k], start[k]) for k in start)
+    learned = backbone_after(2, 1)
+    assert any(not torch.equal(learned[k], start[k]) for k in start if start[k].is_floating_point())
+
+
 def test_missing_data_and_nan_loss_stop_with_one_line(tmp_path, capsys):
     assert main(["--config", "nih-nano", "--data", str(tmp_path / "absent"), "--out", str(tmp_path / "r")]) == 1
     assert "absent" in capsys.readouterr().err
