@@ -143,7 +143,10 @@ def load_bank(paths: Sequence[Path], size: int) -> tuple[torch.Tensor, int, int]
     digests: set[bytes] = set()
     rows: list[torch.Tensor] = []
     skipped = duplicates = 0
-    for path in paths:
+    report_every = max(1000, len(paths) // 10)
+    for done, path in enumerate(paths, 1):
+        if done % report_every == 0:
+            log.info("decoded %d of %d images", done, len(paths))
         try:
             digest = hashlib.blake2b(path.read_bytes(), digest_size=16).digest()
         except OSError:
@@ -162,6 +165,17 @@ def load_bank(paths: Sequence[Path], size: int) -> tuple[torch.Tensor, int, int]
         rows.append(torch.from_numpy(grey))
     bank = torch.stack(rows) if rows else torch.empty(0, size, size, dtype=torch.uint8)
     return bank, skipped, duplicates
+
+
+def bank_device(bank_bytes: int, device: torch.device, free_bytes: int | None = None) -> torch.device:
+    """Where the image bank lives: on the training GPU when it takes at most a quarter of its
+    free memory (no copies a step), else in the host's memory, each batch copied over (a large
+    image collection on a small card must not run out of memory)."""
+    if device.type != "cuda":
+        return device
+    if free_bytes is None:
+        free_bytes = torch.cuda.mem_get_info(device)[0]
+    return device if bank_bytes <= free_bytes // 4 else torch.device("cpu")
 
 
 class PairedViews:
@@ -339,7 +353,11 @@ def distill(folders: Sequence[str | os.PathLike], out: str | os.PathLike, cfg: D
         raise DistillError(f"{n} readable image(s) under {', '.join(map(str, folders))}; distillation needs at least 2")
     log.info("distilling %s into %s on %d images (%d unreadable skipped, %d duplicates), %s",
              cfg.teacher, cfg.student, n, skipped, duplicates, device)
-    bank = bank.to(device)
+    home = bank_device(bank.numel(), device)
+    if home != device:
+        log.info("the %d images (%.1f GB) stay in host memory; each batch is copied to %s",
+                 n, bank.numel() / 1e9, device)
+    bank = bank.to(home)
     distiller.to(device)
     optimizer = build_optimizer(distiller, cfg)
     schedule = OptimSection(name="adamw", lr=cfg.lr, schedule="cosine",
@@ -351,11 +369,11 @@ def distill(folders: Sequence[str | os.PathLike], out: str | os.PathLike, cfg: D
     means: list[float] = []
     for epoch in range(cfg.epochs):
         start = time.perf_counter()
-        order = torch.randperm(n, generator=generator).to(device)
+        order = torch.randperm(n, generator=generator).to(home)
         total = torch.zeros(len(PAIR_NAMES), device=device)
         for step in range(steps):
             set_lr(optimizer, cfg.lr, lr_factor(epoch * steps + step, steps, cfg.epochs, schedule))
-            images = views(bank[order[step * batch : (step + 1) * batch]])
+            images = views(bank[order[step * batch : (step + 1) * batch]].to(device, non_blocking=True))
             with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
                 losses = distiller(images)
             optimizer.zero_grad(set_to_none=True)

@@ -23,6 +23,7 @@ from sr_core.train.distill import (
     DistillConfig,
     DistillError,
     PairedViews,
+    bank_device,
     build_distiller,
     build_optimizer,
     distill,
@@ -185,3 +186,10 @@ def test_the_imagenet_teacher_stays_frozen_and_gives_maps_at_the_students_stride
     optimizer.step()
     after = distiller.teacher.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)  # weights and BN statistics alike
+
+
+def test_the_image_bank_goes_to_the_gpu_only_when_it_fits_a_quarter_of_its_free_memory():
+    cuda = torch.device("cuda")
+    assert bank_device(10**9, cuda, free_bytes=8 * 10**9) == cuda
+    assert bank_device(3 * 10**9, cuda, free_bytes=8 * 10**9) == torch.device("cpu")
+    assert bank_device(10**12, torch.device("cpu")) == torch.device("cpu")
