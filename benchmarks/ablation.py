@@ -105,6 +105,15 @@ SUITES: dict[str, tuple[str, dict[str, dict[str, str]]]] = {
         "nano_sr": {**NANO, **FPM},
         "nano_distill_cam": {**NANO, "model.overrides.fpm": "false", "model.init": f'"{DISTILLED}"'},
         "nano_distill_sr": {**NANO, **FPM, "model.init": f'"{DISTILLED}"'},
+        # The module chain on the distilled VMamba (issue #14 item 4), as for Lite0 above:
+        # + FPM branch, + fusion, + modulation (each without the foreground control), then
+        # nano_distill_sr (+ control) and BAS in its place.
+        "nano_distill_fpm": {**NANO, **FPM, "model.init": f'"{DISTILLED}"', "model.overrides.fusion": "false",
+                             **NO_CONTROL},
+        "nano_distill_fusion": {**NANO, **FPM, "model.init": f'"{DISTILLED}"',
+                                "model.overrides.modulation": "false", **NO_CONTROL},
+        "nano_distill_modulation": {**NANO, **FPM, "model.init": f'"{DISTILLED}"', **NO_CONTROL},
+        "nano_distill_bas": {**NANO, **FPM, "model.init": f'"{DISTILLED}"', "model.overrides.control": '"background"'},
     }),
 }
 
