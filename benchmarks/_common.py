@@ -58,7 +58,7 @@ def plane_variant(spec: str) -> dict:
     """"col_mode=transpose,dt_grad=atomic" -> {"col_mode": "transpose", "dt_grad": "atomic"}: options
     of sr_core.kernels.triton_plane.ss2d_scan_triton_plane (--plane-variant), keys checked."""
     known = ("block_d", "num_warps", "bwd_block_d", "bwd_num_warps", "col_mode", "dt_grad", "tile_elems",
-             "bwd_tile_elems", "dense")
+             "bwd_tile_elems", "dense", "maxnreg", "bwd_maxnreg")
     options = {}
     for item in spec.split(","):
         key, sep, value = item.partition("=")

@@ -263,6 +263,7 @@ def ptxas_report(args, dtypes, plane: dict) -> None:
                 launch = triton_plane._Launch(x, x_dbl, r, cfg, backward)
                 meta = dict(launch.meta, PART=part)
                 warps = meta.pop("num_warps")
+                options = {"num_warps": warps, **({"maxnreg": meta.pop("maxnreg")} if "maxnreg" in meta else {})}
                 strides = {"b": d * hw * hw, "d": hw * hw, "h": hw, "w": 1}  # contiguous (B, D, H, W) planes
                 ints = {"H": hw, "W": hw, "D": d, "n_dblk": launch.n_dblk, "n_part": min(args.batch, 8)}
                 ints.update({a: strides[a[-1]] for a in kernel.arg_names if len(a) == 3 and a[0] == "s"})
@@ -273,7 +274,7 @@ def ptxas_report(args, dtypes, plane: dict) -> None:
                          if a.endswith("_ptr") or (a in ints and ints[a] % 16 == 0)}
                 src = ASTSource(fn=kernel, signature=sig, attrs=attrs,
                                 constexprs={(kernel.arg_names.index(k),): v for k, v in meta.items()})
-                compiled = triton.compile(src, target=GPUTarget("cuda", args.ptxas, 32), options={"num_warps": warps})
+                compiled = triton.compile(src, target=GPUTarget("cuda", args.ptxas, 32), options=options)
                 with tempfile.NamedTemporaryFile("w", suffix=".ptx") as fh:
                     fh.write(compiled.asm["ptx"])
                     fh.flush()
@@ -352,6 +353,8 @@ def main() -> None:
                         help="triton_plane: tile elements a program aims for (sizes every stage's block; 4096)")
     parser.add_argument("--plane-dt-grad", choices=("atomic", "gemm"),
                         help="triton_plane: how the backward reduces the dt projection's gradients")
+    parser.add_argument("--plane-maxnreg", type=int, help="triton_plane: register cap of the forward launches")
+    parser.add_argument("--plane-bwd-maxnreg", type=int, help="triton_plane: register cap of the backward launches")
     parser.add_argument("--plane-variant", action="append", default=[], metavar="KEY=VALUE[,...]",
                         help="one more plane path to time (repeatable), e.g. col_mode=transpose or dt_grad=atomic,block_d=2")
     parser.add_argument("--ptxas", type=int, metavar="ARCH",
@@ -366,7 +369,8 @@ def main() -> None:
     plane = {k: v for k, v in (("block_d", args.plane_block_d), ("num_warps", args.plane_num_warps),
                                ("bwd_block_d", args.plane_bwd_block_d), ("bwd_num_warps", args.plane_bwd_num_warps),
                                ("col_mode", args.plane_col_mode), ("dt_grad", args.plane_dt_grad),
-                               ("tile_elems", args.plane_tile_elems)) if v}
+                               ("tile_elems", args.plane_tile_elems), ("maxnreg", args.plane_maxnreg),
+                               ("bwd_maxnreg", args.plane_bwd_maxnreg)) if v}
     try:
         variants = {f"triton_plane[{spec}]": plane_variant(spec) for spec in args.plane_variant}
     except ValueError as exc:

@@ -69,6 +69,8 @@ class _Config:
     dense: bool  # power-of-two planes addressed as contiguous runs (plane_order's DENSE)
     dt_gemm: bool  # backward: dt_w's and dt_lowrank's gradients by host GEMMs on a stored dz
     r_pad: int  # dt rank padded for tl.dot
+    maxnreg: int = 0  # ptxas register cap of the forward launches (0: none)
+    bwd_maxnreg: int = 0  # the backward's
 
 
 def _pow2(n: int) -> int:
@@ -90,7 +92,8 @@ def _warps(elems: int) -> int:
 def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warps: int | None = None,
             bwd_block_d: int | None = None, bwd_num_warps: int | None = None,
             col_mode: str | None = None, dt_grad: str | None = None, tile_elems: int | None = None,
-            bwd_tile_elems: int | None = None, dense: bool = True) -> _Config:
+            bwd_tile_elems: int | None = None, dense: bool = True, maxnreg: int | None = None,
+            bwd_maxnreg: int | None = None) -> _Config:
     """About tile_elems (default _ELEMS; in "rows" mode twice that for a 64 x 64 plane's
     forward, in "transpose" mode a quarter, i.e. one channel of a 32 x 32 or larger plane)
     tile elements a program: 64 channels of an 8 x 8 plane; the backward _ELEMS unless
@@ -130,8 +133,12 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     dt_grad = dt_grad or "gemm"
     if dt_grad not in ("atomic", "gemm"):
         raise ValueError(f"dt_grad must be 'atomic' or 'gemm', got {dt_grad!r}")
+    for name, v in (("maxnreg", maxnreg), ("bwd_maxnreg", bwd_maxnreg)):
+        if v and not 24 <= v <= 255:
+            raise ValueError(f"{name} must be between 24 and 255 registers, got {v}")
     return _Config(hp, wp, bd, num_warps or _warps(bd * lp), bwd_bd, bwd_num_warps or _warps(bwd_bd * lp),
-                   _COL_MODES.index(col_mode), bool(dense), dt_grad == "gemm", max(16, _pow2(r)))
+                   _COL_MODES.index(col_mode), bool(dense), dt_grad == "gemm", max(16, _pow2(r)),
+                   maxnreg or 0, bwd_maxnreg or 0)
 
 
 class _Launch:
@@ -150,6 +157,9 @@ class _Launch:
         self.meta = dict(R=r, R_PAD=cfg.r_pad, BLOCK_D=self.block_d, HP=cfg.hp, WP=cfg.wp, USE_DOT=use_dot,
                          DOT_LOWP=dot_lowp, DENSE=cfg.dense and (self.h, self.w) == (cfg.hp, cfg.wp),
                          num_warps=cfg.bwd_num_warps if backward else cfg.num_warps)
+        cap = cfg.bwd_maxnreg if backward else cfg.maxnreg
+        if cap:  # a launch option of Triton's: ptxas' .maxnreg (more programs a multiprocessor)
+            self.meta["maxnreg"] = cap
         if backward:
             self.meta["DT_GEMM"] = cfg.dt_gemm
 
@@ -255,6 +265,8 @@ def ss2d_scan_triton_plane(
     tile_elems: int | None = None,
     bwd_tile_elems: int | None = None,
     dense: bool = True,
+    maxnreg: int | None = None,
+    bwd_maxnreg: int | None = None,
 ) -> torch.Tensor:
     """SS2D core on the plane kernels; same arguments and result as `reference.ss2d_scan`.
 
@@ -279,6 +291,10 @@ def ss2d_scan_triton_plane(
             64): 8192 halves that, at the price of spills (see benchmarks/RESULTS.md).
         bwd_tile_elems: the same for the backward when bwd_block_d is not given (default:
             the forward's block).
+        maxnreg, bwd_maxnreg: ptxas register caps of the forward / backward launches (None: the
+            compiler's choice): at stage 1 the forward's column part takes 75 registers on 512
+            threads, one program a multiprocessor; 64 would fit two (for tuning; not a default
+            until timed).
         dense: address power-of-two planes (every stage at 256 px) as contiguous runs, so
             that each thread holds neighbouring positions; False keeps the general
             (row, column) addressing everywhere (for comparison).
@@ -295,7 +311,7 @@ def ss2d_scan_triton_plane(
     k, c, _ = x_proj_weight.shape
     r = dt_projs_weight.shape[2]
     cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_mode, dt_grad, tile_elems,
-                  bwd_tile_elems, dense)
+                  bwd_tile_elems, dense, maxnreg, bwd_maxnreg)
     x = x.contiguous()
     # Projections act per position: apply them in spatial order, (B, 4C, L) in one GEMM.
     x_dbl = torch.matmul(x_proj_weight.reshape(k * c, d).to(x.dtype), x.reshape(b, d, h * w))

@@ -84,6 +84,7 @@ SMALL = [
     (2, 20, 3, 5, 3, {"block_d": 16, "col_mode": "transpose"}),  # the same with tl.dot
     (2, 4, 1, 9, 2, {"col_mode": "transpose"}),  # a single row: its transpose is a single column
     (2, 3, 4, 8, 2, {"col_mode": "transpose", "block_d": 1}),  # one channel a program, as on large planes
+    (1, 3, 4, 8, 2, {"maxnreg": 64, "bwd_maxnreg": 96}),  # register caps reach the launches
 ]
 
 
@@ -156,6 +157,10 @@ def test_plane_config_fills_a_tile_and_rejects_bad_options():
         triton_plane._config(8, 8, 16, 2, block_d=3)
     with pytest.raises(ValueError, match="dt_grad"):
         triton_plane._config(8, 8, 16, 2, dt_grad="atomics")
+    capped = triton_plane._config(64, 64, 192, 6, maxnreg=64)
+    assert (capped.maxnreg, capped.bwd_maxnreg) == (64, 0)
+    with pytest.raises(ValueError, match="maxnreg"):
+        triton_plane._config(8, 8, 16, 2, bwd_maxnreg=8)
 
 
 def test_plane_registered_by_name_and_not_auto(monkeypatch):
