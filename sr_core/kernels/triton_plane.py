@@ -111,13 +111,12 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     hp, wp = _pow2(h), _pow2(w)
     lp = hp * wp
     cap = min(_MAX_BLOCK_D, _pow2(d))
-    # A 64 x 64 plane (stage 1 at 256 px) takes two channels a forward program by default: on
-    # an H200 that was 1.14-1.22x faster than one in two calls (benchmarks/RESULTS.md, session
-    # 7); its backward keeps one (twice the live tiles).
     # Planes of 32 x 32 and up (stages 1-2 at 256 px) reach the column directions through x's
     # transpose by default, one channel a forward program: on an H200 (session 8) that took
     # stage 1 from 1.65 / 5.79 to 1.58 / 5.55 ms forward / forward+backward and stage 2 from
     # 1.08 / 4.12 to 0.81 / 3.54 ms; on 16 x 16 and 8 x 8 planes it was slower than "rows".
+    # In "rows" mode a 64 x 64 plane's forward takes two channels (1.14-1.22x faster than one
+    # there, session 7); the backward keeps one (twice the live tiles).
     col_mode = col_mode or ("transpose" if lp >= _TRANSPOSE_FROM else "rows")
     if col_mode not in _COL_MODES:
         raise ValueError(f"col_mode must be one of {', '.join(map(repr, _COL_MODES))}, got {col_mode!r}")
@@ -228,6 +227,8 @@ class _PlaneScan(torch.autograd.Function):
         dz = triton_ss2d._empty((b, 4, d, h * w) if ctx.cfg.dt_gemm else (1,), x.dtype, dev)
         transposed = ctx.cfg.col_mode == _TRANSPOSE
         dx = None
+        # x's transpose is made again rather than kept from the forward: one copy now instead of
+        # a second copy of x held for every block until the backward.
         for part, planes, pcfg in _parts(x, ctx.cfg) if transposed else ((0, x, ctx.cfg),):
             g = _Launch(planes, x_dbl, r, pcfg, backward=True)
             grad = gy if part != 2 else gy.transpose(2, 3).contiguous()
@@ -278,10 +279,10 @@ def ss2d_scan_triton_plane(
         col_mode: how the column-major directions are reached (None: "transpose" for planes of
             32 x 32 padded positions and more, "rows" below; see `_config`). "rows": their
             coefficients are read and computed in row-major order, coalesced, and only the
-            scans' operands are transposed in registers; "transpose": two launches, the row directions on x and the column directions as
-            the row directions of x's transpose (one copy of x, of x_dbl's column rows and,
-            backward, of dy; the second launch's output added transposed), so no direction
-            scans a transposed tile.
+            scans' operands are transposed in registers; "transpose": two launches, the row
+            directions on x and the column directions as the row directions of x's transpose
+            (one copy of x, of x_dbl's column rows and, backward, of dy; the second launch's
+            output added transposed), so no direction scans a transposed tile.
         dt_grad: "atomic" or "gemm" (None: "gemm"), how the backward reduces the dt
             projection's gradients (see `_config`).
         tile_elems: the tile size a program aims for when block_d is not given (channels x
@@ -290,7 +291,7 @@ def ss2d_scan_triton_plane(
             of its batch for one plane of x, 32 values a position from L2 (3.2 GB at batch
             64): 8192 halves that, at the price of spills (see benchmarks/RESULTS.md).
         bwd_tile_elems: the same for the backward when bwd_block_d is not given (default:
-            the forward's block).
+            tile_elems if given, else 4096).
         maxnreg, bwd_maxnreg: ptxas register caps of the forward / backward launches (None: the
             compiler's choice): at stage 1 the forward's column part takes 75 registers on 512
             threads, one program a multiprocessor; 64 would fit two (for tuning; not a default
