@@ -130,7 +130,6 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--cache", type=Path, default=Path(".data/probe-cache"))
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     train_paths, train_samples, names = split_rows(args.select, "train")
     sel_paths, sel_samples, _ = split_rows(args.select, "test", names)
     rep_paths, rep_samples, _ = split_rows(args.report, "test", names)
