@@ -16,6 +16,7 @@ from PySide6.QtCore import QPointF
 from sr_viewer.palette import PALETTE
 from sr_viewer.qt.study_items import StudyItems
 from sr_viewer.state import Distance, Study, ViewerModel
+from sr_viewer.state.measure import label_placement
 
 #: A drag shorter than this (image pixels) is a click, not a measurement.
 MIN_LENGTH = 1.0
@@ -92,12 +93,11 @@ class MeasurementItems(StudyItems):
         return (float(a.x()), float(a.y())), (float(b.x()), float(b.y()))
 
     def _label(self, label: pg.TextItem, distance: Distance) -> None:
-        scale = self.model.current.scale
-        label.setText(scale.distance_label(distance.start, distance.end))
-        # Above the middle of the line: beside an end, a line drawn near the image's edge had
-        # its label cut off there.
-        (x0, y0), (x1, y1) = distance.start, distance.end
-        label.setPos((x0 + x1) / 2, min(y0, y1))
+        study = self.model.current
+        label.setText(study.scale.distance_label(distance.start, distance.end))
+        pos, anchor = label_placement(distance.start, distance.end, study.width, study.height)
+        label.setAnchor(anchor)
+        label.setPos(*pos)
 
     def _live_label(self, distance_id: int) -> None:
         entry, study = self.items.get(distance_id), self.model.current

@@ -14,6 +14,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPen, QPolygonF
 
 from sr_viewer.export.annotation import Annotation
+from sr_viewer.state.measure import label_placement
 
 
 def line_width(width: int, height: int) -> int:
@@ -103,26 +104,29 @@ def render_side_by_side(left: Annotation, right: Annotation) -> QImage:
 
 
 def _distances(painter: QPainter, annotation: Annotation, lw: int) -> None:
-    """Each distance as a line with its label centred above its middle, as the canvas shows it
-    (kept inside the picture, which the canvas's view need not be)."""
+    """Each distance as a line with its label where the canvas puts it (`label_placement`),
+    and kept inside the picture."""
     palette = annotation.palette
-    bounds = QRectF(0, 0, painter.device().width(), painter.device().height())
+    width, height = painter.device().width(), painter.device().height()
+    bounds = QRectF(0, 0, width, height)
     for start, end, text in annotation.distances:
         painter.setPen(QPen(QColor(*palette.measure), lw, Qt.PenStyle.SolidLine, Qt.PenCapStyle.FlatCap))
         painter.drawLine(QPointF(*start), QPointF(*end))
-        middle = QPointF((start[0] + end[0]) / 2, min(start[1], end[1]) - lw)
-        _label(painter, text, middle, palette.measure, palette.legend_back, below=False, centred=True, inside=bounds)
+        (x, y), anchor = label_placement(start, end, width, height)
+        y += lw if anchor[1] == 0 else -lw  # clear of the line's width
+        _label(painter, text, QPointF(x, y), palette.measure, palette.legend_back, anchor=anchor, inside=bounds)
 
 
-def _label(painter: QPainter, text: str, anchor: QPointF, colour, back, below: bool, centred: bool = False,
-           inside: QRectF | None = None) -> None:
-    """A label whose top-left (below) or bottom-left corner is `anchor`; centred: its middle
-    is there instead; inside: moved, not cut, to stay within that rectangle."""
+def _label(painter: QPainter, text: str, point: QPointF, colour, back, below: bool = False,
+           anchor: tuple[float, float] | None = None, inside: QRectF | None = None) -> None:
+    """A label whose top-left (below) or bottom-left corner is `point`; anchor (fractions of
+    the label, as pyqtgraph's) says which point of it is there instead; inside: moved, not cut,
+    to stay within that rectangle."""
     painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
     metrics = QFontMetricsF(painter.font())
     rect = metrics.boundingRect(text).adjusted(-3, -2, 3, 2)
-    x = anchor.x() - rect.width() / 2 if centred else anchor.x()
-    rect.moveTopLeft(QPointF(x, anchor.y() if below else anchor.y() - rect.height()))
+    ax, ay = anchor if anchor is not None else (0.0, 0.0 if below else 1.0)
+    rect.moveTopLeft(QPointF(point.x() - ax * rect.width(), point.y() - ay * rect.height()))
     if inside is not None:
         rect.moveLeft(min(max(rect.left(), inside.left()), inside.right() - rect.width()))
         rect.moveTop(min(max(rect.top(), inside.top()), inside.bottom() - rect.height()))

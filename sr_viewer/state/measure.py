@@ -132,6 +132,27 @@ class Distance:
     end: Point
 
 
+LABEL_EDGE = 0.15  # of the image's width: a label this close to a side grows away from it
+LABEL_TOP = 0.05  # of its height: a line this close to the top is labelled below
+
+
+def label_placement(start: tuple[float, float], end: tuple[float, float], width: float,
+                    height: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(position, pyqtgraph anchor) of a distance's label: centred above the line's middle,
+    but growing leftwards near the image's right side, rightwards near its left side, and below
+    the line near its top, so that a line drawn along an edge keeps its label in the picture
+    (the canvas fills its view with the image, so a label past an edge is cut off there).
+    The anchor is the point's place in the label: (0.5, 1) its bottom middle, (1, 0) its
+    top right; the canvas and the exported annotation both place labels so."""
+    (x0, y0), (x1, y1) = start, end
+    x = (x0 + x1) / 2
+    anchor_x = 1.0 if width and x > width * (1 - LABEL_EDGE) else 0.0 if width and x < width * LABEL_EDGE else 0.5
+    if height and min(y0, y1) < height * LABEL_TOP:
+        return (x, max(y0, y1)), (anchor_x, 0.0)
+    return (x, min(y0, y1)), (anchor_x, 1.0)
+
+
+
 class Measurements(EditableItems[Distance]):
     """A study's distances, evented: `events.changed()` fires after every add, move or remove.
 

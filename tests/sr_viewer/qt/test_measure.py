@@ -107,6 +107,19 @@ def test_distance_drawn_with_the_mouse_is_millimetres_of_pixel_spacing(make_wind
     assert study.scale.length(vertical.start, vertical.end) == pytest.approx(80.0, abs=0.6)
 
 
+def test_a_distance_along_the_image_edge_keeps_its_label_in_the_view(make_window, qtbot, tmp_path):
+    # Drawn along the right and the top edges (as a reader measures a film's border), the
+    # label grows into the picture instead of past the edge, where the canvas cuts it off.
+    window, study = open_study(make_window, qtbot, write_png(tmp_path / "film.png"))
+    view = window.canvas.view.sceneBoundingRect()
+    for start, end in (((398, 60), (398, 220)), ((60, 2), (300, 2)), ((2, 100), (2, 250))):
+        study.measurements.clear()
+        distance = measure(qtbot, window, start, end)
+        _, label = window.canvas.measurements.items[distance.id]
+        QApplication.processEvents()
+        assert view.contains(label.sceneBoundingRect()), (start, end)
+
+
 def test_imager_pixel_spacing_is_labelled_at_the_detector(make_window, qtbot, tmp_path):
     path = write_dicom(tmp_path / "detector.dcm", ImagerPixelSpacing=[0.2, 0.2])
     window, study = open_study(make_window, qtbot, path)

@@ -85,3 +85,12 @@ def test_document_relays_a_study_s_measurement_changes(tmp_path):
     assert study.scale.source == "PixelSpacing"
     study.image = None  # evicted: the scale stays for exports
     assert study.scale.unit == "mm"
+
+
+def test_label_placement_grows_away_from_the_edges():
+    from sr_viewer.state.measure import label_placement
+
+    assert label_placement((400, 500), (600, 500), 1000, 1000) == ((500, 500), (0.5, 1.0))  # above the middle
+    assert label_placement((990, 300), (990, 600), 1000, 1000) == ((990, 300), (1.0, 1.0))  # right edge: leftwards
+    assert label_placement((5, 300), (5, 600), 1000, 1000) == ((5, 300), (0.0, 1.0))  # left edge: rightwards
+    assert label_placement((300, 2), (700, 10), 1000, 1000) == ((500, 10), (0.5, 0.0))  # top: below the line
