@@ -10,6 +10,7 @@
 # importable (carry wheels and set PYTHONPATH where it is not installed). Extra arguments go
 # to every kernels.py run, e.g. --plane-variant col_mode=transpose --plane-variant tile_elems=8192;
 # SCAN_GPU_MODEL_ARGS to model_gpu.py (e.g. "--plane-variant col_mode=transpose --modes eager,compile").
+# SCAN_GPU_TESTS names the tests to run (default the plane kernels' file); SCAN_GPU_T_NCU=0 skips ncu.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: scan_gpu.sh OUT_DIR [kernels.py options]}
@@ -21,7 +22,8 @@ dtypes=${SCAN_GPU_DTYPES:-bf16}
 
 # 1. Compile: one process per stage runs each path once (kernels.py --once), beside the GPU
 #    tests (which compile the fp32 and bf16 stage shapes for themselves).
-timeout "${SCAN_GPU_T_TEST:-300}" python3 -m pytest tests/sr_core/kernels/test_triton_plane.py -q -rs \
+# shellcheck disable=SC2086  # SCAN_GPU_TESTS is a list of words
+timeout "${SCAN_GPU_T_TEST:-300}" python3 -m pytest ${SCAN_GPU_TESTS:-tests/sr_core/kernels/test_triton_plane.py} -q -rs \
   > "$out/pytest_plane.log" 2>&1 &
 for s in ${stages//,/ }; do
   timeout "${SCAN_GPU_T_WARM:-240}" python3 benchmarks/kernels.py --once --dtypes "$dtypes" --stages "$s" "$@" \
@@ -30,7 +32,7 @@ done
 wait
 
 # 2. Where the stage-1 plane kernels spend their time (hardware counters, where ncu can read them).
-if command -v ncu > /dev/null; then
+if [ "${SCAN_GPU_T_NCU:-120}" != 0 ] && command -v ncu > /dev/null; then
   timeout "${SCAN_GPU_T_NCU:-120}" ncu --clock-control none -k regex:_plane_ --launch-count 2 \
     --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy \
     python3 benchmarks/kernels.py --once --dtypes bf16 --stages 1 --backends triton_plane \

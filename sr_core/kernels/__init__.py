@@ -2,7 +2,9 @@
 
 `ss2d_scan` is what the model calls. The pure-PyTorch path (reference.py) serves the CPU
 and is the ground truth; a GPU backend registers itself with `register_backend` and
-`backend="auto"` takes it for CUDA tensors.
+`backend="auto"` takes it for CUDA tensors: the plane kernels ("triton_plane", faster than
+the chunked ones at every stage shape of benchmarks/RESULTS.md), which hand the shapes they
+do not cover (d_state > 1, planes over 128 x 128) to the chunked "triton" backend.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
 _BACKENDS: dict[str, Callable[..., torch.Tensor]] = {"torch": _ss2d_scan_torch}
 _GPU_BACKEND = "triton"
 _PLANE_BACKEND = "triton_plane"
+_AUTO_ORDER = (_PLANE_BACKEND, _GPU_BACKEND)  # what "auto" takes on CUDA, first registered wins
 
 
 def register_backend(name: str, fn: Callable[..., torch.Tensor]) -> None:
@@ -44,8 +47,8 @@ def _load_gpu_backend() -> None:
     if _GPU_BACKEND in _BACKENDS and _PLANE_BACKEND in _BACKENDS:
         return
     try:
-        # Each registers itself: "triton" (chunked, what "auto" takes) and "triton_plane"
-        # (whole planes a program; selectable by name until the GPU timings decide).
+        # Each registers itself: "triton" (chunked) and "triton_plane" (whole planes a
+        # program, what "auto" takes).
         from sr_core.kernels import triton_plane, triton_ss2d  # noqa: F401
     except ImportError:
         pass
@@ -56,8 +59,9 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     if backend == "auto":
         if device.type == "cuda":
             _load_gpu_backend()
-            if _GPU_BACKEND in _BACKENDS:
-                return _GPU_BACKEND
+            for name in _AUTO_ORDER:
+                if name in _BACKENDS:
+                    return name
         return "torch"
     if backend not in _BACKENDS:
         _load_gpu_backend()
@@ -84,8 +88,8 @@ def ss2d_scan(
         dt_projs_bias: (4, D).
         A_logs: (4*D, N).
         Ds: (4*D,).
-        backend: "auto" (the GPU kernels for CUDA tensors, PyTorch otherwise), "torch", or
-            a registered backend name such as "triton" or "triton_plane".
+        backend: "auto" (the plane kernels for CUDA tensors, PyTorch otherwise), "torch",
+            or a registered backend name such as "triton" (chunked) or "triton_plane".
 
     Returns:
         (B, H, W, D) merged output, channels last.

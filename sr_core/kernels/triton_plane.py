@@ -1,8 +1,9 @@
 """Plane-tiled SS2D on the GPU in Triton: one program per (batch, channel block), whole planes.
 
 `ss2d_scan_triton_plane` has the signature and semantics of `sr_core.kernels.reference.ss2d_scan`
-and registers itself as the "triton_plane" backend on import; "auto" still means the chunked
-"triton" backend (triton_ss2d.py) until GPU timings say otherwise. The design and why it
+and registers itself as the "triton_plane" backend on import, the one "auto" takes on CUDA
+(faster than the chunked "triton" backend, triton_ss2d.py, at every stage shape: RESULTS.md,
+sessions 7 and 8). The design and why it
 differs from the chunked kernels are in triton_plane_fwd.py and triton_plane_bwd.py: with
 d_state 1 every direction is one `tl.associative_scan` over a whole flattened plane held in
 registers, so there are no segment carries: one launch forward, and one backward followed
@@ -96,8 +97,8 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
             bwd_maxnreg: int | None = None) -> _Config:
     """About tile_elems (default _ELEMS; in "rows" mode twice that for a 64 x 64 plane's
     forward, in "transpose" mode a quarter, i.e. one channel of a 32 x 32 or larger plane)
-    tile elements a program: 64 channels of an 8 x 8 plane; the backward _ELEMS unless
-    bwd_tile_elems says otherwise (one channel of a 64 x 64 plane).
+    tile elements a program: 64 channels of an 8 x 8 plane; the backward _ELEMS, or a quarter
+    of it from 32 x 32 up (one channel a program), unless bwd_tile_elems says otherwise.
 
     A whole tile of every live operand sits in registers, so the block shrinks as the plane
     grows; the warps grow with the tile. dt_grad "atomic" reduces d(dt_lowrank) over the
@@ -125,7 +126,11 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     else:
         fwd_elems = tile_elems or (2 * _ELEMS if lp == _ELEMS else _ELEMS)
     bd = block_d or max(1, min(cap, fwd_elems // lp))
-    bwd_bd = bwd_block_d or max(1, min(cap, (bwd_tile_elems or tile_elems or _ELEMS) // lp))
+    # The backward takes one channel a program from 32 x 32 up: at stage 2 on an H200 (session 9)
+    # that was 3.63 -> 3.05 ms forward+backward against four channels; at stages 3-4 (16 and
+    # 64 channels a program) one channel was 1.15x and 2.6x slower.
+    bwd_elems = bwd_tile_elems or tile_elems or (_ELEMS // 4 if lp >= _TRANSPOSE_FROM else _ELEMS)
+    bwd_bd = bwd_block_d or max(1, min(cap, bwd_elems // lp))
     for name, v in (("block_d", bd), ("bwd_block_d", bwd_bd)):
         if v & (v - 1):
             raise ValueError(f"{name} must be a power of two, got {v}")
@@ -291,11 +296,12 @@ def ss2d_scan_triton_plane(
             of its batch for one plane of x, 32 values a position from L2 (3.2 GB at batch
             64): 8192 halves that, at the price of spills (see benchmarks/RESULTS.md).
         bwd_tile_elems: the same for the backward when bwd_block_d is not given (default:
-            tile_elems if given, else 4096).
-        maxnreg, bwd_maxnreg: ptxas register caps of the forward / backward launches (None: the
-            compiler's choice): at stage 1 the forward's column part takes 75 registers on 512
-            threads, one program a multiprocessor; 64 would fit two (for tuning; not a default
-            until timed).
+            tile_elems if given, else 4096, or 1024 from 32 x 32 padded positions up: one
+            channel a program there).
+        maxnreg, bwd_maxnreg: ptxas register caps of the forward / backward launches (None or
+            0: the compiler's choice). On an H200 (session 9) a forward cap of 64 was no
+            faster at stage 1 (where it fits two programs a multiprocessor) or stage 2, and
+            at stages 3-4 it was 1.1x faster in one call and level in the next: no default.
         dense: address power-of-two planes (every stage at 256 px) as contiguous runs, so
             that each thread holds neighbouring positions; False keeps the general
             (row, column) addressing everywhere (for comparison).

@@ -33,7 +33,7 @@ class VMambaConfig:
     mlp_ratio: float = 4.0
     z_gate: bool = True  # scan output * SiLU(z); False: VMamba's "noz" forward types (0230)
     drop_path_rate: float = 0.2
-    ssm_backend: str = "auto"  # "auto", "torch" or "triton"
+    ssm_backend: str = "auto"  # "auto" (CUDA: "triton_plane"), "torch", "triton" or "triton_plane"
 
 
 class SS2D(nn.Module):

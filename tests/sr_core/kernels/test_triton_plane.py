@@ -139,11 +139,13 @@ def test_plane_supported_shapes():
 
 def test_plane_config_fills_a_tile_and_rejects_bad_options():
     transpose, rows = (triton_plane._COL_MODES.index(m) for m in ("transpose", "rows"))
-    # 32 x 32 planes and up: the column directions on x's transpose, one channel a program.
+    # 32 x 32 planes and up: the column directions on x's transpose, one channel a program
+    # forward and backward; smaller ones "rows", 16 channels a program at 16 x 16.
     for h, w in ((64, 64), (32, 32), (64, 128)):
         cfg = triton_plane._config(h, w, 192, 6)
-        assert (cfg.col_mode, cfg.block_d, cfg.bwd_block_d) == (transpose, 1, max(1, 4096 // (h * w)))
-    assert triton_plane._config(16, 16, 768, 24).col_mode == rows
+        assert (cfg.col_mode, cfg.block_d, cfg.bwd_block_d) == (transpose, 1, 1)
+    stage3 = triton_plane._config(16, 16, 768, 24)
+    assert (stage3.col_mode, stage3.block_d, stage3.bwd_block_d, stage3.maxnreg) == (rows, 16, 16, 0)
     stage1 = triton_plane._config(64, 64, 192, 6, col_mode="rows")
     assert (stage1.block_d, stage1.bwd_block_d) == (2, 1)  # rows: two channels forward, one backward
     assert triton_plane._config(64, 64, 192, 6, col_mode="rows", tile_elems=4096).block_d == 1
@@ -163,7 +165,7 @@ def test_plane_config_fills_a_tile_and_rejects_bad_options():
         triton_plane._config(8, 8, 16, 2, bwd_maxnreg=8)
 
 
-def test_plane_registered_by_name_and_not_auto(monkeypatch):
+def test_plane_registered_by_name_and_not_auto_on_the_cpu(monkeypatch):
     assert {"triton", "triton_plane"} <= set(available_backends())
     assert kernels.resolve_backend("triton_plane", torch.device("cpu")) == "triton_plane"
     # By name it runs where Triton can: the GPU when there is one, else the interpreter on the CPU
@@ -175,6 +177,7 @@ def test_plane_registered_by_name_and_not_auto(monkeypatch):
         raise AssertionError("the plane backend ran for backend='auto' on a CPU tensor")
 
     monkeypatch.setitem(kernels._BACKENDS, "triton_plane", fail)
+    params = [p.cpu() for p in params]
     torch.testing.assert_close(ss2d_scan(*params, backend="auto"), ss2d_reference(*params))
 
 
@@ -213,5 +216,31 @@ def test_plane_large_plane_goes_to_the_chunked_backend_cuda():
 
 
 @needs_cuda
-def test_plane_not_taken_by_auto_on_cuda():
-    assert kernels.resolve_backend("auto", torch.device("cuda")) == "triton"
+def test_plane_taken_by_auto_on_cuda():
+    assert kernels.resolve_backend("auto", torch.device("cuda")) == "triton_plane"
+
+
+@needs_cuda
+def test_model_on_auto_trains_as_on_the_reference_cuda():
+    """What sr-core-train runs on a GPU: the full SR model (FPM branch, foreground control) on
+    "auto", one forward and backward in fp32, against the same weights on the PyTorch scan."""
+    from sr_core.models import create_model
+
+    torch.manual_seed(0)
+    images = torch.randn(4, 3, 256, 256, device="cuda")
+    labels = torch.tensor([0, 3, -1, 5], device="cuda")
+    results = []
+    for backend in ("torch", "auto"):
+        torch.manual_seed(1)
+        model = create_model("sr_vmamba_nano", ssm_backend=backend, drop_path_rate=0.0).cuda().train()
+        out = model(images, labels)
+        out["losses"]["total"].backward()
+        grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append((out["logits"].detach(), out["losses"]["total"].detach(), grads))
+    (ref_logits, ref_loss, ref_grads), (logits, loss, grads) = results
+    torch.testing.assert_close(logits, ref_logits, rtol=1e-3, atol=1e-4)
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-3, atol=1e-5)
+    assert grads.keys() == ref_grads.keys()
+    for name, ref in ref_grads.items():
+        scale = ref.abs().max().clamp_min(1e-6)
+        assert (grads[name] - ref).abs().max() / scale < 1e-2, name
