@@ -17,8 +17,8 @@ pane B takes A's centre and scale again.
 
 B's threshold sits right above B's canvas (the same slider, spin box and Reset as A's in
 the Overlay panel; Alt+[ and Alt+] step it), so the reader moves it where the eye is; A's
-stays where it always is. Each side's header names its model and the finding's probability
-(A's also its threshold; B's is in the spin box beside it).
+stays where it always is. Each side's header gives the finding's probability (A's also its
+threshold; B's is in the spin box beside it), then names its model.
 """
 
 from __future__ import annotations
@@ -65,14 +65,18 @@ class ComparisonCanvas(Canvas):
 
 
 def side_text(side: str, name: str, overlay: Overlay | None, note: str = "", threshold: bool = True) -> str:
-    """A pane's header: which model, and the finding (and threshold: B's has its own spin box
-    beside it) it is shown at."""
-    text = f"{side}: {Path(name).stem if name else 'no model'}"  # the full name is the tooltip
+    """A pane's header: the finding it is shown at (and threshold: B's has its own spin box
+    beside it), the model's state, then which model. The name comes last: a header too long
+    for its pane is cut at the right, and the name is in the tooltip, the probability nowhere
+    else above the canvas."""
+    parts = []
     if overlay is not None and overlay.finding is not None and overlay.prediction is not None:
-        text += f"   {overlay.finding} p {overlay.probability:.2f}"
-        if threshold:
-            text += f", threshold {overlay.threshold:.2f}"
-    return text + (f"   {note}" if note else "")
+        parts.append(f"{overlay.finding} p {overlay.probability:.2f}"
+                     + (f", threshold {overlay.threshold:.2f}" if threshold else ""))
+    if note:
+        parts.append(note)
+    parts.append(Path(name).stem if name else "no model")
+    return f"{side}: " + "   ".join(parts)
 
 
 class ViewLink:

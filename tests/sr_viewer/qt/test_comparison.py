@@ -109,9 +109,10 @@ def test_comparison_shows_both_canvases_each_with_its_own_boxes(compared):
     assert box_b == window.comparison.overlay().regions.boxes[0]
     assert box_a[2] < WIDTH / 2 < box_b[0]  # A's box on the left blob, B's on the mirrored one
     header_a = window.split_view.header_a
-    assert header_a.isVisible() and header_a.height() > 10 and header_a.text().startswith("A: model_a   Mass p 0.70")
+    assert header_a.isVisible() and header_a.height() > 10 and header_a.text().startswith("A: Mass p 0.70, threshold")
+    assert header_a.text().endswith("   model_a")
     assert a.height() == b.height()  # the image level on both sides
-    assert window.split_view.header_b.text() == "B: model_b_ablation   Mass p 0.40"
+    assert window.split_view.header_b.text() == "B: Mass p 0.40   model_b_ablation"
 
 
 def test_pan_and_zoom_on_one_side_move_the_other(compared, qtbot):
