@@ -22,7 +22,7 @@ def test_bundle_builds_and_takes_a_screenshot(tmp_path):
                    capture_output=True)
     exe = dist / "sr-viewer" / "sr-viewer"
     assert exe.is_file()
-    for name in ("sr_efficientnet_lite0.safetensors", "sr_vmamba_hybrid.safetensors"):  # the bundled weights travel
+    for name in ("sr_efficientnet_lite0.safetensors", "sr_vmamba_nano_distilled.safetensors"):  # the bundled weights travel
         assert list(dist.rglob(f"resources/weights/{name}"))
     shot = tmp_path / "shot.png"
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", SR_VIEWER_CONFIG_DIR=str(tmp_path / "config"))

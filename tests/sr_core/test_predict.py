@@ -12,7 +12,7 @@ from sr_core.io import XrayImage, read_image
 from sr_core.models import create_model
 from sr_core.predict import Predictor, resolve_device
 
-BUNDLED = Path(__file__).resolve().parents[2] / "resources" / "weights" / "sr_vmamba_hybrid.safetensors"
+BUNDLED = Path(__file__).resolve().parents[2] / "resources" / "weights" / "sr_vmamba_nano_distilled.safetensors"
 CLASSES = ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia", "Pneumothorax"]
 
 

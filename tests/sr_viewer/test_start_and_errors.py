@@ -101,8 +101,8 @@ def test_model_card_is_found_beside_the_weights_or_as_model_card_md(tmp_path):
 
     bundled = model_card_text(default_weights())  # the folder's MODEL_CARD.md
     assert bundled.startswith("# Model card: sr_efficientnet_lite0") and "Intended use" in bundled
-    hybrid = model_card_text(default_weights().parent / "sr_vmamba_hybrid.safetensors")  # its own card
-    assert hybrid.startswith("# Model card: sr_vmamba_hybrid") and "Intended use" in hybrid
+    vmamba = model_card_text(default_weights().parent / "sr_vmamba_nano_distilled.safetensors")  # its own card
+    assert vmamba.startswith("# Model card: sr_vmamba_nano_distilled") and "Intended use" in vmamba
     weights = tmp_path / "w.safetensors"
     weights.write_bytes(b"")
     assert model_card_text(weights) is None
