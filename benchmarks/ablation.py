@@ -252,13 +252,17 @@ def box_area_ratio(report_csv: Path) -> float | None:
     """Mean predicted box area / mean GT box area over the rows that have a predicted box."""
     import csv
 
-    pred, gt = [], []
     with open(report_csv, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            boxes, truth = json.loads(row["pred_boxes"]), json.loads(row["gt_boxes"])
-            if boxes and truth:
-                pred.append(statistics.fmean((b[2] - b[0]) * (b[3] - b[1]) for b in boxes))
-                gt.append(statistics.fmean((g[2] - g[0]) * (g[3] - g[1]) for g in truth))
+        return area_ratio((json.loads(row["pred_boxes"]), json.loads(row["gt_boxes"])) for row in csv.DictReader(fh))
+
+
+def area_ratio(rows) -> float | None:
+    """box_area_ratio of (predicted boxes, GT boxes) pairs, boxes as (x0, y0, x1, y1)."""
+    pred, gt = [], []
+    for boxes, truth in rows:
+        if boxes and truth:
+            pred.append(statistics.fmean((b[2] - b[0]) * (b[3] - b[1]) for b in boxes))
+            gt.append(statistics.fmean((g[2] - g[0]) * (g[3] - g[1]) for g in truth))
     return statistics.fmean(pred) / statistics.fmean(gt) if pred else None
 
 
