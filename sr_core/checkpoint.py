@@ -26,6 +26,7 @@ from sr_core.models import SRModel, model_from_config
 
 FORMAT = "sr-weights"
 FORMAT_VERSION = 1
+ENSEMBLE_FORMAT = "sr-ensemble"  # several weights files in one, their maps mixed (sr_core.ensemble)
 _METADATA_KEY = "sr_weights"
 _MAX_HEADER = 100 * 1024 * 1024
 _SHOW_KEYS = 5
@@ -113,8 +114,13 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         meta = json.loads(raw)
     except json.JSONDecodeError:
         raise WeightsError(f"{path.name}: metadata is not valid JSON") from None
-    if meta.get("format") != FORMAT or not isinstance(meta.get("model"), dict):
+    if meta.get("format") not in (FORMAT, ENSEMBLE_FORMAT) or not isinstance(meta.get("model"), dict):
         raise WeightsError(f"{path.name}: metadata does not describe SR weights")
+    if meta["format"] == ENSEMBLE_FORMAT:
+        members = meta.get("members")
+        if (not isinstance(members, list) or len(members) < 2
+                or not all(isinstance(m, dict) and isinstance(m.get("model"), dict) for m in members)):
+            raise WeightsError(f"{path.name}: ensemble metadata without two or more members")
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise WeightsError(f"{path.name}: weights format {meta['format_version']} is newer than this program supports")
     return meta
@@ -129,20 +135,35 @@ def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     """
     path = Path(path)
     meta = read_metadata(path)
+    if meta["format"] == ENSEMBLE_FORMAT:
+        raise WeightsError(f"{path.name}: an ensemble of {len(meta['members'])} weights files; this step takes "
+                           "one model (the viewer, sr-core-infer and sr-core-eval run ensembles)")
+    return load_model(path, meta["model"], device), meta
+
+
+def load_model(path: str | os.PathLike, config: dict[str, Any], device: str | torch.device = "cpu",
+               prefix: str = "") -> SRModel:
+    """Build the model `config` describes and load its tensors from `path`, the keys under
+    `prefix` (an ensemble member's, "m0." ...) and no others of that prefix (float32, eval mode).
+
+    Raises:
+        WeightsError: as load_weights.
+    """
+    path = Path(path)
     try:
-        model = model_from_config(meta["model"])
+        model = model_from_config(config)
     except ValueError as exc:
         raise WeightsError(f"{path.name}: {exc}") from None
     expected = model.state_dict()
     try:
         with safe_open(str(path), framework="pt") as fh:
-            keys = set(fh.keys())
+            keys = {k[len(prefix):] for k in fh.keys() if k.startswith(prefix)}
             _check_keys(path, set(expected), keys)
             for name, target in expected.items():
-                tensor = fh.get_tensor(name)
+                tensor = fh.get_tensor(prefix + name)
                 if tensor.shape != target.shape:
                     raise WeightsError(
-                        f"{path.name}: shape mismatch for {name}: file {tuple(tensor.shape)}, "
+                        f"{path.name}: shape mismatch for {prefix}{name}: file {tuple(tensor.shape)}, "
                         f"model {tuple(target.shape)}"
                     )
                 target.copy_(tensor)
@@ -151,7 +172,7 @@ def load_weights(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     except Exception as exc:
         raise WeightsError(f"{path.name}: unreadable tensors ({one_line(exc)[:200]})") from None
     model.eval()
-    return model.to(device), meta
+    return model.to(device)
 
 
 def _check_keys(path: Path, expected: set[str], found: set[str]) -> None:

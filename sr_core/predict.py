@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from sr_core import ood
-from sr_core.checkpoint import WeightsError, load_weights
+from sr_core.checkpoint import ENSEMBLE_FORMAT, WeightsError, load_weights, read_metadata
 from sr_core.data.transforms import eval_transforms
 from sr_core.io import XrayImage
 from sr_core.models import SRModel
@@ -68,7 +68,12 @@ class Predictor:
 
     @classmethod
     def from_weights(cls, path: str | os.PathLike, device: str | torch.device = "auto", batch_size: int = 8) -> Predictor:
-        """Load a weights file (raises checkpoint.WeightsError with a one-line message)."""
+        """Load a weights file (raises checkpoint.WeightsError with a one-line message). An
+        ensemble file gives an sr_core.ensemble.EnsemblePredictor, which predicts alike."""
+        if read_metadata(path)["format"] == ENSEMBLE_FORMAT:
+            from sr_core.ensemble import EnsemblePredictor  # noqa: PLC0415 (it imports this module)
+
+            return EnsemblePredictor.from_file(path, device=device, batch_size=batch_size)  # type: ignore[return-value]
         model, metadata = load_weights(path)
         name = os.path.basename(str(path))
         try:

@@ -4,6 +4,8 @@
                   [--set key=value ...]
     sr-core-train export RUN_DIR --out W.safetensors [--fp16] [--checkpoint best|last]
     sr-core-train calibrate W.safetensors --data LAYOUT --out W2.safetensors [--iou 0.3]
+    sr-core-train ensemble A.safetensors B.safetensors --data LAYOUT --out E.safetensors
+                  [--mixes 1,0.75,0.5,0.25,0] [--iou 0.3] [--max-box-ratio R]
     sr-core-train distill --images DIR [DIR ...] --out BACKBONE.safetensors [--model sr_vmamba_nano]
                   [--teacher lite0] [--teacher-init imagenet|random|PATH] [--epochs 100] [--batch 64]
                   [--lr 1e-3] [--input-size 256] [--seed 0] [--device auto] [--force]
@@ -71,6 +73,21 @@ def calibrate_parser() -> ArgumentParser:
     return parser
 
 
+def ensemble_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog=f"{PROG} ensemble",
+                            description="mix two weights files' maps; the mix and thresholds are chosen on a layout's boxes")
+    parser.add_argument("weights", nargs=2, metavar="W", help="the two member .safetensors files (never changed)")
+    parser.add_argument("--data", required=True, help="NIH layout whose test/ split chooses (a selection half)")
+    parser.add_argument("--out", required=True, help="output .safetensors file")
+    parser.add_argument("--mixes", type=_weights, default=[1.0, 0.75, 0.5, 0.25, 0.0],
+                        help="first file's shares to try, comma-separated, each 0-1 (default 1,0.75,0.5,0.25,0)")
+    parser.add_argument("--iou", type=float, default=0.3, help="GT-known IoU the choice maximises (default 0.3)")
+    parser.add_argument("--max-box-ratio", type=_positive, default=None, metavar="R",
+                        help="only map thresholds whose boxes average at most R x the GT boxes' area (e.g. 2)")
+    parser.add_argument("--device", default="auto")
+    return parser
+
+
 def distill_parser() -> ArgumentParser:
     from sr_core.train.distill import TEACHERS, DistillConfig
 
@@ -130,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_cli(PROG, lambda: (export_parser().parse_args(argv[1:]),), run_export)
     if argv[:1] == ["calibrate"]:
         return run_cli(PROG, lambda: (calibrate_parser().parse_args(argv[1:]),), run_calibrate)
+    if argv[:1] == ["ensemble"]:
+        return run_cli(PROG, lambda: _parse_ensemble(argv[1:]), run_ensemble)
     if argv[:1] == ["distill"]:
         return run_cli(PROG, lambda: _parse_distill(argv[1:]), run_distill)
 
@@ -195,6 +214,25 @@ def run_calibrate(args) -> int:
     chosen = record["chosen"]
     print(f"wrote {args.out}: test-time flip {'on' if chosen['test_time_flip'] else 'off'}, prior weight "
           f"{chosen['prior_weight']:g}; {chosen['name']}: {chosen['metric']:.3f}")
+    return 0
+
+
+def _parse_ensemble(argv: list[str]) -> tuple:
+    args = ensemble_parser().parse_args(argv)
+    if any(w > 1 for w in args.mixes):
+        raise UsageError(f"--mixes: each share must be between 0 and 1, got {args.mixes}")
+    return (args,)
+
+
+def run_ensemble(args) -> int:
+    from sr_core.train.ensemble import build_ensemble
+
+    log_to_stderr()
+    record = build_ensemble([Path(w) for w in args.weights], Path(args.data), Path(args.out), mixes=args.mixes,
+                            iou=args.iou, max_box_ratio=args.max_box_ratio, device=args.device)
+    chosen = record["chosen"]
+    print(f"wrote {args.out}: mix {chosen['mix'][0]:g} {Path(args.weights[0]).name} + {chosen['mix'][1]:g} "
+          f"{Path(args.weights[1]).name}; {chosen['name']}: {chosen['metric']:.3f}")
     return 0
 
 

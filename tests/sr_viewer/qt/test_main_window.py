@@ -385,6 +385,30 @@ def test_model_card_and_shortcuts_dialogs(make_window, qtbot, weights):
     dialog.close()
 
 
+def test_an_ensemble_file_is_used_like_any_weights(make_window, qtbot, weights, nih_demo, tmp_path):
+    import torch
+
+    from sr_core.checkpoint import save_weights
+    from sr_core.ensemble import save_ensemble
+    from sr_core.models import create_model
+    from sr_viewer.qt.model_card import model_card_html
+
+    torch.manual_seed(1)
+    other = save_weights(create_model("sr_efficientnet_lite0", fpm=False), tmp_path / "lite0.safetensors",
+                         {"class_names": NIH_BOX_FINDINGS})
+    ensemble = save_ensemble([weights, other], [0.5, 0.5], tmp_path / "both.safetensors",
+                             {"default_threshold": 0.45, "fpm_thresholds": {"Mass": 0.3}})
+    window = make_window(weights=ensemble)
+    with qtbot.waitSignal(window.inference.study_done, timeout=INFERENCE_TIMEOUT_MS) as blocker:
+        drop(window, nih_demo / "00000732_005.png")
+    study = blocker.args[0]
+    assert study.status is Status.DONE and len(window.findings.rows()) == 8
+    assert study.prediction.small_maps["Mass"].shape == (16, 16)  # Lite0's grid, finer than nano's 8x8
+    assert study.prediction.threshold_for("Mass") == 0.3
+    html = model_card_html(window.model.model_status, window.inference.card_text)
+    assert "ensemble: 0.50 sr_vmamba_nano + 0.50 sr_efficientnet_lite0" in html
+
+
 def test_start_up_never_imports_torch(tmp_path):
     code = (
         "import sys\n"
