@@ -43,8 +43,20 @@ def _value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, (dict, list)):
-        return json.dumps(value, indent=1, sort_keys=True)[:2000]
+        return json.dumps(_rounded(value), indent=1, sort_keys=True)[:2000]
     return str(value)
+
+
+def _rounded(value: Any) -> Any:
+    """Floats inside dicts and lists to 4 significant digits, as a lone float is shown
+    (a threshold stored as 0.8200000000000001 reads 0.82)."""
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def model_card_html(status: ModelStatus, card_text: str | None) -> str:
@@ -68,7 +80,10 @@ def model_card_html(status: ModelStatus, card_text: str | None) -> str:
         ("Format", f"{meta.get('format')} v{meta.get('format_version')}, {meta.get('dtype', '')}"),
     ]
     cells = "".join(
-        f"<tr><th align='left' valign='top'>{html.escape(k)}</th><td><pre style='margin:0'>{html.escape(_value(v))}</pre></td></tr>"
+        # The names never wrap and the values do: a long JSON value (the provenance) would
+        # otherwise take the width and squeeze the names to a letter a line.
+        f"<tr><th align='left' valign='top' nowrap>{html.escape(k)}</th>"
+        f"<td><pre style='margin:0; white-space: pre-wrap'>{html.escape(_value(v))}</pre></td></tr>"
         for k, v in rows if v not in (None, "", {})
     )
     text = f"<h3>{html.escape(status.name)}</h3><table cellspacing='6'>{cells}</table>"

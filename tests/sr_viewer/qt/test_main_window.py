@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -377,6 +378,11 @@ def test_model_card_and_shortcuts_dialogs(make_window, qtbot, weights):
     html = model_card_html(window.model.model_status, window.inference.card_text)
     for text in ("sr_vmamba_nano", "Cardiomegaly", "Operating points", "test fixture, untrained", "0.5"):
         assert text in html
+    assert html.count("nowrap") == html.count("<th")  # the names stay on one line beside long values
+    status = dataclasses.replace(window.model.model_status,
+                                 metadata={**window.model.model_status.metadata,
+                                           "fpm_thresholds": {"Nodule": 0.8200000000000001}})
+    assert '"Nodule": 0.82' in model_card_html(status, None).replace("&quot;", '"')
     show_model_card(window, window.model.model_status, window.inference.card_text).close()
     dialog = show_shortcuts(window, shortcut_rows())
     table = dialog.findChild(QTableWidget)
