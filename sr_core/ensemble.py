@@ -40,6 +40,7 @@ from sr_core.checkpoint import (
     write_safetensors_atomic,
 )
 from sr_core.io import XrayImage
+from sr_core.io.image import one_line
 from sr_core.predict import Predictor
 from sr_core.prediction import DEFAULT_THRESHOLD, Prediction
 
@@ -177,7 +178,7 @@ def save_ensemble(members: Sequence[str | os.PathLike], mix: Sequence[float], ou
                 for key in fh.keys():
                     tensors[f"m{i}.{key}"] = fh.get_tensor(key)
         except Exception as exc:
-            raise WeightsError(f"{path.name}: unreadable tensors ({str(exc)[:200]})") from None
+            raise WeightsError(f"{path.name}: unreadable tensors ({one_line(exc)[:200]})") from None
     names = [m["class_names"] for m in metas]
     if any(n != names[0] for n in names):
         raise ValueError("the members know different findings: " + "; ".join(", ".join(n) for n in names))
