@@ -87,7 +87,7 @@ class EnsemblePredictor:
         self.default_threshold = float(self.metadata.get("default_threshold", DEFAULT_THRESHOLD))
         self.thresholds = {str(k): float(v) for k, v in (self.metadata.get("fpm_thresholds") or {}).items()}
         self.keep = keep
-        self._kept: dict[str, list[Prediction]] = {}
+        self._kept: dict[str, tuple[Prediction, ...]] = {}
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: str | torch.device = "auto", batch_size: int = 8) -> EnsemblePredictor:
@@ -122,15 +122,21 @@ class EnsemblePredictor:
     def predict_batch(
         self, images: Sequence[XrayImage], progress: Callable[[int, int], None] | None = None
     ) -> list[Prediction]:
-        """Predict many images; `progress(done, total)` after each member batch of the last member."""
+        """Predict many images; `progress(done, total)` is the last member's. With keep, an
+        image with a file path already predicted is not predicted again."""
         images = list(images)
-        todo = [img for img in images if not (self.keep and str(img.path) in self._kept)]
-        found: list[list[Prediction]] = [m.predict_batch(todo, progress if i == len(self.members) - 1 else None)
-                                         for i, m in enumerate(self.members)] if todo else []
-        fresh = {id(img): list(preds) for img, *preds in zip(todo, *found)}
-        if self.keep:
-            self._kept.update({str(img.path): fresh[id(img)] for img in todo})
-        return [self.mixed(fresh[id(img)] if id(img) in fresh else self._kept[str(img.path)]) for img in images]
+        keys = [str(img.path) if self.keep and img.path is not None else None for img in images]
+        todo = [i for i, key in enumerate(keys) if key is None or key not in self._kept]
+        fresh: dict[int, tuple[Prediction, ...]] = {}
+        if todo:
+            batch = [images[i] for i in todo]
+            last = len(self.members) - 1
+            found = [m.predict_batch(batch, progress if j == last else None) for j, m in enumerate(self.members)]
+            fresh = dict(zip(todo, zip(*found)))
+        for i, preds in fresh.items():
+            if keys[i] is not None:
+                self._kept[keys[i]] = preds
+        return [self.mixed(fresh[i] if i in fresh else self._kept[keys[i]]) for i in range(len(images))]
 
     def mixed(self, predictions: Sequence[Prediction]) -> Prediction:
         """The members' predictions of one image, mixed."""

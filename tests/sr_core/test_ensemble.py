@@ -56,6 +56,13 @@ def test_an_ensemble_file_predicts_the_mix_of_its_members(members, tmp_path):
         assert (pred.width, pred.height) == (96, 80) and pred.fpm("Mass").shape == (80, 96)
         assert pred.threshold_for("Mass") == 0.3 and pred.threshold_for("Nodule") == 0.4
         assert pred.boxes(0.3, "Mass") == pred.regions(None, "Mass").boxes
+    # Kept predictions (for choosing a mix) are by file path: images without one are never mixed up.
+    kept = EnsemblePredictor(ens.members, ens.mix, ens.metadata, keep=True)
+    for _ in range(2):
+        again = kept.predict_batch([image(1), image(2)])
+        for a_pred, b_pred in zip(again, got):
+            np.testing.assert_allclose(a_pred.small_maps["Mass"], b_pred.small_maps["Mass"], rtol=1e-6)
+    assert kept._kept == {}
 
 
 def test_warnings_come_from_any_member_and_the_ratio_is_the_largest():
