@@ -97,16 +97,33 @@ class FolderDataset(Dataset):
         self._total += len(other.samples)
         self.split = f"{self.split}+{other.split}"
 
-    def add_negatives(self, split: str) -> int:
-        """Append the images of ``ROOT/<split>/<any folder>/`` as negatives (label NEGATIVE):
-        images that show none of the classes, e.g. NIH's No Finding. Returns how many.
+    def keep_only(self, keep: Callable[[Path], bool]) -> int:
+        """Drop the samples whose image path ``keep`` rejects (before any image is read).
+        Returns how many are left.
 
         Raises:
-            LayoutError: the split folder is missing or has no images.
+            LayoutError: none is left.
+        """
+        self.samples = [s for s in self.samples if keep(Path(s[0]))]
+        self.targets = [label for _, label in self.samples]
+        self._total = len(self.samples)
+        if not self.samples:
+            raise LayoutError(f"{self.root / self.split}: no image is left in the subset")
+        return len(self.samples)
+
+    def add_negatives(self, split: str, keep: Callable[[Path], bool] | None = None) -> int:
+        """Append the images of ``ROOT/<split>/<any folder>/`` as negatives (label NEGATIVE):
+        images that show none of the classes, e.g. NIH's No Finding; with ``keep``, only the
+        paths it accepts. Returns how many.
+
+        Raises:
+            LayoutError: the split folder is missing or has no images (left).
         """
         _, found = scan_split(self.root, split, find_class_names(self.root, split))
+        if keep is not None:
+            found = [s for s in found if keep(Path(s[0]))]
         if not found:
-            raise LayoutError(f"{self.root / split} has no images")
+            raise LayoutError(f"{self.root / split} has no images" + (" in the subset" if keep is not None else ""))
         self.samples += [(path, NEGATIVE) for path, _ in found]
         self.targets += [NEGATIVE] * len(found)
         self._total += len(found)

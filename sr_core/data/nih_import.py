@@ -162,7 +162,7 @@ def expand_inputs(specs: Iterable[str | Path], pattern: str) -> list[Path]:
     return found
 
 
-def _patient_from_name(image: str) -> str:
+def patient_from_name(image: str) -> str:
     """NIH names images <patient>_<follow-up>.png; the fallback when no Patient ID is given."""
     return image.split("_", 1)[0]
 
@@ -200,7 +200,7 @@ def read_data_entry_csv(path: str | Path) -> tuple[list[EntryRow], list[str]]:
             image = cells[col_image].strip()
             findings = tuple(canonical_finding(f) for f in cells[col_labels].split("|") if f.strip())
             patient = cells[col_patient].strip() if col_patient is not None else ""
-            rows.append(EntryRow(image, findings, patient or _patient_from_name(image)))
+            rows.append(EntryRow(image, findings, patient or patient_from_name(image)))
     return rows, problems
 
 
@@ -316,7 +316,7 @@ def import_nih(
 
 def _patient_of(stem: str, entry_rows: dict[str, EntryRow]) -> str:
     row = entry_rows.get(stem)
-    return row.patient if row else _patient_from_name(stem)
+    return row.patient if row else patient_from_name(stem)
 
 
 def _read_inputs(entries, boxes, image_dirs, report: ImportReport):

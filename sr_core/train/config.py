@@ -50,6 +50,12 @@ class DataSection:
     # worker path, no workers): for small datasets on a GPU, where workers are the bottleneck.
     device_augment: bool = False
     max_unreadable_fraction: float = 0.01  # above this fraction of bad images: stop
+    # Train on about this share of the patients (all their images, labelled and negative; NIH
+    # names images <patient>_<follow-up>), drawn with subset_seed: a learning curve. With one
+    # seed a smaller share's patients are among a larger one's. An epoch keeps the full data's
+    # number of draws, so the schedule is the same in steps at every share.
+    train_fraction: float = 1.0
+    subset_seed: int = 0
     synthetic_per_class: int = 16  # images per class when root = "synthetic"
     synthetic_size: int = 64
 

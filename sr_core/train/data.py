@@ -9,8 +9,10 @@ sample from that key, and resuming means skipping the batches already done.
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,6 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from sr_core.data.datasets import FolderDataset
 from sr_core.data.layout import LayoutError
+from sr_core.data.nih_import import patient_from_name
 from sr_core.data.transforms import HorizontalFlip, IntensityJitter, Normalize, RandomCrop, Resize, ToTensor, train_transforms
 from sr_core.train.config import ConfigError, TrainConfig
 
@@ -31,10 +34,11 @@ class EpochSampler(Sampler):
 
     def __init__(self, n: int, seed: int, rank: int = 0, world: int = 1, weights: np.ndarray | None = None,
                  draws: int | None = None):
-        """n samples; with weights, `draws` of them (default n) are drawn per epoch with replacement."""
+        """n samples; with weights, `draws` of them (default n) are drawn per epoch with replacement;
+        without, an epoch is `draws` samples of shuffled passes over all n."""
         self.n, self.seed, self.rank, self.world = n, seed, rank, world
         self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
-        self.draws = n if draws is None or weights is None else draws
+        self.draws = n if draws is None else draws
         self.epoch = 0
         self.skip = 0
         self.per_rank = math.ceil(self.draws / world)
@@ -46,10 +50,12 @@ class EpochSampler(Sampler):
     def order(self, epoch: int) -> list[int]:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         if self.weights is not None:
-            full = torch.multinomial(self.weights, self.draws, replacement=True, generator=g)
+            full = torch.multinomial(self.weights, self.draws, replacement=True, generator=g).tolist()
         else:
-            full = torch.randperm(self.n, generator=g)
-        full = full.tolist()
+            full = []
+            while len(full) < self.draws:
+                full += torch.randperm(self.n, generator=g).tolist()
+            full = full[: self.draws]
         total = self.per_rank * self.world
         full = (full * math.ceil(total / len(full)))[:total]
         return full[self.rank :: self.world]
@@ -172,18 +178,37 @@ def class_balance_weights(targets: list[int], num_classes: int) -> np.ndarray:
     return per_class[np.asarray(targets)]
 
 
+def patient_subset(fraction: float, seed: int) -> Callable[[Path], bool]:
+    """Whether an image's patient is in the seeded `fraction` of patients (data.train_fraction).
+
+    Each patient is kept when a hash of the seed and its id (NIH's name prefix,
+    `patient_from_name`) falls below `fraction`: independent of which splits or files are
+    scanned, so the labelled and the negative images of a patient go together, and with one
+    seed a smaller fraction's patients are among a larger one's."""
+    if not 0.0 < fraction <= 1.0:
+        raise ConfigError(f"data.train_fraction must be above 0 and at most 1, got {fraction}")
+
+    def keep(path: Path) -> bool:
+        digest = hashlib.sha256(f"{seed}:{patient_from_name(Path(path).stem)}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") < fraction * 2.0**64
+
+    return keep
+
+
 def with_negatives(
-    base: FolderDataset, splits: list[str], fraction: float, weights: np.ndarray | None
+    base: FolderDataset, splits: list[str], fraction: float, weights: np.ndarray | None,
+    keep: Callable[[Path], bool] | None = None,
 ) -> tuple[np.ndarray, int]:
-    """Add the negative splits to `base`; the sampling weights and draws per epoch that give
-    negatives `fraction` of the draws while the positives keep their number and their
-    relative weights (`weights`, e.g. class-balanced, or uniform)."""
+    """Add the negative splits to `base` (with `keep`, the images it accepts); the sampling
+    weights and draws per epoch that give negatives `fraction` of the draws while the
+    positives keep their number and their relative weights (`weights`, e.g. class-balanced,
+    or uniform)."""
     if not 0.0 < fraction < 1.0:
         raise ConfigError(f"data.negative_fraction must be between 0 and 1, got {fraction}")
     positives = len(base)
     for split in splits:
         try:
-            base.add_negatives(split)
+            base.add_negatives(split, keep)
         except LayoutError as exc:
             raise ConfigError(f"data.negative_splits: {exc} (--set data.negative_splits=[] trains without negatives)") from None
     pos = np.ones(positives) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -208,11 +233,22 @@ def build_train_loader(
         # Extra image-level splits (e.g. the import tool's patient-wise "val" when the boxes
         # split does model selection) join the first; class order is the first split's.
         base.extend(FolderDataset(root, split, transform=_identity, class_names=base.class_names))
+    keep, full = None, len(base)
+    if cfg.data.train_fraction != 1.0:
+        keep = patient_subset(cfg.data.train_fraction, cfg.data.subset_seed)
+        try:
+            base.keep_only(keep)
+        except LayoutError as exc:
+            raise ConfigError(f"data.train_fraction={cfg.data.train_fraction}: {exc}") from None
     weights, draws = None, None
     if cfg.data.balance_classes:
         weights = class_balance_weights(base.targets, len(base.class_names))
     if cfg.data.negative_splits:
-        weights, draws = with_negatives(base, cfg.data.negative_splits, cfg.data.negative_fraction, weights)
+        weights, draws = with_negatives(base, cfg.data.negative_splits, cfg.data.negative_fraction, weights, keep)
+    if keep is not None:
+        # An epoch of a subset is as long as one of the full data, so every setting counted in
+        # epochs (schedule, warm-up, ramps, evaluation) means the same steps at every fraction.
+        draws = round(full / (1.0 - cfg.data.negative_fraction)) if cfg.data.negative_splits else full
     sampler = EpochSampler(len(base), cfg.train.seed, rank, world, weights, draws)
     dataset = AugmentedDataset(base, cfg, mean, std)
     if cfg.data.device_augment:

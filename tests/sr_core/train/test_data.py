@@ -8,7 +8,7 @@ import torch
 from sr_core.cli.train import main
 from sr_core.data.normalization import IMAGENET_MEAN, IMAGENET_STD
 from sr_core.data.phantoms import write_phantom_dataset
-from sr_core.train.config import load_config
+from sr_core.train.config import ConfigError, load_config
 import shutil
 
 from sr_core.data.datasets import NEGATIVE
@@ -99,3 +99,73 @@ def test_a_run_with_negatives_needs_the_abnormal_term_and_trains_with_it(root, t
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     epoch = next(r for r in records if r["kind"] == "epoch")
     assert epoch["losses"]["abnormal"] > 0
+
+
+def nih_named_layout(root, tmp_path):
+    """The phantom layout renamed as NIH names it (<patient>_<follow-up>.png): 12 patients, 2 images
+    each (one a finding, so each patient's images span both classes), plus a No Finding split with
+    a third image of every patient."""
+    copy = tmp_path / "nih_named"
+    shutil.copytree(root, copy)
+    sources = sorted((root / "train").rglob("*.png"))
+    for path in (copy / "train").rglob("*.png"):
+        path.unlink()
+    for i in range(24):
+        patient, follow_up = i // 2, i % 2
+        finding = ["Atelectasis", "Mass"][follow_up]
+        shutil.copy(sources[i % len(sources)], copy / "train" / finding / f"{patient:08d}_{follow_up:03d}.png")
+    (copy / "normal" / "No Finding").mkdir(parents=True)
+    for patient in range(12):
+        shutil.copy(sources[0], copy / "normal" / "No Finding" / f"{patient:08d}_002.png")
+    return copy
+
+
+def subset(layout, *extra):
+    sets = [f"data.root={json.dumps(str(layout))}", "data.workers=0", "data.input_size=32", "train.batch_size=2",
+            'data.negative_splits=["normal"]', *extra]
+    _, sampler, base = build_train_loader(load_config("smoke", sets), layout, IMAGENET_MEAN, IMAGENET_STD, 0, 1, False)
+    by_patient = {}
+    for path, label in base.samples:
+        by_patient.setdefault(path.name.split("_")[0], set()).add(label)
+    return base, sampler, by_patient
+
+
+def test_train_fraction_keeps_whole_patients_nested_by_seed(root, tmp_path):
+    layout = nih_named_layout(root, tmp_path)
+    full, _, everyone = subset(layout)
+    assert len(full) == 36 and len(everyone) == 12
+    half, sampler, kept = subset(layout, "data.train_fraction=0.5")
+    assert 0 < len(kept) < 12
+    # Every kept patient brings all three images: both findings and the No Finding one.
+    assert all(labels == {0, 1, NEGATIVE} for labels in kept.values())
+    assert len(half) == 3 * len(kept) and half.negative_count == len(kept)
+    # An epoch is as long as the full data's (24 positives, negatives a quarter of the draws).
+    assert sampler.draws == round(24 / 0.75) == len(list(sampler))
+    drawn = [half.targets[i] for _, i in sampler]
+    assert 0.1 < drawn.count(NEGATIVE) / len(drawn) < 0.4
+    quarter = subset(layout, "data.train_fraction=0.25")[2]
+    assert set(quarter) <= set(kept)  # one seed: the smaller share is inside the larger
+    other = subset(layout, "data.train_fraction=0.5", "data.subset_seed=1")[2]
+    assert set(other) != set(kept)
+
+
+def test_train_fraction_without_negatives_passes_over_the_subset_as_often_as_the_full_epoch_needs(root, tmp_path):
+    layout = nih_named_layout(root, tmp_path)
+    sets = [f"data.root={json.dumps(str(layout))}", "data.workers=0", "data.input_size=32", "train.batch_size=2",
+            "data.train_fraction=0.5"]
+    _, sampler, base = build_train_loader(load_config("smoke", sets), layout, IMAGENET_MEAN, IMAGENET_STD, 0, 1, False)
+    order = [i for _, i in sampler]
+    assert len(order) == 24 and len(base) < 24
+    first = order[: len(base)]
+    assert sorted(first) == list(range(len(base)))  # whole shuffled passes, then part of one more
+
+
+@pytest.mark.parametrize("fraction", ["0", "1.5", "-0.1"])
+def test_train_fraction_out_of_range_is_a_config_error(root, tmp_path, fraction):
+    with pytest.raises(ConfigError, match="data.train_fraction"):
+        subset(nih_named_layout(root, tmp_path), f"data.train_fraction={fraction}")
+
+
+def test_train_fraction_that_keeps_nobody_says_so(root, tmp_path):
+    with pytest.raises(ConfigError, match="no image is left"):
+        subset(nih_named_layout(root, tmp_path), "data.train_fraction=1e-9")
