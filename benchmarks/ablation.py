@@ -114,6 +114,12 @@ SUITES: dict[str, tuple[str, dict[str, dict[str, str]]]] = {
                                 "model.overrides.modulation": "false", **NO_CONTROL},
         "nano_distill_modulation": {**NANO, **FPM, "model.init": f'"{DISTILLED}"', **NO_CONTROL},
         "nano_distill_bas": {**NANO, **FPM, "model.init": f'"{DISTILLED}"', "model.overrides.control": '"background"'},
+        # Learning curves (what bounds the AUC; benchmarks/data_curve.sh): the default's recipe
+        # and the distilled VMamba's on about a quarter and half of the patients
+        # (data.train_fraction, nested subsets, the same steps as the full data).
+        **{f"{name}_f{fraction}": {**sets, "data.train_fraction": fraction}
+           for name, sets in (("cam", {}), ("nano_distill_sr", {**NANO, **FPM, "model.init": f'"{DISTILLED}"'}))
+           for fraction in ("0.25", "0.5")},
     }),
 }
 

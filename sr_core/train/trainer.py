@@ -116,6 +116,11 @@ class Trainer:
         empty = [c for c, n in zip(self.train_set.class_names, self.train_set.class_counts()) if n == 0]
         if empty:
             raise TrainingError(f"{root / 'train'}: no training images for {', '.join(empty)}")
+        if self.is_main and data.train_fraction != 1.0:
+            log.info("data.train_fraction %g (subset_seed %d): %d samples and %d negatives of the kept patients; "
+                     "%d draws an epoch, as the full data", data.train_fraction, data.subset_seed,
+                     len(self.train_set) - self.train_set.negative_count, self.train_set.negative_count,
+                     self.sampler.draws)
         if self.is_main:
             failed = self.train_set.verify(progress=self.show_bars)
             fraction = len(failed) / (len(self.train_set.samples) + len(failed))

@@ -169,3 +169,17 @@ def test_train_fraction_out_of_range_is_a_config_error(root, tmp_path, fraction)
 def test_train_fraction_that_keeps_nobody_says_so(root, tmp_path):
     with pytest.raises(ConfigError, match="no image is left"):
         subset(nih_named_layout(root, tmp_path), "data.train_fraction=1e-9")
+
+
+def test_a_run_on_a_share_of_the_patients_says_so_and_trains(root, tmp_path, caplog):
+    layout = nih_named_layout(root, tmp_path)
+    out = tmp_path / "run"
+    with caplog.at_level("INFO", logger="sr_core.train.trainer"):
+        assert main(["--config", "smoke", "--data", str(layout), "--out", str(out), "--set", "train.epochs=1",
+                     "--set", "output.progress=false", "--set", "train.batch_size=4", "--set", "data.workers=0",
+                     "--set", 'data.negative_splits=["normal"]', "--set", "model.overrides.abnormal_weight=1.0",
+                     "--set", "data.train_fraction=0.5"]) == 0
+    line = next(r.getMessage() for r in caplog.records if "data.train_fraction" in r.getMessage())
+    assert "data.train_fraction 0.5 (subset_seed 0)" in line and "32 draws an epoch" in line
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert next(r for r in records if r["kind"] == "epoch")["step"] == 8  # 32 draws / batch 4
