@@ -14,10 +14,17 @@ it has boxes for).
         --backbone lite0-imagenet --backbone weights:resources/weights/sr_efficientnet_lite0.safetensors \
         --backbone nano-random --backbone nano-init:.data/distilled/sr_vmamba_nano.safetensors
 
-Backbones: `lite0-imagenet` (sr_efficientnet_lite0 from the ImageNet file, nothing trained),
-`nano-random` (sr_vmamba_nano at its random init, seed 0), `nano-init:PATH` (sr_vmamba_nano
-from a backbone file, e.g. `sr-core-train distill`'s), `weights:PATH` (a trained weights file's
-own backbone). CPU by default; features are cached per backbone under --cache.
+Backbones: `lite0-imagenet` / `lite2-imagenet` (sr_efficientnet_lite0 / lite2 from the ImageNet
+file, nothing trained), `nano-random` (sr_vmamba_nano at its random init, seed 0),
+`nano-init:PATH` (sr_vmamba_nano from a backbone file, e.g. `sr-core-train distill`'s),
+`weights:PATH` (a trained weights file's own backbone). `--input-size` sets the side the images
+are resized to (256 unless given). CPU by default; features are cached per backbone and size
+under --cache.
+
+`--fractions 0.25 0.5` adds a learning curve: the same probe fitted on random subsets of the
+training images (each image with all its samples; `--subsets` draws a fraction, seeded), the
+L2 weight chosen on the selection half each time. How the AUC grows with the number of labelled
+images says how far more labels of this kind would take it.
 """
 
 from __future__ import annotations
@@ -44,23 +51,28 @@ from sr_core.predict import Predictor  # noqa: E402
 L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
 
-def predictor_for(spec: str, device: str) -> Predictor:
+def predictor_for(spec: str, device: str, input_size: int = 256) -> Predictor:
     """A Predictor whose ood_descriptors give the backbone's pooled features."""
     kind, _, path = spec.partition(":")
     if kind == "weights":
-        return Predictor.from_weights(path, device=device, batch_size=16)
-    names = {"lite0-imagenet": "sr_efficientnet_lite0", "nano-random": "sr_vmamba_nano", "nano-init": "sr_vmamba_nano"}
+        predictor = Predictor.from_weights(path, device=device, batch_size=16)
+        if input_size != predictor.input_size:
+            raise SystemExit(f"{path}: a weights file is probed at its own input size, {predictor.input_size}")
+        return predictor
+    names = {"lite0-imagenet": "sr_efficientnet_lite0", "lite2-imagenet": "sr_efficientnet_lite2",
+             "nano-random": "sr_vmamba_nano", "nano-init": "sr_vmamba_nano"}
     if kind not in names or (kind == "nano-init") != bool(path):
-        raise SystemExit(f"unknown backbone {spec!r}: lite0-imagenet, nano-random, nano-init:PATH or weights:PATH")
+        raise SystemExit(f"unknown backbone {spec!r}: lite0-imagenet, lite2-imagenet, nano-random, "
+                         "nano-init:PATH or weights:PATH")
     torch.manual_seed(0)
     name = names[kind]
     model = create_model(name, fpm=False)  # the FPM branch plays no part in the pooled features
-    if kind == "lite0-imagenet":
+    if kind.endswith("-imagenet"):
         initialise(model, "imagenet")
     elif kind == "nano-init":
         initialise(model, path)
     spec_ = model_spec(name)
-    metadata = {"class_names": [f"c{i}" for i in range(8)], "input_size": 256,
+    metadata = {"class_names": [f"c{i}" for i in range(8)], "input_size": input_size,
                 "mean": list(spec_.mean), "std": list(spec_.std)}
     return Predictor(model, metadata, device=device, batch_size=16)
 
@@ -122,48 +134,88 @@ def multi_hot(samples: list[tuple[int, int]], n: int, classes: int) -> np.ndarra
     return labels
 
 
+def probe(f_train, rows, y_train, f_sel, sel_labels, f_rep, rep_labels, classes, names):
+    """Fit on the training samples (feature rows `rows`, labels `y_train`), standardised over their
+    images, the L2 weight by the selection half's mean AUC; score the report half.
+
+    Returns (L2, selection AUC, report classification_report)."""
+    images = f_train[np.unique(rows)]
+    mean, std = images.mean(axis=0), images.std(axis=0) + 1e-6
+    x_train = f_train[rows]
+    best = None
+    for l2 in L2_GRID:
+        w, b = fit((x_train - mean) / std, y_train, classes, l2)
+        auc = classification_report(scores((f_sel - mean) / std, w, b), sel_labels, names)["auc_mean"]
+        if best is None or auc > best[1]:
+            best = (l2, auc, w, b)
+    l2, sel_auc, w, b = best
+    return l2, sel_auc, classification_report(scores((f_rep - mean) / std, w, b), rep_labels, names)
+
+
+def cached_features(spec: str, input_size: int, device: str, cache_dir: Path, splits):
+    """(train, selection, report) features of a backbone, computed once per backbone and size."""
+    key = spec if input_size == 256 else f"{spec}@{input_size}"  # 256 px keeps the earlier files' names
+    cache = cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:12]}.npz"
+    if cache.is_file():
+        saved = np.load(cache)
+        return saved["train"], saved["select"], saved["report"]
+    predictor = predictor_for(spec, device, input_size)
+    found = [features(predictor, paths) for paths in splits]
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, train=found[0], select=found[1], report=found[2])
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--select", type=Path, required=True, help="layout: train/ fits, test/ chooses the L2 weight")
     parser.add_argument("--report", type=Path, required=True, help="layout whose test/ is scored")
     parser.add_argument("--backbone", action="append", required=True, metavar="SPEC")
+    parser.add_argument("--input-size", type=int, default=256, help="image side for the features (default 256)")
+    parser.add_argument("--fractions", type=float, nargs="+", default=[],
+                        help="also fit on these fractions (0-1) of the training images: a learning curve")
+    parser.add_argument("--subsets", type=int, default=5, help="random subsets drawn per fraction (default 5)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--cache", type=Path, default=Path(".data/probe-cache"))
     args = parser.parse_args()
+    if any(not 0 < f < 1 for f in args.fractions):
+        parser.error("--fractions: each must lie strictly between 0 and 1")
     train_paths, train_samples, names = split_rows(args.select, "train")
     sel_paths, sel_samples, _ = split_rows(args.select, "test", names)
     rep_paths, rep_samples, _ = split_rows(args.report, "test", names)
     classes = len(names)
     print(f"train {len(train_paths)} images / {len(train_samples)} samples; selection {len(sel_paths)} images; "
-          f"report {len(rep_paths)} images; {classes} findings; L2 grid {L2_GRID}\n")
-    print("| backbone | feature dims | L2 (selection) | selection AUC | report AUC | report top-1 | seconds |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          f"report {len(rep_paths)} images; {classes} findings; {args.input_size} px; L2 grid {L2_GRID}\n")
+    print("| backbone | training images | feature dims | L2 (selection) | selection AUC | report AUC | report top-1 | seconds |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    sel_labels = multi_hot(sel_samples, len(sel_paths), classes)
+    rep_labels = multi_hot(rep_samples, len(rep_paths), classes)
+    sample_image = np.array([i for i, _ in train_samples])
+    sample_label = np.array([c for _, c in train_samples])
     for spec in args.backbone:
         start = time.perf_counter()
-        cache = args.cache / f"{hashlib.sha256(spec.encode()).hexdigest()[:12]}.npz"
-        if cache.is_file():
-            saved = np.load(cache)
-            f_train, f_sel, f_rep = saved["train"], saved["select"], saved["report"]
-        else:
-            predictor = predictor_for(spec, args.device)
-            f_train, f_sel, f_rep = (features(predictor, p) for p in (train_paths, sel_paths, rep_paths))
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(cache, train=f_train, select=f_sel, report=f_rep)
-        mean, std = f_train.mean(axis=0), f_train.std(axis=0) + 1e-6
-        x_train = (f_train[[i for i, _ in train_samples]] - mean) / std
-        y_train = np.array([c for _, c in train_samples])
-        sel_labels = multi_hot(sel_samples, len(sel_paths), classes)
-        rep_labels = multi_hot(rep_samples, len(rep_paths), classes)
-        best = None
-        for l2 in L2_GRID:
-            w, b = fit(x_train, y_train, classes, l2)
-            auc = classification_report(scores((f_sel - mean) / std, w, b), sel_labels, names)["auc_mean"]
-            if best is None or auc > best[1]:
-                best = (l2, auc, w, b)
-        l2, sel_auc, w, b = best
-        report = classification_report(scores((f_rep - mean) / std, w, b), rep_labels, names)
-        print(f"| {spec} | {f_train.shape[1]} | {l2:g} | {sel_auc:.3f} | {report['auc_mean']:.3f} | "
-              f"{report['accuracy']:.3f} | {time.perf_counter() - start:.0f} |", flush=True)
+        f_train, f_sel, f_rep = cached_features(spec, args.input_size, args.device, args.cache,
+                                                (train_paths, sel_paths, rep_paths))
+        l2, sel_auc, report = probe(f_train, sample_image, sample_label, f_sel, sel_labels, f_rep, rep_labels,
+                                    classes, names)
+        print(f"| {spec} | all {len(train_paths)} | {f_train.shape[1]} | {l2:g} | {sel_auc:.3f} | "
+              f"{report['auc_mean']:.3f} | {report['accuracy']:.3f} | {time.perf_counter() - start:.0f} |", flush=True)
+        for fraction in sorted(args.fractions):
+            start = time.perf_counter()
+            rng = np.random.default_rng(0)
+            count = max(1, round(fraction * len(train_paths)))
+            runs = []
+            for _ in range(args.subsets):
+                keep = np.isin(sample_image, rng.choice(len(train_paths), count, replace=False))
+                runs.append(probe(f_train, sample_image[keep], sample_label[keep], f_sel, sel_labels, f_rep,
+                                  rep_labels, classes, names))
+            sel = np.array([r[1] for r in runs])
+            rep = np.array([r[2]["auc_mean"] for r in runs])
+            top1 = np.mean([r[2]["accuracy"] for r in runs])
+            l2s = "/".join(sorted({f"{r[0]:g}" for r in runs}))
+            print(f"| {spec} | {fraction:g}: {count}, {args.subsets} subsets | {f_train.shape[1]} | {l2s} | "
+                  f"{sel.mean():.3f} ({sel.min():.3f}-{sel.max():.3f}) | {rep.mean():.3f} ({rep.min():.3f}-{rep.max():.3f}) | "
+                  f"{top1:.3f} | {time.perf_counter() - start:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
