@@ -6,7 +6,7 @@ or on a folder in NIH's official format (BBox_List_2017*.csv beside the images) 
     sr-core-eval --baseline class-prior --data DIR [--split test] [--prior-from GT_FILE] [--out DIR]
     either form: [--compare OTHER/report.json]
 
-Writes report.json, report.csv (a row per image and finding) and PNG plots (accuracy against
+Writes report.json, report.csv (a row per image and finding, with every finding's probability) and PNG plots (accuracy against
 the map threshold, IoU histograms per finding) to --out, and prints our numbers beside the
 published Wang et al. 2017 table. --predictions scores an sr-core-infer JSON-lines file (of
 any model) instead of running ours. --baseline class-prior scores the mean GT box of each
@@ -197,13 +197,16 @@ def summary(report: dict) -> str:
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
+    """A row per (image, finding); with a classifier, then p_<finding> for every finding."""
     fields = ["image", "finding", "probability", "top1", "threshold", "best_iou", "best_iobb", "pred_boxes", "gt_boxes"]
+    findings = list(rows[0]["probabilities"] or {}) if rows else []
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer = csv.DictWriter(fh, fieldnames=fields + [f"p_{c}" for c in findings])
         writer.writeheader()
         for row in rows:
             row = rounded(row)
-            writer.writerow({k: (json.dumps(row[k]) if isinstance(row[k], list) else row[k]) for k in fields})
+            cells = {k: (json.dumps(row[k]) if isinstance(row[k], list) else row[k]) for k in fields}
+            writer.writerow({**cells, **{f"p_{c}": (row["probabilities"] or {}).get(c) for c in findings}})
 
 
 if __name__ == "__main__":

@@ -210,6 +210,9 @@ def score(rows: Sequence[ScoredRow], class_names: Sequence[str], errors: Sequenc
             "best_iobb": float(iobbs.max()) if iobbs.size else 0.0,
             "pred_boxes": [[round(v, 1) for v in b] for b in r.pred_boxes],
             "gt_boxes": [[round(v, 1) for v in g] for g in r.gt_boxes],
+            # Every finding's probability (report.csv's p_<finding> columns): ROC curves and
+            # resampled AUCs need the whole vector, not only the listed finding's.
+            "probabilities": {c: r.probabilities.get(c, 0.0) for c in class_names} if classified else None,
         })
     report = localization_report(records)
     classified = all(r.probabilities is not None for r in rows)

@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,6 +14,7 @@ from sr_core.checkpoint import save_weights
 from sr_core.cli.eval import main as eval_main
 from sr_core.cli.infer import main as infer_main
 from sr_core.data.layout import find_class_names
+from sr_core.evaluation.metrics.classification import classification_report
 from sr_core.models import create_model
 
 
@@ -52,6 +54,18 @@ def test_full_report_on_nih_val_with_random_weights(nih64, random_weights, tmp_p
     with open(out / "report.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 394 and {"image", "finding", "best_iou", "pred_boxes", "gt_boxes"} <= set(rows[0])
+    # Every finding's probability, so the AUC can be recomputed (and resampled) from the CSV alone.
+    names = list(report["classification"]["auc_per_class"])
+    assert [k for k in rows[0] if k.startswith("p_")] == [f"p_{c}" for c in names]
+    for row in rows:
+        assert float(row["probability"]) == float(row[f"p_{row['finding']}"])
+        assert sum(float(row[f"p_{c}"]) for c in names) == pytest.approx(1.0, abs=1e-4)
+    images = {row["image"]: [float(row[f"p_{c}"]) for c in names] for row in rows}
+    labels = {image: np.zeros(len(names), int) for image in images}
+    for row in rows:
+        labels[row["image"]][names.index(row["finding"])] = 1
+    again = classification_report(np.array(list(images.values())), np.array([labels[i] for i in images]), names)
+    assert again["auc_mean"] == pytest.approx(report["classification"]["auc_mean"], abs=1e-4)
     for plot in ("accuracy_vs_threshold.png", "iou_histograms.png"):
         assert (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out

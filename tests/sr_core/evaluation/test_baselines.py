@@ -95,6 +95,7 @@ def test_cli_writes_the_model_report_files_and_table(layout, tmp_path, capsys):
     assert float(rows["b.png"]["best_iobb"]) == pytest.approx(4 / 9)
     assert json.loads(rows["b.png"]["pred_boxes"]) == [[20.0, 10.0, 80.0, 40.0]]
     assert rows["a.png"]["probability"] == "" and rows["a.png"]["top1"] == ""
+    assert not any(k.startswith("p_") for k in rows["a.png"])  # no classifier, no probability columns
     assert (out / "iou_histograms.png").read_bytes()[:4] == b"\x89PNG"
     assert not (out / "accuracy_vs_threshold.png").exists()  # no maps, no threshold curves
     printed = capsys.readouterr().out
