@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Issue #14, what bounds the AUC: learning curves of the two bundled recipes on one GPU in one
-# call. The default's recipe (Lite0 from ImageNet, plain CAM, the No Finding images; the preset's
+# Issue #14, what bounds the AUC: learning curves of the two bundled recipes on one GPU, a
+# recipe a call (CURVE_RECIPES, below). The default's recipe (Lite0 from ImageNet, plain CAM, the No Finding images; the preset's
 # 18 epochs) and the distilled VMamba's (the full SR head from the distilled backbone, 12
 # epochs) are each trained on about a quarter, a half and all of the training patients
 # (data.train_fraction, subset_seed 0: nested subsets, every epoch as long as the full data's, so
-# the same steps at every share), 3 seeds each: 9 runs a recipe, all at once. Each run is chosen, calibrated
-# and scored by benchmarks/ablation.py, the report half scored once. The linear probe's curve on
+# the same steps at every share), 3 seeds each: 9 runs a recipe, all at once. Each run is
+# chosen, calibrated and scored by benchmarks/ablation.py, the report half scored once. The linear probe's curve on
 # frozen features (benchmarks/linear_probe.py --fractions, CPU) is its counterpart.
 #
 #   python benchmarks/nih_layouts.py --out .data/layouts --link-duplicates --unlabeled .data/unlabeled
