@@ -21,6 +21,7 @@ size (the prior is refitted on the training images).
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -39,9 +40,13 @@ from sr_core.train.calibrate import _stored_half, calibrate  # noqa: E402
 
 
 def at_size(weights: Path, size: int, out: Path) -> Path:
-    """A copy of `weights` whose metadata asks for `size` px inputs (tensors unchanged)."""
+    """A copy of `weights` whose metadata asks for `size` px inputs (tensors unchanged; the
+    provenance records the change, the model config keeps the training size)."""
     model, metadata = load_weights(weights)
-    save_weights(model, out, {**metadata, "input_size": size}, dtype=torch.float16 if _stored_half(weights) else None)
+    provenance = {**(metadata.get("provenance") or {}),
+                  "input_size_changed": {"from": metadata.get("input_size"), "to": size, "by": "benchmarks/input_size.py"}}
+    save_weights(model, out, {**metadata, "input_size": size, "provenance": provenance},
+                 dtype=torch.float16 if _stored_half(weights) else None)
     return out
 
 
@@ -55,6 +60,7 @@ def main() -> None:
     parser.add_argument("--no-flip", action="store_true", help="as sr-core-train calibrate's")
     parser.add_argument("--max-box-ratio", type=float, default=2.0)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="keep each size's calibrated file here (<name>_<size>.safetensors)")
     args = parser.parse_args()
     prior_weights = [float(w) for w in args.prior_weights.split(",")]
     flips = (False,) if args.no_flip else (False, True)
@@ -70,6 +76,9 @@ def main() -> None:
             calibrated = Path(tmp) / f"size{size}_cal.safetensors"
             record = calibrate(copy, args.data, calibrated, prior_weights=prior_weights, flips=flips,
                                device=args.device, max_box_ratio=args.max_box_ratio)
+            if args.keep is not None:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(calibrated, args.keep / f"{args.weights.stem}_{size}.safetensors")
             predictor = Predictor.from_weights(calibrated, device=args.device)
             halves = [summary(predictor, LocalizationSet(root, split="test", class_names=predictor.class_names))
                       for root in (args.data, args.report_data)]
