@@ -2,7 +2,7 @@
 then the Predictor end to end on a real 1024 px X-ray (preprocessing, the model with one map
 per finding, the top finding's map at image size and its boxes).
 
-Run: python benchmarks/model_cpu.py [--repeats 10] [--threads N] [--models NAME ...] [--malloc default]
+Run: python benchmarks/model_cpu.py [--repeats 10] [--threads N] [--models NAME ... | --bundled-only] [--malloc default]
 
 Memory as the viewer and the sr-core-* tools run (sr_core.runtime.keep_freed_memory: glibc
 keeps freed memory for the next call); --malloc default measures glibc's own behaviour. The
@@ -33,13 +33,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--models", nargs="+", choices=list_models(), metavar="NAME",
                         help="only these registered models (default: all of them and the bundled weights as shipped)")
+    parser.add_argument("--bundled-only", action="store_true",
+                        help="only the bundled default weights as shipped, in the Predictor")
     parser.add_argument("--malloc", choices=("keep", "default"), default="keep",
                         help="keep: freed memory is reused, as in the viewer and the tools (default); "
                              "default: glibc's defaults")
     parser.add_argument("--predictor-thread", choices=("worker", "main"), default="worker",
                         help="where the Predictor rows run: a worker thread as in the viewer (default), or this one")
     args = parser.parse_args()
-    names = args.models or list_models()
+    names = [] if args.bundled_only else args.models or list_models()
     malloc = "glibc's defaults"
     if args.malloc == "keep":
         from sr_core.runtime import keep_freed_memory
@@ -52,8 +54,9 @@ def main() -> None:
     print(f"CPU: {cpu_name()}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"batch 1, {args.size}x{args.size}, float32, eval, median of {args.repeats} after warm-up; "
           f"malloc: {malloc}; load average {_load()}\n")
-    print("| model | parameters | backbone | forward median (ms) | p95 (ms) |")
-    print("|---|---:|---:|---:|---:|")
+    if names:
+        print("| model | parameters | backbone | forward median (ms) | p95 (ms) |")
+        print("|---|---:|---:|---:|---:|")
     x = torch.randn(1, 3, args.size, args.size)
     for name in names:
         torch.manual_seed(0)
@@ -63,7 +66,8 @@ def main() -> None:
         with torch.inference_mode():
             stats = time_call(lambda: model(x), repeats=args.repeats, warmup=2)
         print(f"| {name} | {total / 1e6:.2f}M | {backbone / 1e6:.2f}M | {stats['median_ms']:.0f} | {stats['p95_ms']:.0f} |")
-    predictor_table(args.repeats, names, shipped=args.models is None, worker=args.predictor_thread == "worker")
+    predictor_table(args.repeats, names, shipped=args.models is None or args.bundled_only,
+                    worker=args.predictor_thread == "worker")
     print(f"\nload average after: {_load()}")
 
 
