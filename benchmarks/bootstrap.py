@@ -17,7 +17,8 @@ interval and how often it is above zero.
 Each NAME=DIR is an sr-core-eval output folder (its report.csv and report.json). The point
 estimates are recomputed from report.csv and checked against the report.json beside it, and
 every report must hold the same rows (one split), or the script stops with a one-line message.
-A baseline has no AUC.
+The weighted formulas are checked on every run against the first resamples drawn out
+explicitly (their rows repeated, scored as sr-core-eval scores them). A baseline has no AUC.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from sr_core.evaluation.metrics.classification import classification_report  # noqa: E402
 
 IOUS = ("0.1", "0.3", "0.5")
 AUC = "AUC"
@@ -109,6 +113,24 @@ def mean_aucs(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np
     return np.nanmean(np.stack(per_class, axis=1), axis=1)
 
 
+def check_resamples(hits: np.ndarray, scores: np.ndarray | None, labels: np.ndarray, image_of: np.ndarray,
+                    finding_of: np.ndarray, weights: np.ndarray, findings: list[str], count: int = 3) -> None:
+    """The weighted class mean and AUC of the first `count` resamples against the same resamples
+    drawn out: rows repeated, the class mean over the repeated rows, `classification_report`'s AUC."""
+    for w in weights[:count]:
+        rows = np.concatenate([np.flatnonzero(image_of == i).repeat(n) for i, n in enumerate(w)])
+        per_class = [hits[rows][finding_of[rows] == c].mean() for c in range(len(findings)) if (finding_of[rows] == c).any()]
+        fast = class_means(hits, image_of, finding_of, w[None], len(findings))[0]
+        if not np.isclose(fast, np.mean(per_class), rtol=0, atol=1e-12):
+            raise AssertionError(f"weighted class mean {fast} against {np.mean(per_class)} drawn out")
+        if scores is not None:
+            images = np.repeat(np.arange(len(w)), w)
+            slow = classification_report(scores[images], labels[images].astype(int), findings)["auc_mean"]
+            fast = mean_aucs(scores, labels, w[None])[0]
+            if not np.isclose(fast, slow, rtol=0, atol=1e-12):
+                raise AssertionError(f"weighted AUC {fast} against {slow} drawn out")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("reports", nargs="+", metavar="NAME=DIR", help="sr-core-eval output folders; the first is the reference")
@@ -140,6 +162,7 @@ def main() -> None:
             results[name] = {}
             for t in IOUS:
                 hits = (best > float(t)).astype(np.float64)
+                check_resamples(hits, None, labels, image_of, finding_of, weights, findings)
                 point = class_means(hits, image_of, finding_of, identity, len(findings))[0]
                 check(folder, f"GT-known IoU>{t}", point, reported[t], 1e-5)  # report.json keeps 6 digits
                 results[name][t] = (point, class_means(hits, image_of, finding_of, weights, len(findings)))
@@ -148,6 +171,7 @@ def main() -> None:
                     scores = np.array([[probabilities[image][f] for f in findings] for image in images])
                 except KeyError as exc:
                     raise BootstrapError(f"{folder / 'report.csv'}: no probability for {exc}") from None
+                check_resamples(hits, scores, labels, image_of, finding_of, weights, findings)
                 point = mean_aucs(scores, labels, identity)[0]
                 check(folder, "mean AUC", point, reported[AUC], 1e-3)  # probabilities kept to 6 digits
                 results[name][AUC] = (point, mean_aucs(scores, labels, weights))
