@@ -41,12 +41,19 @@ from sr_core.train.calibrate import _stored_half, calibrate  # noqa: E402
 
 def at_size(weights: Path, size: int, out: Path) -> Path:
     """A copy of `weights` whose metadata asks for `size` px inputs (tensors unchanged; the
-    provenance records the change, the model config keeps the training size)."""
+    provenance records the change, the model config keeps the training size).
+
+    Above the size the model was trained at (its config's), the copy also keeps larger images to
+    that size's detail ("detail_size", sr_core.data.transforms.LimitDetail): every figure here
+    is measured on 256 px copies enlarged to `size`, and a 1024 px film then reaches the model
+    the same way instead of reduced straight to `size` (benchmarks/resolution.py)."""
     model, metadata = load_weights(weights)
+    detail = metadata.get("detail_size") or metadata["model"].get("input_size") or metadata.get("input_size")
     provenance = {**(metadata.get("provenance") or {}),
                   "input_size_changed": {"from": metadata.get("input_size"), "to": size, "by": "benchmarks/input_size.py"}}
-    save_weights(model, out, {**metadata, "input_size": size, "provenance": provenance},
-                 dtype=torch.float16 if _stored_half(weights) else None)
+    changed = {key: value for key, value in metadata.items() if key != "detail_size"}
+    changed |= {"input_size": size, "provenance": provenance} | ({"detail_size": int(detail)} if size > int(detail) else {})
+    save_weights(model, out, changed, dtype=torch.float16 if _stored_half(weights) else None)
     return out
 
 

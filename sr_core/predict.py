@@ -61,7 +61,11 @@ class Predictor:
         self.default_threshold = float(metadata.get("default_threshold", DEFAULT_THRESHOLD))
         self.thresholds = {str(k): float(v) for k, v in (metadata.get("fpm_thresholds") or {}).items()}
         self.topk = min(int(model.head_cfg.topk), len(self.class_names))
-        self._transform = eval_transforms(self.input_size, metadata.get("mean"), metadata.get("std"))
+        detail = metadata.get("detail_size")  # larger images are reduced to this first (LimitDetail)
+        if detail is not None and (isinstance(detail, bool) or not isinstance(detail, int) or detail < 1):
+            raise ValueError(f"metadata detail_size must be a positive whole number of pixels, got {detail!r}")
+        self.detail_size: int | None = detail
+        self._transform = eval_transforms(self.input_size, metadata.get("mean"), metadata.get("std"), detail)
         self.ood_reference, self.ood_note = _ood_reference(model, metadata)
         self.refinement = MapRefinement.from_metadata(metadata)  # test-time flip, location prior
         self._lock = threading.Lock()  # one forward at a time per model (viewer workers)

@@ -51,6 +51,30 @@ def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=interpolation)
 
 
+class LimitDetail:
+    """Reduce an image to at most ``size`` pixels along each axis (area interpolation); an image
+    that is not larger passes unchanged.
+
+    For weights run at a test-time input size above the size of the images they were trained
+    and scored on (the default: 288 px inputs, NIH's 256 px copies): a 1024 px film is first
+    reduced to 256, as those copies were made, then enlarged to 288 as they are, so the model
+    sees the film as it saw the copies its figures were measured on (benchmarks/resolution.py).
+    """
+
+    def __init__(self, size: int):
+        if int(size) < 1:
+            raise ValueError(f"size must be positive, got {size}")
+        self.size = int(size)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        image = np.asarray(image, dtype=np.float32)
+        height, width = image.shape[:2]
+        return _resize(image, min(height, self.size), min(width, self.size))
+
+    def __repr__(self) -> str:
+        return f"LimitDetail({self.size})"
+
+
 class Compose:
     """Apply transforms in order."""
 
@@ -258,10 +282,14 @@ def eval_transforms(
     size: int | None = 256,
     mean: Sequence[float] | None = IMAGENET_MEAN,
     std: Sequence[float] | None = IMAGENET_STD,
+    detail_size: int | None = None,
 ) -> Compose:
     """Evaluation pipeline: resize to size x size (None keeps the image size), normalise.
 
     ``mean``/``std`` None give the ImageNet statistics (as for every pipeline here).
+    ``detail_size``: first reduce larger images to at most that many pixels an axis
+    (`LimitDetail`; a weights file's metadata "detail_size").
     """
-    steps: list[Callable] = [] if size is None else [Resize(size)]
+    steps: list[Callable] = [] if detail_size is None else [LimitDetail(detail_size)]
+    steps += [] if size is None else [Resize(size)]
     return Compose(steps + [ToTensor(), Normalize(mean, std)])

@@ -71,6 +71,8 @@ def model_card_html(status: ModelStatus, card_text: str | None) -> str:
         ("Architecture", config.get("name") or config.get("arch") or _value(config)[:200]),
         ("Device", status.active_device or status.device),
         ("Input size", meta.get("input_size")),
+        ("Detail size", None if meta.get("detail_size") is None
+         else f"larger images are first reduced to {meta['detail_size']} px an axis"),
         ("Classes", ", ".join(meta.get("class_names", []))),
         ("Default threshold", meta.get("default_threshold")),
         ("Per-finding thresholds", meta.get("fpm_thresholds")),

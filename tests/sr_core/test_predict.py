@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from sr_core.checkpoint import read_metadata, save_weights
+from sr_core.checkpoint import WeightsError, read_metadata, save_weights
 from sr_core.io import XrayImage, read_image
 from sr_core.models import create_model
 from sr_core.predict import Predictor, resolve_device
@@ -72,6 +72,30 @@ def test_per_finding_maps_use_that_finding_as_p_label(weights):
         for c in (0, 5):
             weights_c = torch.nn.functional.one_hot(torch.tensor([c]), 8).float()
             torch.testing.assert_close(maps[:, c], model.fpm_generator(x_loc, weights_c)[:, c])
+
+
+def test_detail_size_in_the_metadata_reduces_large_films_first(tmp_path, weights):
+    """A file run above the size it was trained at (detail_size): a large image reaches the
+    model as its reduced copy does; a bad value is refused with a one-line message."""
+    model = create_model("sr_vmamba_nano")
+    rng = np.random.default_rng(2)
+    film = XrayImage(rng.random((256, 256), dtype=np.float32))
+    copy = XrayImage(film.pixels.reshape(64, 4, 64, 4).mean(axis=(1, 3)))  # area reduction by 4
+    path = tmp_path / "detail.safetensors"
+    torch.manual_seed(0)
+    save_weights(model, path, {"class_names": CLASSES, "input_size": 96, "detail_size": 64})
+    predictor = Predictor.from_weights(path, device="cpu")
+    assert predictor.detail_size == 64
+    a, b = predictor.predict(film), predictor.predict(copy)
+    assert a.probabilities == pytest.approx(b.probabilities, abs=1e-5)
+    np.testing.assert_allclose(a.small_maps["Mass"], b.small_maps["Mass"], atol=1e-5)
+    assert (a.width, a.height) == (256, 256)  # maps still come back at the film's size
+    plain = Predictor(model, {"class_names": CLASSES, "input_size": 96}, device="cpu").predict(film)
+    assert plain.probabilities != pytest.approx(a.probabilities, abs=1e-5)
+    for bad in (0, "64", 6.5, True):
+        save_weights(model, path, {"class_names": CLASSES, "input_size": 96, "detail_size": bad})
+        with pytest.raises(WeightsError, match=r"^detail\.safetensors: metadata detail_size must be"):
+            Predictor.from_weights(path, device="cpu")
 
 
 def test_device_resolution():

@@ -8,6 +8,7 @@ from sr_core.data.transforms import (
     IMAGENET_STD,
     HorizontalFlip,
     IntensityJitter,
+    LimitDetail,
     RandomResizedCropLite,
     eval_transforms,
     train_transforms,
@@ -43,3 +44,21 @@ def test_eval_transforms_default_to_imagenet_statistics_when_given_none():
     assert tensor.shape == (3, 16, 16)
     expected = [(0.5 - m) / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)]
     assert torch.allclose(tensor[:, 0, 0], torch.tensor(expected), atol=1e-5)
+
+
+def test_limit_detail_reduces_only_what_is_larger_and_runs_before_the_resize():
+    rng = np.random.default_rng(1)
+    film = rng.random((64, 48), dtype=np.float32)
+    reduced = LimitDetail(16)(film)
+    # Area interpolation by an integer factor: each output pixel is the mean of its 4x3 block.
+    np.testing.assert_allclose(reduced, film.reshape(16, 4, 16, 3).mean(axis=(1, 3)), atol=1e-6)
+    wide = rng.random((12, 20), dtype=np.float32)
+    assert LimitDetail(16)(wide).shape == (12, 16)  # only the axis above the size is reduced
+    assert np.array_equal(LimitDetail(32)(wide), wide)
+    # The film through the detail size gives what its reduced copy gives; without it, something else.
+    via = eval_transforms(24, None, None, detail_size=16)
+    assert torch.allclose(via(film), eval_transforms(24, None, None)(reduced))
+    assert not torch.allclose(eval_transforms(24, None, None)(film), via(film))
+    # An image not larger than the detail size runs exactly as without it.
+    assert torch.equal(eval_transforms(24, None, None, detail_size=16)(film[:16, :16]),
+                       eval_transforms(24, None, None)(film[:16, :16]))

@@ -383,6 +383,9 @@ def test_model_card_and_shortcuts_dialogs(make_window, qtbot, weights):
                                  metadata={**window.model.model_status.metadata,
                                            "fpm_thresholds": {"Nodule": 0.8200000000000001}})
     assert '"Nodule": 0.82' in model_card_html(status, None).replace("&quot;", '"')
+    assert "Detail size" not in html  # only files run above their training size carry one
+    status = dataclasses.replace(status, metadata={**status.metadata, "detail_size": 256})
+    assert "larger images are first reduced to 256 px an axis" in model_card_html(status, None)
     show_model_card(window, window.model.model_status, window.inference.card_text).close()
     dialog = show_shortcuts(window, shortcut_rows())
     table = dialog.findChild(QTableWidget)
