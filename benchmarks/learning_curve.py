@@ -119,6 +119,9 @@ def main() -> None:
         curves.append(np.mean(per_half, axis=0))
     curves = np.stack(curves)
     slope, full = fit(shares, curves)
+    check_slope, check_full = np.polyfit(np.log2(shares), curves[:, 0], 1)  # the closed form against numpy's
+    if not (np.isclose(slope[0], check_slope, atol=1e-9) and np.isclose(full[0], check_full, atol=1e-9)):
+        raise AssertionError(f"least squares {slope[0]}, {full[0]} against polyfit {check_slope}, {check_full}")
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         doublings = np.where(slope > 0, (args.target - full) / slope, np.inf)
         times = np.power(2.0, np.clip(doublings, 0, None))
