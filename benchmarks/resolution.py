@@ -13,7 +13,7 @@ thresholds):
 * the probabilities: mean and largest absolute difference, and how often the top finding is
   the same;
 * the boxes: each finding's largest-component box at the file's threshold for it, from the
-  film and from the copy (scaled by 4): their IoU, and the share above 0.5;
+  film and from the copy (scaled to the film's frame): their IoU, and the share above 0.5;
 * against the film's GT boxes (nih-val's CSV, 1024 px frame): how many GT rows each input hits
   at IoU > 0.1 and 0.3 (10 rows: far too few to rank files, a sanity check only).
 
@@ -42,7 +42,6 @@ from sr_core.evaluation.metrics.overlap import iou  # noqa: E402
 from sr_core.io import read_image  # noqa: E402
 from sr_core.predict import Predictor  # noqa: E402
 
-SCALE = 4  # nih-val's copies are 256 px of NIH's 1024 px films
 
 
 def gt_rows(csv_path: Path) -> dict[str, list[tuple[str, tuple[float, float, float, float]]]]:
@@ -56,10 +55,14 @@ def gt_rows(csv_path: Path) -> dict[str, list[tuple[str, tuple[float, float, flo
     return out
 
 
-def largest_box(prediction, finding: str, scale: float = 1.0):
-    """The finding's largest-component box at the file's threshold for it, or None."""
+def largest_box(prediction, finding: str, scale: tuple[float, float] = (1.0, 1.0)):
+    """The finding's largest-component box at the file's threshold for it, x and y times
+    `scale`, or None."""
     boxes = prediction.boxes(finding=finding)
-    return None if not boxes else tuple(v * scale for v in boxes[0])
+    if not boxes:
+        return None
+    x0, y0, x1, y1 = boxes[0]
+    return x0 * scale[0], y0 * scale[1], x1 * scale[0], y1 * scale[1]
 
 
 class Agreement:
@@ -73,15 +76,16 @@ class Agreement:
         self.box_missing = 0
         self.hits = {0.1: 0, 0.3: 0}
 
-    def add(self, pred, copy, scale: float, gt_boxes) -> None:
-        """pred: this input's prediction, boxes times `scale` in the film's frame; copy: the copy's."""
+    def add(self, pred, copy, scale: tuple[float, float], to_film: tuple[float, float], gt_boxes) -> None:
+        """pred: this input's prediction, its boxes times `scale` in the film's frame; copy: the
+        copy's, its boxes times `to_film`."""
         findings = list(copy.probabilities)
         self.dp.append(np.abs(np.array([pred.probabilities[f] - copy.probabilities[f] for f in findings])))
         self.top_same += pred.top_finding == copy.top_finding
         for f in findings:
             a, b = pred.small_maps[f].ravel(), copy.small_maps[f].ravel()
             self.corr.append(float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else float("nan"))
-            box_a, box_c = largest_box(pred, f, scale), largest_box(copy, f, SCALE)
+            box_a, box_c = largest_box(pred, f, scale), largest_box(copy, f, to_film)
             if box_a is None or box_c is None:
                 self.box_missing += 1
             else:
@@ -101,22 +105,24 @@ class Agreement:
 
 
 def compare(weights: Path, pairs: list[tuple[str, Path, Path]], gt: dict, noise: float, seed: int):
-    """(input size, {"film": Agreement, "noise": Agreement}, GT hits of the copies, GT rows)."""
+    """(input size, detail size, {"film": Agreement, "noise": Agreement}, GT hits of the copies,
+    GT rows)."""
     predictor = Predictor.from_weights(weights, device="cpu")
     rng = np.random.default_rng(seed)
     kinds = {"film": Agreement(), "noise": Agreement()}
     copy_hits, n_gt = {0.1: 0, 0.3: 0}, 0
     for name, film_path, copy_path in pairs:
-        copy_image = read_image(copy_path)
+        film_image, copy_image = read_image(film_path), read_image(copy_path)
+        to_film = (film_image.width / copy_image.width, film_image.height / copy_image.height)
         noisy = copy_image.pixels + rng.uniform(-noise, noise, copy_image.pixels.shape).astype(np.float32)
         noisy_image = dataclasses.replace(copy_image, pixels=np.clip(noisy, 0.0, 1.0))
         copy = predictor.predict(copy_image)
         gt_boxes = gt.get(name, [])
-        kinds["film"].add(predictor.predict(read_image(film_path)), copy, 1.0, gt_boxes)
-        kinds["noise"].add(predictor.predict(noisy_image), copy, SCALE, gt_boxes)
+        kinds["film"].add(predictor.predict(film_image), copy, (1.0, 1.0), to_film, gt_boxes)
+        kinds["noise"].add(predictor.predict(noisy_image), copy, to_film, to_film, gt_boxes)
         n_gt += len(gt_boxes)
         for finding, box in gt_boxes:
-            b = largest_box(copy, finding, SCALE)
+            b = largest_box(copy, finding, to_film)
             for t in copy_hits:
                 copy_hits[t] += b is not None and iou(b, box) > t
     return predictor.metadata.get("input_size"), predictor.metadata.get("detail_size"), kinds, copy_hits, n_gt
