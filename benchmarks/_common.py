@@ -57,8 +57,12 @@ def cuda_time(fn: Callable[[], object], repeats: int, warmup: int = 3) -> float:
 def plane_variant(spec: str) -> dict:
     """"col_mode=transpose,dt_grad=atomic" -> {"col_mode": "transpose", "dt_grad": "atomic"}: options
     of sr_core.kernels.triton_plane.ss2d_scan_triton_plane (--plane-variant), keys checked."""
-    known = ("block_d", "num_warps", "bwd_block_d", "bwd_num_warps", "col_mode", "dt_grad", "tile_elems",
-             "bwd_tile_elems", "dense", "maxnreg", "bwd_maxnreg")
+    import inspect
+
+    from sr_core.kernels.triton_plane import ss2d_scan_triton_plane
+
+    known = [p.name for p in inspect.signature(ss2d_scan_triton_plane).parameters.values()
+             if p.kind is inspect.Parameter.KEYWORD_ONLY]
     options = {}
     for item in spec.split(","):
         key, sep, value = item.partition("=")

@@ -37,8 +37,10 @@ Run: python benchmarks/kernels.py [--batch 64] [--repeats 20] [--backends torch,
      of the --plane-* ones)
      python benchmarks/kernels.py --once [--stages 1,4 --dtypes bf16]   (one forward+backward per
      shape and Triton path, then each compiled kernel's registers and spills: run it under ncu)
-     python benchmarks/kernels.py --ptxas 90 [--plane-block-d 2 ...]   (no GPU needed: the plane
-     kernels compiled for sm_90 here, ptxas' registers and spills per shape)
+     python benchmarks/kernels.py --profile [--stages 1 --dtypes bf16]   (a forward and a forward+
+     backward per shape and Triton path under torch.profiler: every kernel and its CUDA time)
+     python benchmarks/kernels.py --ptxas 90 [--plane-block-d 2 ...] [--plane-variant ...]   (no GPU
+     needed: the plane kernels compiled for sm_90 here, ptxas' registers and spills per shape)
 """
 
 from __future__ import annotations
@@ -223,6 +225,31 @@ def run_once(args, backends, dtypes, fns) -> None:
                           f"{compiled.metadata.shared} B shared, {compiled.metadata.num_warps} warps")
 
 
+def profile_paths(args, backends, dtypes, fns) -> None:
+    """Where the GPU time goes, per shape, Triton path and pass (forward, forward+backward): every
+    kernel of the third of three runs under torch.profiler (the first two compile and warm), with
+    its CUDA time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    for name, d, hw, r in selected(args):
+        for dname in args.dtypes.split(","):
+            inputs = make(args.batch, d, hw, r, dtypes[dname])
+            for backend in (b for b in backends if b != "torch"):
+                for grad in (False, True):
+                    for _ in range(2):
+                        run(fns[backend], inputs, dtypes[dname], grad)
+                    torch.cuda.synchronize()
+                    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                        run(fns[backend], inputs, dtypes[dname], grad)
+                        torch.cuda.synchronize()
+                    events = [e for e in prof.events() if e.device_type.name == "CUDA"]
+                    total = sum(e.device_time for e in events) / 1e3
+                    print(f"{name} {dname} {backend} {'fwd+bwd' if grad else 'fwd'}: {total:.3f} ms "
+                          f"in {len(events)} kernels")
+                    for e in sorted(events, key=lambda e: -e.device_time):
+                        print(f"    {e.device_time / 1e3:8.3f} ms  {e.name[:90]}")
+
+
 def ptxas_report(args, dtypes, plane: dict) -> None:
     """Compile the plane kernels for sm_<arch> on this machine (no GPU needed) and print what
     ptxas gives each: registers a thread and spill bytes, and the SASS instructions a thread
@@ -360,6 +387,9 @@ def main() -> None:
     parser.add_argument("--ptxas", type=int, metavar="ARCH",
                         help="compile the plane kernels for sm_ARCH here (e.g. 90; no GPU needed) and print "
                              "ptxas' registers and spills per shape")
+    parser.add_argument("--profile", action="store_true",
+                        help="one forward and one forward+backward per shape and Triton path under torch.profiler: "
+                             "each kernel's CUDA time")
     parser.add_argument("--once", action="store_true",
                         help="one forward+backward per shape and Triton path and the kernels' registers (for profilers)")
     args = parser.parse_args()
@@ -390,13 +420,17 @@ def main() -> None:
     backends += list(variants)
     dtypes = {"bf16": torch.bfloat16, "fp32": torch.float32}
     if args.ptxas:
-        ptxas_report(args, dtypes, plane)
+        for options in (plane, *variants.values()):
+            ptxas_report(args, dtypes, options)
         return
     if not torch.cuda.is_available():
         sys.exit("needs a CUDA device")
     fns = path_fns(tiles, plane, variants)
     if args.once:
         run_once(args, backends, dtypes, fns)
+        return
+    if args.profile:
+        profile_paths(args, backends, dtypes, fns)
         return
     floors = Floors.measure()
     print(f"GPU: {torch.cuda.get_device_name()}; torch {torch.__version__}, triton {triton.__version__}; "
