@@ -288,7 +288,7 @@ def ptxas_report(args, dtypes, plane: dict) -> None:
             for kernel, backward, part in ((k, bw, p) for k, bw in ((_plane_fwd_kernel, False),
                                                                     (_plane_bwd_kernel, True)) for p in parts):
                 launch = triton_plane._Launch(x, x_dbl, r, cfg, backward)
-                meta = dict(launch.meta, PART=part)
+                meta = dict(launch.meta, **triton_plane._part_meta(part, cfg))
                 warps = meta.pop("num_warps")
                 options = {"num_warps": warps, **({"maxnreg": meta.pop("maxnreg")} if "maxnreg" in meta else {})}
                 strides = {"b": d * hw * hw, "d": hw * hw, "h": hw, "w": 1}  # contiguous (B, D, H, W) planes

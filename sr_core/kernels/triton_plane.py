@@ -72,6 +72,7 @@ class _Config:
     r_pad: int  # dt rank padded for tl.dot
     maxnreg: int = 0  # ptxas register cap of the forward launches (0: none)
     bwd_maxnreg: int = 0  # the backward's
+    copy_t: bool = False  # "transpose" mode: x^T, dy^T and the transposed add as PyTorch copies
 
 
 def _pow2(n: int) -> int:
@@ -94,7 +95,7 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
             bwd_block_d: int | None = None, bwd_num_warps: int | None = None,
             col_mode: str | None = None, dt_grad: str | None = None, tile_elems: int | None = None,
             bwd_tile_elems: int | None = None, dense: bool = True, maxnreg: int | None = None,
-            bwd_maxnreg: int | None = None) -> _Config:
+            bwd_maxnreg: int | None = None, copy_t: bool = False) -> _Config:
     """About tile_elems (default _ELEMS; in "rows" mode twice that for a 64 x 64 plane's
     forward, in "transpose" mode a quarter, i.e. one channel of a 32 x 32 or larger plane)
     tile elements a program: 64 channels of an 8 x 8 plane; the backward _ELEMS, or a quarter
@@ -142,7 +143,7 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
             raise ValueError(f"{name} must be between 24 and 255 registers, got {v}")
     return _Config(hp, wp, bd, num_warps or _warps(bd * lp), bwd_bd, bwd_num_warps or _warps(bwd_bd * lp),
                    _COL_MODES.index(col_mode), bool(dense), dt_grad == "gemm", max(16, _pow2(r)),
-                   maxnreg or 0, bwd_maxnreg or 0)
+                   maxnreg or 0, bwd_maxnreg or 0, bool(copy_t))
 
 
 class _Launch:
@@ -182,9 +183,23 @@ def _column_slots_transposed(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 def _parts(x: torch.Tensor, cfg: _Config):
     """The two launches of the "transpose" mode: (part, x's planes, config) for the row
-    directions on x and for the column directions on x's transpose, as the row directions there."""
-    xt = x.transpose(2, 3).contiguous()
-    return ((1, x, cfg), (2, xt, replace(cfg, hp=cfg.wp, wp=cfg.hp)))
+    directions on x and for the column directions on x's transpose, as the row directions there.
+
+    x's transpose is a view: the second launch reads it (and dy's, and writes y's and dx's) in
+    the underlying tensors' own order, coalesced, and transposes its tiles in registers
+    (`_part_meta`). With cfg.copy_t it is a contiguous copy instead, and so are dy's transpose
+    and the transposed add of the second launch's output (on an H200, session 12: 0.45 of the
+    1.27 ms of stage 1's forward went to those copies).
+    """
+    xt = x.transpose(2, 3)
+    return ((1, x, cfg), (2, xt.contiguous() if cfg.copy_t else xt, replace(cfg, hp=cfg.wp, wp=cfg.hp)))
+
+
+def _part_meta(part: int, cfg: _Config) -> dict:
+    """A launch's PART and whether it reads and writes transposed views (XT) and adds its
+    output to the first launch's (ACCUM): the second launch of the "transpose" mode without copy_t."""
+    in_registers = part == 2 and not cfg.copy_t
+    return dict(PART=part, XT=in_registers, ACCUM=in_registers)
 
 
 class _PlaneScan(torch.autograd.Function):
@@ -202,10 +217,16 @@ class _PlaneScan(torch.autograd.Function):
         y = None
         for part, planes, pcfg in launches:
             g = _Launch(planes, x_dbl, r, pcfg)
-            out = triton_ss2d._empty((g.b, g.d, g.h, g.w), x.dtype, x.device)
+            meta = _part_meta(part, cfg)
+            # The second launch adds into the first one's y, seen transposed, or writes its own.
+            out = y.transpose(2, 3) if meta["ACCUM"] else triton_ss2d._empty((g.b, g.d, g.h, g.w), x.dtype,
+                                                                            x.device)
             _plane_fwd_kernel[g.grid](planes, x_dbl, dtw, dtb, A_logs, Ds, out, g.h, g.w, g.d, g.n_dblk,
-                                      *planes.stride(), *out.stride(), PART=part, **g.meta)
-            y = out if y is None else y.add_(out.transpose(2, 3))
+                                      *planes.stride(), *out.stride(), **meta, **g.meta)
+            if y is None:
+                y = out
+            elif not meta["ACCUM"]:
+                y.add_(out.transpose(2, 3))
         ctx.save_for_backward(x, x_dbl, dtw, dtb, A_logs, Ds)
         ctx.cfg = cfg
         return y
@@ -232,16 +253,20 @@ class _PlaneScan(torch.autograd.Function):
         dz = triton_ss2d._empty((b, 4, d, h * w) if ctx.cfg.dt_gemm else (1,), x.dtype, dev)
         transposed = ctx.cfg.col_mode == _TRANSPOSE
         dx = None
-        # x's transpose is made again rather than kept from the forward: one copy now instead of
-        # a second copy of x held for every block until the backward.
+        # With copy_t x's transpose is made again rather than kept from the forward: one copy now
+        # instead of a second copy of x held for every block until the backward.
         for part, planes, pcfg in _parts(x, ctx.cfg) if transposed else ((0, x, ctx.cfg),):
             g = _Launch(planes, x_dbl, r, pcfg, backward=True)
-            grad = gy if part != 2 else gy.transpose(2, 3).contiguous()
-            out = triton_ss2d._empty((g.b, g.d, g.h, g.w), x.dtype, dev)
+            meta = _part_meta(part, ctx.cfg)
+            grad = gy if part != 2 else gy.transpose(2, 3) if meta["XT"] else gy.transpose(2, 3).contiguous()
+            out = dx.transpose(2, 3) if meta["ACCUM"] else triton_ss2d._empty((g.b, g.d, g.h, g.w), x.dtype, dev)
             _plane_bwd_kernel[g.grid](planes, x_dbl, dtw, dtb, A_logs, Ds, grad, out, dxdbl, pdw, pdb, pda, pdd, dz,
                                       g.h, g.w, g.d, g.n_dblk, n_part, *planes.stride(), *grad.stride(),
-                                      *out.stride(), PART=part, **g.meta)
-            dx = out if dx is None else dx.add_(out.transpose(2, 3))
+                                      *out.stride(), **meta, **g.meta)
+            if dx is None:
+                dx = out
+            elif not meta["ACCUM"]:
+                dx.add_(out.transpose(2, 3))
         d_w = pdw.sum(0)
         if ctx.cfg.dt_gemm:
             # d(dt_lowrank)[b, k] = dt_w[k]^T dz[b, k]; d(dt_w)[k] = sum_b dz[b, k] dt_lowrank[b, k]^T.
@@ -273,6 +298,7 @@ def ss2d_scan_triton_plane(
     dense: bool = True,
     maxnreg: int | None = None,
     bwd_maxnreg: int | None = None,
+    copy_t: bool = False,
 ) -> torch.Tensor:
     """SS2D core on the plane kernels; same arguments and result as `reference.ss2d_scan`.
 
@@ -286,8 +312,9 @@ def ss2d_scan_triton_plane(
             coefficients are read and computed in row-major order, coalesced, and only the
             scans' operands are transposed in registers; "transpose": two launches, the row
             directions on x and the column directions as the row directions of x's transpose
-            (one copy of x, of x_dbl's column rows and, backward, of dy; the second launch's
-            output added transposed), so no direction scans a transposed tile.
+            (a copy of x_dbl's column rows; the second launch reads x and dy as transposed
+            views, transposes its tiles in registers and adds into the first launch's output:
+            `_parts`, `copy_t`), so no direction scans a transposed tile.
         dt_grad: "atomic" or "gemm" (None: "gemm"), how the backward reduces the dt
             projection's gradients (see `_config`).
         tile_elems: the tile size a program aims for when block_d is not given (channels x
@@ -302,6 +329,9 @@ def ss2d_scan_triton_plane(
             0: the compiler's choice). On an H200 (session 9) a forward cap of 64 was no
             faster at stage 1 (where it fits two programs a multiprocessor) or stage 2, and
             at stages 3-4 it was 1.1x faster in one call and level in the next: no default.
+        copy_t: in the "transpose" mode, make x's and dy's transposes and add the second
+            launch's output as PyTorch copies (the form measured until session 12) instead of
+            transposing tiles in the kernels' registers (`_parts`).
         dense: address power-of-two planes (every stage at 256 px) as contiguous runs, so
             that each thread holds neighbouring positions; False keeps the general
             (row, column) addressing everywhere (for comparison).
@@ -318,7 +348,7 @@ def ss2d_scan_triton_plane(
     k, c, _ = x_proj_weight.shape
     r = dt_projs_weight.shape[2]
     cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_mode, dt_grad, tile_elems,
-                  bwd_tile_elems, dense, maxnreg, bwd_maxnreg)
+                  bwd_tile_elems, dense, maxnreg, bwd_maxnreg, copy_t)
     x = x.contiguous()
     # Projections act per position: apply them in spatial order, (B, 4C, L) in one GEMM.
     x_dbl = torch.matmul(x_proj_weight.reshape(k * c, d).to(x.dtype), x.reshape(b, d, h * w))

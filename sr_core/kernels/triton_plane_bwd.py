@@ -36,12 +36,14 @@ import triton.language as tl
 from sr_core.kernels.triton_plane_fwd import (
     direction_coeffs,
     dt_operands,
-    load_plane,
+    from_map,
+    map_order,
+    map_ptrs,
     mixed_dot,
     plane_order,
-    plane_ptrs,
     plane_setup,
     skip_weight,
+    to_map,
     to_scan_order,
     xdbl_row,
 )
@@ -133,23 +135,23 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
                       sxb, sxd, sxh, sxw, sgb, sgd, sgh, sgw, sdb, sdd, sdh, sdw,
                       R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
                       HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
-                      DT_GEMM: tl.constexpr, DENSE: tl.constexpr, PART: tl.constexpr = 0):
+                      DT_GEMM: tl.constexpr, DENSE: tl.constexpr, PART: tl.constexpr = 0,
+                      XT: tl.constexpr = False, ACCUM: tl.constexpr = False):
     """Every gradient of one (batch, channel block): dx stored, the rest reduced (see the module).
 
     PART as in the forward: 0 all four directions (the column scans on transposed operands),
     1 the row directions with the D terms, 2 directions 1 and 3 as the row directions of the
     transposed x, dy and x_dbl the caller passes (no D terms). DENSE (`plane_order`; x, dy
-    and dx contiguous): the planes are addressed as runs of WP.
+    and dx contiguous): the planes are addressed as runs of WP. XT and ACCUM as in the
+    forward: x, dy and dx transposed views, and dx added to.
     """
     b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
-    ir, jr, _sp, vr = plane_order(H, W, HP, WP, DENSE)
+    ir, jr, _sp, vr = map_order(H, W, HP, WP, DENSE, XT)
     mr = dmask[:, None] & vr[None, :]
-    if DENSE:
-        u = load_plane(x_ptr, b, offs_d, ir, jr, sxb, sxd, WP, 1, mr)
-        gy = load_plane(gy_ptr, b, offs_d, ir, jr, sgb, sgd, WP, 1, mr)
-    else:
-        u = load_plane(x_ptr, b, offs_d, ir, jr, sxb, sxd, sxh, sxw, mr)
-        gy = load_plane(gy_ptr, b, offs_d, ir, jr, sgb, sgd, sgh, sgw, mr)
+    u = tl.load(map_ptrs(x_ptr, b, offs_d, ir, jr, sxb, sxd, sxh, sxw, HP, WP, DENSE, XT), mask=mr, other=0.0)
+    u = from_map(u.to(tl.float32), BLOCK_D, HP, WP, XT)
+    gy = tl.load(map_ptrs(gy_ptr, b, offs_d, ir, jr, sgb, sgd, sgh, sgw, HP, WP, DENSE, XT), mask=mr, other=0.0)
+    gy = from_map(gy.to(tl.float32), BLOCK_D, HP, WP, XT)
     prow = b % n_part
     if PART == 2:
         du = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
@@ -167,8 +169,8 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
             du += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
                                 u, gy, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
                                 DOT_LOWP, DT_GEMM, 0, DENSE)
-    if DENSE:
-        dx_ptrs = plane_ptrs(dx_ptr, b, offs_d, ir, jr, sdb, sdd, WP, 1)
-    else:
-        dx_ptrs = plane_ptrs(dx_ptr, b, offs_d, ir, jr, sdb, sdd, sdh, sdw)
+    du = to_map(du, BLOCK_D, HP, WP, XT)
+    dx_ptrs = map_ptrs(dx_ptr, b, offs_d, ir, jr, sdb, sdd, sdh, sdw, HP, WP, DENSE, XT)
+    if ACCUM:
+        du += tl.load(dx_ptrs, mask=mr, other=0.0).to(tl.float32)
     tl.store(dx_ptrs, du.to(dx_ptr.dtype.element_ty), mask=mr)

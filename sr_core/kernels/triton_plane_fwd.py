@@ -76,9 +76,53 @@ def plane_ptrs(base_ptr, b, offs_d, i, j, sb, sd, sh, sw):
 
 
 @triton.jit
-def load_plane(base_ptr, b, offs_d, i, j, sb, sd, sh, sw, m):
-    """The planes of such a tensor at those positions, fp32, 0 where m is false."""
-    return tl.load(plane_ptrs(base_ptr, b, offs_d, i, j, sb, sd, sh, sw), mask=m, other=0.0).to(tl.float32)
+def map_order(H, W, HP: tl.constexpr, WP: tl.constexpr, DENSE: tl.constexpr, XT: tl.constexpr):
+    """`plane_order` of the positions as this launch's planes are addressed: the (H, W) map's
+    row-major order, or where XT (the tensors are the transposed views of (W, H) maps: the
+    caller's x, dy, y and dx in the "transpose" mode's second launch) the tensors' own
+    row-major order, so that their loads and stores stay coalesced; `from_map` / `to_map`
+    re-order such a tile."""
+    if XT:
+        return plane_order(W, H, WP, HP, DENSE)
+    else:
+        return plane_order(H, W, HP, WP, DENSE)
+
+
+@triton.jit
+def map_ptrs(base_ptr, b, offs_d, i, j, sb, sd, sh, sw, HP: tl.constexpr, WP: tl.constexpr,
+             DENSE: tl.constexpr, XT: tl.constexpr):
+    """Pointers to `map_order`'s positions (i, j) of a tensor indexed (batch, channel, row,
+    column) with strides sb, sd, sh, sw (of the view, as the launch sees it: under XT its own
+    rows step by sw). DENSE: contiguous planes, addressed as runs."""
+    if XT:
+        if DENSE:
+            return plane_ptrs(base_ptr, b, offs_d, i, j, sb, sd, HP, 1)
+        else:
+            return plane_ptrs(base_ptr, b, offs_d, i, j, sb, sd, sw, sh)
+    else:
+        if DENSE:
+            return plane_ptrs(base_ptr, b, offs_d, i, j, sb, sd, WP, 1)
+        else:
+            return plane_ptrs(base_ptr, b, offs_d, i, j, sb, sd, sh, sw)
+
+
+@triton.jit
+def from_map(t, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr, XT: tl.constexpr):
+    """A tile loaded at `map_order`'s positions, in the launch map's row-major order (XT: a
+    register transpose of the (WP, HP) own order, through shared memory)."""
+    if XT:
+        return to_cols(t, BLOCK_D, WP, HP)
+    else:
+        return t
+
+
+@triton.jit
+def to_map(t, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr, XT: tl.constexpr):
+    """The inverse of `from_map`: a row-major tile re-ordered for a store at `map_order`'s positions."""
+    if XT:
+        return to_rows(t, BLOCK_D, WP, HP)
+    else:
+        return t
 
 
 @triton.jit
@@ -212,7 +256,8 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
                       sxb, sxd, sxh, sxw, syb, syd, syh, syw,
                       R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
                       HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
-                      DENSE: tl.constexpr, PART: tl.constexpr = 0):
+                      DENSE: tl.constexpr, PART: tl.constexpr = 0, XT: tl.constexpr = False,
+                      ACCUM: tl.constexpr = False):
     """y = sum over the four directions of C h + D u for one (batch, channel block), stored once.
 
     PART 0: all four, the column directions on transposed operands (`fwd_direction`). PART 1
@@ -220,15 +265,15 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
     the D skip term (1), or only 1 and 3 (2), scanned as row directions: for part 2 the caller
     passes x's transpose and x_dbl's rows 1 and 3 in its order, so the column directions of
     the map are the row directions of its transpose. DENSE (`plane_order`; x and y
-    contiguous): the planes are addressed as runs of WP.
+    contiguous): the planes are addressed as runs of WP. XT (`map_order`): x and y are the
+    transposed views of the caller's, read and written in their own order and transposed in
+    registers; ACCUM: y's values (the first launch's) are added to, not overwritten.
     """
     b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
-    ir, jr, _sp, vr = plane_order(H, W, HP, WP, DENSE)
+    ir, jr, _sp, vr = map_order(H, W, HP, WP, DENSE, XT)
     mr = dmask[:, None] & vr[None, :]
-    if DENSE:
-        u = load_plane(x_ptr, b, offs_d, ir, jr, sxb, sxd, WP, 1, mr)
-    else:
-        u = load_plane(x_ptr, b, offs_d, ir, jr, sxb, sxd, sxh, sxw, mr)
+    u = tl.load(map_ptrs(x_ptr, b, offs_d, ir, jr, sxb, sxd, sxh, sxw, HP, WP, DENSE, XT), mask=mr, other=0.0)
+    u = from_map(u.to(tl.float32), BLOCK_D, HP, WP, XT)
     if PART == 2:
         y = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
     else:
@@ -241,8 +286,8 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
         for k in tl.static_range(PART - 1, 4, 2):
             y += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, b, k, offs_d, dmask, H, W, D,
                                R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, 0, DENSE)
-    if DENSE:
-        y_ptrs = plane_ptrs(y_ptr, b, offs_d, ir, jr, syb, syd, WP, 1)
-    else:
-        y_ptrs = plane_ptrs(y_ptr, b, offs_d, ir, jr, syb, syd, syh, syw)
+    y = to_map(y, BLOCK_D, HP, WP, XT)
+    y_ptrs = map_ptrs(y_ptr, b, offs_d, ir, jr, syb, syd, syh, syw, HP, WP, DENSE, XT)
+    if ACCUM:
+        y += tl.load(y_ptrs, mask=mr, other=0.0).to(tl.float32)
     tl.store(y_ptrs, y.to(y_ptr.dtype.element_ty), mask=mr)

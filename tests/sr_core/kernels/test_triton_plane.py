@@ -84,6 +84,8 @@ SMALL = [
     (2, 20, 3, 5, 3, {"block_d": 16, "col_mode": "transpose"}),  # the same with tl.dot
     (2, 4, 1, 9, 2, {"col_mode": "transpose"}),  # a single row: its transpose is a single column
     (2, 3, 4, 8, 2, {"col_mode": "transpose", "block_d": 1}),  # one channel a program, as on large planes
+    (2, 5, 4, 8, 2, {"col_mode": "transpose", "copy_t": True}),  # the transposes as copies, dense
+    (1, 3, 5, 7, 2, {"col_mode": "transpose", "copy_t": True}),  # and padded
     (1, 3, 4, 8, 2, {"maxnreg": 64, "bwd_maxnreg": 96}),  # register caps reach the launches
 ]
 
@@ -200,7 +202,16 @@ def test_plane_other_col_mode_stage_shapes_cuda(d, hw, r):
 
 
 @needs_cuda
+@pytest.mark.parametrize("d,hw,r", STAGES[:2])
+def test_plane_transposes_as_copies_stage_shapes_cuda(d, hw, r):
+    # Stages 1-2 take the "transpose" mode; copy_t is its form before session 12.
+    params, seed = make_inputs(64, d, hw, hw, 1, r)
+    assert_matches_reference(params, seed, dtype=torch.bfloat16, copy_t=True)
+
+
+@needs_cuda
 @pytest.mark.parametrize("h,w,options", [(37, 23, {}),
+                                         (37, 23, {"col_mode": "transpose", "copy_t": True}),
                                          (37, 23, {"col_mode": "rows"}),
                                          (37, 23, {"block_d": 2, "dt_grad": "atomic"}),
                                          (13, 11, {"block_d": 16, "dt_grad": "atomic"})])
