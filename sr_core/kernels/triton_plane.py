@@ -202,6 +202,20 @@ def _part_meta(part: int, cfg: _Config) -> dict:
     return dict(PART=part, XT=in_registers, ACCUM=in_registers)
 
 
+def _base(view: torch.Tensor, base: torch.Tensor, meta: dict) -> torch.Tensor:
+    """What a launch is given for a tensor it reads: under XT the transposed view's own tensor
+    (its strides go in beside it, the view's), else the tensor itself. Kernels never get a
+    strided view as an argument: torch.compile's functionalization of a kernel's arguments may
+    copy a view without its strides, while the strides passed beside it stay the view's."""
+    return base if meta["XT"] else view
+
+
+def _strides_seen(out: torch.Tensor, meta: dict) -> tuple[int, ...]:
+    """The strides a launch addresses its output with: under ACCUM the first launch's output
+    seen transposed (the tensor itself is the argument, see `_base`), else its own."""
+    return out.transpose(2, 3).stride() if meta["ACCUM"] else out.stride()
+
+
 class _PlaneScan(torch.autograd.Function):
     """(x, x_dbl, dt weight, dt bias, A_logs, Ds) -> merged y (B, D, H, W), Triton both ways.
 
@@ -219,10 +233,9 @@ class _PlaneScan(torch.autograd.Function):
             g = _Launch(planes, x_dbl, r, pcfg)
             meta = _part_meta(part, cfg)
             # The second launch adds into the first one's y, seen transposed, or writes its own.
-            out = y.transpose(2, 3) if meta["ACCUM"] else triton_ss2d._empty((g.b, g.d, g.h, g.w), x.dtype,
-                                                                            x.device)
-            _plane_fwd_kernel[g.grid](planes, x_dbl, dtw, dtb, A_logs, Ds, out, g.h, g.w, g.d, g.n_dblk,
-                                      *planes.stride(), *out.stride(), **meta, **g.meta)
+            out = y if meta["ACCUM"] else triton_ss2d._empty((g.b, g.d, g.h, g.w), x.dtype, x.device)
+            _plane_fwd_kernel[g.grid](_base(planes, x, meta), x_dbl, dtw, dtb, A_logs, Ds, out, g.h, g.w, g.d,
+                                      g.n_dblk, *planes.stride(), *_strides_seen(out, meta), **meta, **g.meta)
             if y is None:
                 y = out
             elif not meta["ACCUM"]:
@@ -259,10 +272,10 @@ class _PlaneScan(torch.autograd.Function):
             g = _Launch(planes, x_dbl, r, pcfg, backward=True)
             meta = _part_meta(part, ctx.cfg)
             grad = gy if part != 2 else gy.transpose(2, 3) if meta["XT"] else gy.transpose(2, 3).contiguous()
-            out = dx.transpose(2, 3) if meta["ACCUM"] else triton_ss2d._empty((g.b, g.d, g.h, g.w), x.dtype, dev)
-            _plane_bwd_kernel[g.grid](planes, x_dbl, dtw, dtb, A_logs, Ds, grad, out, dxdbl, pdw, pdb, pda, pdd, dz,
-                                      g.h, g.w, g.d, g.n_dblk, n_part, *planes.stride(), *grad.stride(),
-                                      *out.stride(), **meta, **g.meta)
+            out = dx if meta["ACCUM"] else triton_ss2d._empty((g.b, g.d, g.h, g.w), x.dtype, dev)
+            _plane_bwd_kernel[g.grid](_base(planes, x, meta), x_dbl, dtw, dtb, A_logs, Ds, _base(grad, gy, meta), out,
+                                      dxdbl, pdw, pdb, pda, pdd, dz, g.h, g.w, g.d, g.n_dblk, n_part,
+                                      *planes.stride(), *grad.stride(), *_strides_seen(out, meta), **meta, **g.meta)
             if dx is None:
                 dx = out
             elif not meta["ACCUM"]:
