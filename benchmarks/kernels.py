@@ -239,7 +239,7 @@ def profile_paths(args, backends, dtypes, fns) -> None:
                     for _ in range(2):
                         run(fns[backend], inputs, dtypes[dname], grad)
                     torch.cuda.synchronize()
-                    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+                    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
                         run(fns[backend], inputs, dtypes[dname], grad)
                         torch.cuda.synchronize()
                     events = [e for e in prof.events() if e.device_type.name == "CUDA"]
@@ -248,6 +248,11 @@ def profile_paths(args, backends, dtypes, fns) -> None:
                           f"in {len(events)} kernels")
                     for e in sorted(events, key=lambda e: -e.device_time):
                         print(f"    {e.device_time / 1e3:8.3f} ms  {e.name[:90]}")
+                    # Which operator launched them: self CUDA time per aten op and input shapes.
+                    print("  by operator (self CUDA ms, calls, input shapes):")
+                    ops = [a for a in prof.key_averages(group_by_input_shape=True) if a.self_device_time_total > 0]
+                    for a in sorted(ops, key=lambda a: -a.self_device_time_total)[:12]:
+                        print(f"    {a.self_device_time_total / 1e3:8.3f} ms  {a.count:3d}  {a.key}  {str(a.input_shapes)[:110]}")
 
 
 def ptxas_report(args, dtypes, plane: dict) -> None:
@@ -336,17 +341,19 @@ def floors_table(args, dtypes, floors: Floors) -> None:
     print()
 
 
-def time_paths(backends, fns, inputs, dtype, repeats) -> tuple[dict, dict]:
-    """(forward ms, forward+backward ms) per path and each path's forward output (fp32)."""
+def time_paths(backends, fns, inputs, dtype, repeats, chain=1) -> tuple[dict, dict]:
+    """(forward ms, forward+backward ms) per path and each path's forward output (fp32); the
+    Triton paths timed over `chain` calls queued back to back (`cuda_time`), PyTorch's singly."""
     results, outs = {}, {}
     for backend in backends:
         fn = fns[backend]
         try:
             outs[backend] = run(fn, inputs, dtype, False).float()
-            f_ms = cuda_time(lambda: run(fn, inputs, dtype, False), repeats)
+            n = 1 if backend == "torch" else chain
+            f_ms = cuda_time(lambda: run(fn, inputs, dtype, False), repeats, chain=n)
             fb_ms = math.nan
             if backend != "torch" or 3 * f_ms * (repeats + 2) < TORCH_FWDBWD_LIMIT_S * 1e3:
-                fb_ms = cuda_time(lambda: run(fn, inputs, dtype, True), repeats)
+                fb_ms = cuda_time(lambda: run(fn, inputs, dtype, True), repeats, chain=n)
         except (torch.OutOfMemoryError, ValueError) as exc:  # a path that cannot run is a row, not a crash
             print(f"{backend}: {' '.join(str(exc).split())[:160]}", file=sys.stderr)
             f_ms = fb_ms = math.nan
@@ -359,6 +366,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--chain", type=int, default=5,
+                        help="Triton paths: calls queued back to back per timed repeat (1: each on an idle GPU, "
+                             "host launch latency included, as measured until session 13)")
     parser.add_argument("--dtypes", default="bf16,fp32")
     parser.add_argument("--stages", default="1,2,3,4")
     parser.add_argument("--backends", default="torch,triton,triton_plane", help="comma-separated SS2D paths to time")
@@ -434,7 +444,8 @@ def main() -> None:
         return
     floors = Floors.measure()
     print(f"GPU: {torch.cuda.get_device_name()}; torch {torch.__version__}, triton {triton.__version__}; "
-          f"batch {args.batch}; median of {args.repeats} (CUDA events); chunked tiles {tiles or 'default'}; "
+          f"batch {args.batch}; median of {args.repeats} (CUDA events; Triton paths {args.chain} calls back to back "
+          f"a repeat); chunked tiles {tiles or 'default'}; "
           f"plane {plane or 'default'}\n"
           f"Floors measured now: copy {floors.bytes_s / 1e9:.0f} GB/s (1 GiB device-to-device, read+write), "
           f"exp {floors.transc_s / 1e9:.0f} G/s, fp32 FMA {floors.flops_s / 1e12:.1f} TFLOP/s\n")
@@ -447,7 +458,7 @@ def main() -> None:
             dtype = dtypes[dname]
             inputs = make(args.batch, d, hw, r, dtype)
             works = op_work(args.batch, d, hw, r, dtype)
-            results, outs = time_paths(backends, fns, inputs, dtype, args.repeats)
+            results, outs = time_paths(backends, fns, inputs, dtype, args.repeats, args.chain)
             for backend, times in results.items():
                 cells = []
                 for ms, work in zip(times, works):
