@@ -37,6 +37,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from sr_core.kernels import register_backend
+from sr_core.kernels.reference import project_positions
 
 try:
     import triton
@@ -358,14 +359,11 @@ def ss2d_scan_triton_plane(
     b, d, h, w = x.shape
     if not plane_supported(h, w, A_logs.shape[1]):
         return triton_ss2d.ss2d_scan_triton(x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds)
-    k, c, _ = x_proj_weight.shape
     r = dt_projs_weight.shape[2]
     cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_mode, dt_grad, tile_elems,
                   bwd_tile_elems, dense, maxnreg, bwd_maxnreg, copy_t)
     x = x.contiguous()
-    # Projections act per position: apply them in spatial order, (B, 4C, L) in one GEMM.
-    x_dbl = torch.matmul(x_proj_weight.reshape(k * c, d).to(x.dtype), x.reshape(b, d, h * w))
-    x_dbl = x_dbl.view(b, k, c, h * w)
+    x_dbl = project_positions(x_proj_weight, x, x.dtype)
     if cfg.col_mode == _TRANSPOSE:
         x_dbl = _column_slots_transposed(x_dbl, h, w)  # differentiable: autograd turns its gradient back
     y = _PlaneScan.apply(x, x_dbl, dt_projs_weight, dt_projs_bias, A_logs, Ds, cfg)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 
 from sr_core.kernels import register_backend
+from sr_core.kernels.reference import project_positions
 
 try:
     import triton
@@ -232,12 +233,10 @@ def ss2d_scan_triton(
     if triton is None:
         raise RuntimeError("Triton is not installed")
     b, d, h, w = x.shape
-    k, c, _ = x_proj_weight.shape
     cfg = _config(h, w, d, dt_projs_weight.shape[2], tile_h, tile_w, block_d, num_warps, bwd_block_d, bwd_num_warps,
                   fp32=x.dtype == torch.float32 and not torch.is_autocast_enabled(x.device.type), maxnreg=maxnreg)
-    # Projections act per position: apply them in spatial order, (B, 4C, L) in one GEMM.
-    x_dbl = torch.matmul(x_proj_weight.reshape(k * c, d).to(x.dtype), x.reshape(b, d, h * w))
-    return _SS2DScan.apply(x, x_dbl.view(b, k, c, h * w), dt_projs_weight, dt_projs_bias, A_logs, Ds, cfg)
+    x_dbl = project_positions(x_proj_weight, x, x.dtype)
+    return _SS2DScan.apply(x, x_dbl, dt_projs_weight, dt_projs_bias, A_logs, Ds, cfg)
 
 
 if triton is not None:
