@@ -57,6 +57,7 @@ _MAX_BLOCK_D = 64
 _PARTS = 8  # partial rows of the parameter gradients (shared round-robin by batch)
 _COL_MODES = ("rows", "transpose")  # "rows": the kernels' PART 0; "transpose": PART 1 then 2
 _TRANSPOSE_FROM = 1024  # padded plane positions from which "transpose" is the default col_mode
+_TRANSPOSE_FWD_MAXNREG = 64  # the forward launches' default register cap in the "transpose" mode
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,12 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     dt_grad = dt_grad or "gemm"
     if dt_grad not in ("atomic", "gemm"):
         raise ValueError(f"dt_grad must be 'atomic' or 'gemm', got {dt_grad!r}")
+    if maxnreg is None and col_mode == "transpose":
+        # Compiled by Triton 3.6 for an H200 (session 13), stage 1's first forward launch took 80
+        # registers a thread: one 16-warp program a multiprocessor. Capped at 64 (6 spill bytes)
+        # two fit, and the forward ran in 0.86-0.88 ms against 0.98-0.99 (4.33 against 4.46-4.48
+        # ms forward+backward); stage 2 was level either way.
+        maxnreg = _TRANSPOSE_FWD_MAXNREG
     for name, v in (("maxnreg", maxnreg), ("bwd_maxnreg", bwd_maxnreg)):
         if v and not 24 <= v <= 255:
             raise ValueError(f"{name} must be between 24 and 255 registers, got {v}")
@@ -339,10 +346,12 @@ def ss2d_scan_triton_plane(
         bwd_tile_elems: the same for the backward when bwd_block_d is not given (default:
             tile_elems if given, else 4096, or 1024 from 32 x 32 padded positions up: one
             channel a program there).
-        maxnreg, bwd_maxnreg: ptxas register caps of the forward / backward launches (None or
-            0: the compiler's choice). On an H200 (session 9) a forward cap of 64 was no
-            faster at stage 1 (where it fits two programs a multiprocessor) or stage 2, and
-            at stages 3-4 it was 1.1x faster in one call and level in the next: no default.
+        maxnreg, bwd_maxnreg: ptxas register caps of the forward / backward launches (0: the
+            compiler's choice; None: the default, which is 64 for the forward in the
+            "transpose" mode and none otherwise, see `_config`). On an H200 (session 9) a
+            forward cap of 64 was no faster at stage 1, where the kernels then took 62-63
+            registers anyway; at stages 3-4 ("rows" mode) it was 1.1x faster in one call and
+            level in the next (session 13: level), so no cap there.
         copy_t: in the "transpose" mode, make x's and dy's transposes and add the second
             launch's output as PyTorch copies (the form measured until session 12) instead of
             transposing tiles in the kernels' registers (`_parts`).

@@ -48,7 +48,7 @@ from sr_core.kernels.triton_plane_fwd import (
     xdbl_row,
 )
 from sr_core.kernels.triton_ss2d_bwd import adjoint_combine
-from sr_core.kernels.triton_ss2d_fwd import lin_combine
+from sr_core.kernels.triton_ss2d_fwd import exp_fast, lin_combine, widen
 
 
 @triton.jit
@@ -118,7 +118,7 @@ def bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_
     kd = k * D + offs_d
     # d/dA_logs = A d/dA, d/dA = sum_t g_t a_t h_{t-1} delta_t.
     tl.atomic_add(pda_ptr + prow * 4 * D + kd, tl.sum(gd * ah, axis=1) * A, mask=dmask, sem="relaxed")
-    dz = tl.where(dmask[:, None] & valid[None, :], g * (ah * A[:, None] + Bk * uk) * tl.exp(z - delta), 0.0)
+    dz = tl.where(dmask[:, None] & valid[None, :], g * (ah * A[:, None] + Bk * uk) * exp_fast(z - delta), 0.0)
     tl.atomic_add(pdb_ptr + prow * 4 * D + kd, tl.sum(dz, axis=1), mask=dmask, sem="relaxed")
     xrow = (b.to(tl.int64) * 4 + k) * C
     tl.atomic_add(dxdbl_ptr + (xrow + R) * L + sp, tl.sum(gd * uk, axis=0), mask=valid, sem="relaxed")
@@ -149,15 +149,13 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
     ir, jr, _sp, vr = map_order(H, W, HP, WP, DENSE, XT)
     mr = dmask[:, None] & vr[None, :]
     u = tl.load(map_ptrs(x_ptr, b, offs_d, ir, jr, sxb, sxd, sxh, sxw, HP, WP, DENSE, XT), mask=mr, other=0.0)
-    u = from_map(u.to(tl.float32), BLOCK_D, HP, WP, XT)
+    u = from_map(widen(u), BLOCK_D, HP, WP, XT)
     gy = tl.load(map_ptrs(gy_ptr, b, offs_d, ir, jr, sgb, sgd, sgh, sgw, HP, WP, DENSE, XT), mask=mr, other=0.0)
-    gy = from_map(gy.to(tl.float32), BLOCK_D, HP, WP, XT)
+    gy = from_map(widen(gy), BLOCK_D, HP, WP, XT)
     prow = b % n_part
     if PART == 2:
         du = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
     else:
-        # y = ... + (sum_k D_k) u: every D_k has the same gradient, stored once per channel.
-        tl.atomic_add(pdd_ptr + prow * D + offs_d, tl.sum(gy * u, axis=1), mask=dmask, sem="relaxed")
         du = skip_weight(ds_ptr, offs_d, dmask, D)[:, None] * gy
     if PART == 0:
         for k in tl.static_range(4):
@@ -169,8 +167,12 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
             du += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
                                 u, gy, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
                                 DOT_LOWP, DT_GEMM, 0, DENSE)
+    if PART != 2:
+        # y = ... + (sum_k D_k) u: every D_k has the same gradient, stored once per channel. After
+        # the directions, so that the first direction's loads are not held up by its reduction.
+        tl.atomic_add(pdd_ptr + prow * D + offs_d, tl.sum(gy * u, axis=1), mask=dmask, sem="relaxed")
     du = to_map(du, BLOCK_D, HP, WP, XT)
     dx_ptrs = map_ptrs(dx_ptr, b, offs_d, ir, jr, sdb, sdd, sdh, sdw, HP, WP, DENSE, XT)
     if ACCUM:
-        du += tl.load(dx_ptrs, mask=mr, other=0.0).to(tl.float32)
+        du += widen(tl.load(dx_ptrs, mask=mr, other=0.0))
     tl.store(dx_ptrs, du.to(dx_ptr.dtype.element_ty), mask=mr)

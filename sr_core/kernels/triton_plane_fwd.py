@@ -36,7 +36,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from sr_core.kernels.triton_ss2d_fwd import lin_combine, softplus
+from sr_core.kernels.triton_ss2d_fwd import LOG2E, exp2_fast, lin_combine, softplus, widen
 
 
 @triton.jit
@@ -146,7 +146,7 @@ def xdbl_row(xdbl_ptr, b, k: tl.constexpr, c, sp, valid, L, C: tl.constexpr):
     tile left every tile in a one-element-a-thread layout, with a layout conversion a row).
     """
     v = tl.load(xdbl_ptr + ((b.to(tl.int64) * 4 + k) * C + c) * L + sp[None, :], mask=valid[None, :], other=0.0)
-    return v.to(tl.float32)
+    return widen(v)
 
 
 @triton.jit
@@ -205,7 +205,7 @@ def direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k: tl.constexpr, o
                  USE_DOT, DOT_LOWP)
     delta = tl.where(dmask[:, None] & valid[None, :], softplus(z), 0.0)
     A = -tl.exp(tl.load(alog_ptr + k * D + offs_d, mask=dmask, other=0.0).to(tl.float32))
-    a = tl.exp(A[:, None] * delta)
+    a = exp2_fast((A * LOG2E)[:, None] * delta)
     Bk = xdbl_row(xdbl_ptr, b, k, R, sp, valid, L, C)
     Ck = xdbl_row(xdbl_ptr, b, k, R + 1, sp, valid, L, C)
     return z, delta, A, a, Bk, Ck
@@ -240,6 +240,12 @@ def fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, uk, b, k: tl.constexpr, 
 
     TRANS (a column direction): only the scan's two operands are transposed to column order,
     and h back, so every global read stays coalesced. DENSE as in `plane_order`.
+
+    Issuing a launch's two directions' loads before either scan (so that the second's are in
+    flight during the first's scan) was tried in session 13 and dropped: on an H200 the fp32
+    gradients of the whole model moved 7x further from the PyTorch scan's (2.1% against 0.3%,
+    worst parameter) and varied from run to run, while every kernel-level test passed
+    (benchmarks/RESULTS.md, session 13).
     """
     _i, _j, sp, valid = plane_order(H, W, HP, WP, DENSE)
     _z, delta, _A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
@@ -273,7 +279,7 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
     ir, jr, _sp, vr = map_order(H, W, HP, WP, DENSE, XT)
     mr = dmask[:, None] & vr[None, :]
     u = tl.load(map_ptrs(x_ptr, b, offs_d, ir, jr, sxb, sxd, sxh, sxw, HP, WP, DENSE, XT), mask=mr, other=0.0)
-    u = from_map(u.to(tl.float32), BLOCK_D, HP, WP, XT)
+    u = from_map(widen(u), BLOCK_D, HP, WP, XT)
     if PART == 2:
         y = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
     else:
@@ -289,5 +295,5 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
     y = to_map(y, BLOCK_D, HP, WP, XT)
     y_ptrs = map_ptrs(y_ptr, b, offs_d, ir, jr, syb, syd, syh, syw, HP, WP, DENSE, XT)
     if ACCUM:
-        y += tl.load(y_ptrs, mask=mr, other=0.0).to(tl.float32)
+        y += widen(tl.load(y_ptrs, mask=mr, other=0.0))
     tl.store(y_ptrs, y.to(y_ptr.dtype.element_ty), mask=mr)

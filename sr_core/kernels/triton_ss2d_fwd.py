@@ -20,8 +20,47 @@ softplus(dt_w @ dt_lowrank + bias) is formed in registers (never stored); the D 
 
 from __future__ import annotations
 
+import os
+
 import triton
 import triton.language as tl
+
+LOG2E: tl.constexpr = tl.constexpr(1.4426950408889634)
+# The interpreter runs kernels in numpy and has no inline PTX: it takes tl.exp2.
+_PTX_EXP2: tl.constexpr = tl.constexpr(os.environ.get("TRITON_INTERPRET", "") != "1")
+
+
+@triton.jit
+def exp2_fast(x):
+    """2^x in fp32 as one MUFU.EX2 on the GPU (PTX ex2.approx.ftz: results below 2^-126 are 0).
+
+    tl.exp / tl.exp2 lower to the non-ftz ex2.approx, which ptxas wraps in a range test and two
+    predicated rescalings (5 instructions, not 1: sm_90 SASS). Every exponent the scans take
+    is a decay or a softplus / sigmoid term, where a result under 1e-38 is 0 to fp32 rounding
+    of what it is added to. Same approximation otherwise (ex2.approx, about 2 ulp).
+    """
+    if _PTX_EXP2:
+        return tl.inline_asm_elementwise("ex2.approx.ftz.f32 $0, $1;", "=f,f", [x.to(tl.float32)],
+                                         dtype=tl.float32, is_pure=True, pack=1)
+    else:
+        return tl.exp2(x.to(tl.float32))
+
+
+@triton.jit
+def widen(v):
+    """v in fp32. bf16 is widened as bits (its 16 bits are fp32's top half): one shift or one
+    mask a value, where `.to(tl.float32)` takes two for a packed pair's top half (sm_90 SASS: a
+    byte permute, then a shift). The same values either way (test_triton_math.py)."""
+    if v.dtype == tl.bfloat16:
+        return (v.to(tl.uint16, bitcast=True).to(tl.uint32) << 16).to(tl.float32, bitcast=True)
+    else:
+        return v.to(tl.float32)
+
+
+@triton.jit
+def exp_fast(x):
+    """e^x as `exp2_fast` (one multiply and one MUFU.EX2)."""
+    return exp2_fast(x * LOG2E)
 
 
 @triton.jit
@@ -38,7 +77,7 @@ def softplus(z):
     division, which cost ~35 instructions per call as libdevice calls and dominated the
     kernels. Accurate also where e^z << 1 (where log(1 + e^z) would round to 0).
     """
-    t = tl.exp(-tl.abs(z))
+    t = exp2_fast(tl.abs(z) * -LOG2E)
     q = 0.005253457929939032 * t - 0.02958850748836994
     q = q * t + 0.07836166769266129
     q = q * t - 0.13674770295619965

@@ -146,6 +146,8 @@ def test_plane_config_fills_a_tile_and_rejects_bad_options():
     for h, w in ((64, 64), (32, 32), (64, 128)):
         cfg = triton_plane._config(h, w, 192, 6)
         assert (cfg.col_mode, cfg.block_d, cfg.bwd_block_d) == (transpose, 1, 1)
+        assert (cfg.maxnreg, cfg.bwd_maxnreg) == (64, 0)  # the forward's default cap in this mode
+    assert triton_plane._config(64, 64, 192, 6, maxnreg=0).maxnreg == 0  # 0: no cap
     stage3 = triton_plane._config(16, 16, 768, 24)
     assert (stage3.col_mode, stage3.block_d, stage3.bwd_block_d, stage3.maxnreg) == (rows, 16, 16, 0)
     stage1 = triton_plane._config(64, 64, 192, 6, col_mode="rows")
