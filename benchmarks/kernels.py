@@ -2,7 +2,8 @@
 
 For each SS2D shape of sr_vmamba_tiny at 256 px (batch 64 by default) and for bf16 (under
 autocast, as in training) and fp32: forward and forward+backward time (CUDA events, median
-after warm-up), the op's work (minimum bytes, FLOPs, transcendentals), the floor that work
+after warm-up; each Triton repeat times --chain calls queued back to back, so the host's launch
+latency is hidden as it is inside a model), the op's work (minimum bytes, FLOPs, transcendentals), the floor that work
 sets on this card, time / floor, and the max difference between each Triton path's output
 and the PyTorch path's relative to the largest |y| (under bf16 autocast every path rounds its
 inputs and outputs to bf16, whose spacing is 2^-8 relative: differences near 4e-3 are the

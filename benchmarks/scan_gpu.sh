@@ -5,8 +5,9 @@
 #
 #   bash benchmarks/scan_gpu.sh OUT_DIR [kernels.py options ...]
 #
-# Writes OUT_DIR/{pytest_plane,warm_*,ncu_stage1,kernels,model}.log; each step has its own
-# timeout (SCAN_GPU_T_* seconds) so one slow step cannot eat the others. pytest must be
+# Writes OUT_DIR/{pytest_plane,warm,ncu_stage1,kernels,profile,model,grads}.log (seven files: the
+# device tool returns at most eight); each step has its own timeout (SCAN_GPU_T_* seconds) so one
+# slow step cannot eat the others. pytest must be
 # importable (carry wheels and set PYTHONPATH where it is not installed). Extra arguments go
 # to every kernels.py run, e.g. --plane-variant col_mode=transpose --plane-variant tile_elems=8192;
 # SCAN_GPU_MODEL_ARGS to model_gpu.py (e.g. "--plane-variant col_mode=transpose --modes eager,compile").
@@ -30,6 +31,8 @@ for s in ${stages//,/ }; do
     > "$out/warm_stage$s.log" 2>&1 &
 done
 wait
+for s in ${stages//,/ }; do echo "== stage $s"; cat "$out/warm_stage$s.log"; rm -f "$out/warm_stage$s.log"; done \
+  > "$out/warm.log"
 
 # 2. Where the stage-1 plane kernels spend their time (hardware counters, where ncu can read them).
 if [ "${SCAN_GPU_T_NCU:-120}" != 0 ] && command -v ncu > /dev/null; then
@@ -42,7 +45,13 @@ fi
 # 3. Timings, one process at a time (the GPU to itself).
 timeout "${SCAN_GPU_T_KERNELS:-240}" python3 benchmarks/kernels.py --dtypes "$dtypes" --stages "$stages" \
   --repeats "${SCAN_GPU_REPEATS:-10}" "$@" > "$out/kernels.log" 2>&1
+# Every kernel of a stage-1 and stage-2 forward and forward+backward, and the operator behind it.
+timeout "${SCAN_GPU_T_PROFILE:-90}" python3 benchmarks/kernels.py --profile --dtypes bf16 --stages 1,2 \
+  --backends triton_plane --no-torch "$@" > "$out/profile.log" 2>&1
 # shellcheck disable=SC2086  # SCAN_GPU_MODEL_ARGS is a list of words
 timeout "${SCAN_GPU_T_MODEL:-240}" python3 benchmarks/model_gpu.py --backends triton,triton_plane --modes eager \
   ${SCAN_GPU_MODEL_ARGS:-} > "$out/model.log" 2>&1
+# One fp32 training step's gradients on "auto" against the PyTorch scan (what the full-model
+# GPU test bounds), and between two runs.
+timeout "${SCAN_GPU_T_GRADS:-120}" python3 benchmarks/model_grads.py > "$out/grads.log" 2>&1
 tail -n 3 "$out"/*.log
