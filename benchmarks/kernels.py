@@ -284,6 +284,7 @@ def ptxas_report(args, dtypes, plane: dict) -> None:
     print("| shape | dtype | kernel | channels a program | warps | registers | spill stores B | spill loads B "
           "| SASS instructions |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    ops = []
     for name, d, hw, r in selected(args):
         cfg = triton_plane._config(hw, hw, d, r, **plane)
         for dname in args.dtypes.split(","):
@@ -324,6 +325,20 @@ def ptxas_report(args, dtypes, plane: dict) -> None:
                 print(f"| {name}: D={d} {hw}x{hw} R={r} | {dname} | {label} | "
                       f"{meta['BLOCK_D']} | {warps} | {regs.group(1) if regs else '?'} | "
                       f"{' | '.join(spills.groups()) if spills else '? | ?'} | {n_sass} |", flush=True)
+                if args.ptxas_ops:
+                    ops.append((f"{name} {dname} {label}", sass_opcodes(sass, args.ptxas_ops)))
+    for label, counts in ops:
+        print(f"\n{label}: " + ", ".join(f"{op} {n}" for op, n in counts))
+
+
+def sass_opcodes(sass: str, top: int) -> list[tuple[str, int]]:
+    """The top opcodes of a cuobjdump -sass listing by count; shuffles by kind (SHFL.UP in a
+    forward scan, SHFL.BFLY in the lane reversals Triton wraps a reverse scan in)."""
+    import collections
+    import re
+
+    found = re.findall(r"^\s+/\*[0-9a-f]{4,}\*/\s+(?:@!?U?P\w+\s+)?([A-Z0-9_]+)(\.[A-Z0-9_]+)?", sass, flags=re.M)
+    return collections.Counter(op + (mod if op == "SHFL" else "") for op, mod in found).most_common(top)
 
 
 def floors_table(args, dtypes, floors: Floors) -> None:
@@ -398,6 +413,8 @@ def main() -> None:
     parser.add_argument("--ptxas", type=int, metavar="ARCH",
                         help="compile the plane kernels for sm_ARCH here (e.g. 90; no GPU needed) and print "
                              "ptxas' registers and spills per shape")
+    parser.add_argument("--ptxas-ops", type=int, default=0, metavar="N",
+                        help="with --ptxas: also each kernel's N most frequent SASS opcodes")
     parser.add_argument("--profile", action="store_true",
                         help="one forward and one forward+backward per shape and Triton path under torch.profiler: "
                              "each kernel's CUDA time")
