@@ -23,7 +23,8 @@ transposing copy here. y is written (B, D, H, W) and returned as a (B, H, W, D) 
 channel-last store from a block of one or two channels would not coalesce); the LayerNorm
 after it makes it contiguous. A caller that needs `.view` on the result must call
 `.contiguous()` first. Backward: dy is transposed once the same way when it arrives
-channels last, dx is (B, D, H, W).
+channels last, dx is (B, D, H, W). With `channels_last_io` those copies of x, y, dy and dx
+are tiled Triton transposes (triton_layout.py) and y comes back contiguous channels last.
 
 The per-position projection x_proj is one batched GEMM in PyTorch (autograd carries its
 gradient to x and x_proj_weight), as in the chunked backend.
@@ -43,6 +44,7 @@ try:
     import triton
 
     from sr_core.kernels import triton_ss2d
+    from sr_core.kernels.triton_layout import from_planes, is_channels_last, to_planes
     from sr_core.kernels.triton_plane_bwd import _plane_bwd_kernel
     from sr_core.kernels.triton_plane_fwd import _plane_fwd_kernel
 except ImportError:  # no Triton: the backend is simply not registered
@@ -320,6 +322,7 @@ def ss2d_scan_triton_plane(
     maxnreg: int | None = None,
     bwd_maxnreg: int | None = None,
     copy_t: bool = False,
+    channels_last_io: bool = False,
 ) -> torch.Tensor:
     """SS2D core on the plane kernels; same arguments and result as `reference.ss2d_scan`.
 
@@ -355,12 +358,19 @@ def ss2d_scan_triton_plane(
         copy_t: in the "transpose" mode, make x's and dy's transposes and add the second
             launch's output as PyTorch copies (the form measured until session 12) instead of
             transposing tiles in the kernels' registers (`_parts`).
+        channels_last_io: when x is channels last (as the model's depthwise conv makes it),
+            make its planes contiguous, and hand y back in channels-last memory, by the tiled
+            transposes of triton_layout.py (which also turn dy and dx) instead of PyTorch's
+            strided copies (x's here, the LayerNorm's on y, dy's in the backward); other
+            layouts are unaffected. Off by default until timed on a GPU (session 13 built it
+            with no device time left).
         dense: address power-of-two planes (every stage at 256 px) as contiguous runs, so
             that each thread holds neighbouring positions; False keeps the general
             (row, column) addressing everywhere (for comparison).
 
     Returns:
-        (B, H, W, D) in x's dtype, computed in fp32: a view of a (B, D, H, W) tensor. Shapes
+        (B, H, W, D) in x's dtype, computed in fp32: a view of a (B, D, H, W) tensor (with
+        channels_last_io and a channels-last x: a contiguous tensor). Shapes
         outside `plane_supported` go to the chunked "triton" backend.
     """
     if triton is None:
@@ -371,12 +381,13 @@ def ss2d_scan_triton_plane(
     r = dt_projs_weight.shape[2]
     cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_mode, dt_grad, tile_elems,
                   bwd_tile_elems, dense, maxnreg, bwd_maxnreg, copy_t)
-    x = x.contiguous()
+    transposed_io = channels_last_io and is_channels_last(x)
+    x = to_planes(x) if transposed_io else x.contiguous()
     x_dbl = project_positions(x_proj_weight, x, x.dtype)
     if cfg.col_mode == _TRANSPOSE:
         x_dbl = _column_slots_transposed(x_dbl, h, w)  # differentiable: autograd turns its gradient back
     y = _PlaneScan.apply(x, x_dbl, dt_projs_weight, dt_projs_bias, A_logs, Ds, cfg)
-    return y.permute(0, 2, 3, 1)
+    return (from_planes(y) if transposed_io else y).permute(0, 2, 3, 1)
 
 
 if triton is not None:

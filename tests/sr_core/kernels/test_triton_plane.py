@@ -122,6 +122,25 @@ def test_plane_channels_last_input():
     assert_matches_reference(params, seed, x_layout=lambda x: x.contiguous(memory_format=torch.channels_last))
 
 
+@pytest.mark.parametrize("col_mode", ["rows", "transpose"])
+def test_plane_channels_last_io(col_mode):
+    """channels_last_io on a channels-last x: the same values, y contiguous channels last, and dx
+    handed back in x's layout; a contiguous x is unaffected."""
+    params, seed = make_inputs(2, 6, 4, 8, 1, 2)
+    channels_last = lambda x: x.contiguous(memory_format=torch.channels_last)  # noqa: E731
+    assert_matches_reference(params, seed, x_layout=channels_last, channels_last_io=True, col_mode=col_mode)
+    x = channels_last(params[0]).requires_grad_()
+    seen = []
+    inner = x * 1.0  # a non-leaf, so that its gradient arrives as the kernel returned it
+    inner.register_hook(lambda g: seen.append(g.stride()))
+    y = triton_plane.ss2d_scan_triton_plane(inner, *params[1:], channels_last_io=True, col_mode=col_mode)
+    assert y.is_contiguous()
+    y.backward(torch.randn_like(y))
+    assert seen == [channels_last(params[0]).stride()]
+    flat = triton_plane.ss2d_scan_triton_plane(params[0].contiguous(), *params[1:], channels_last_io=True)
+    assert not flat.is_contiguous()  # the (B, D, H, W) planes' view, as without the option
+
+
 def test_plane_hands_d_state_2_to_the_chunked_backend(monkeypatch):
     def fail(*args):
         raise AssertionError("the plane kernels ran with d_state 2")
