@@ -352,8 +352,8 @@ def ss2d_scan_triton_plane(
         maxnreg, bwd_maxnreg: ptxas register caps of the forward / backward launches (0: the
             compiler's choice; None: the default, which is 64 for the forward in the
             "transpose" mode and none otherwise, see `_config`). On an H200 (session 9) a
-            forward cap of 64 was no faster at stage 1, where the kernels then took 62-63
-            registers anyway; at stages 3-4 ("rows" mode) it was 1.1x faster in one call and
+            forward cap of 64 was no faster at stage 1 (session 12's kernels took 62-63
+            registers there anyway, session 13); at stages 3-4 ("rows" mode) it was 1.1x faster in one call and
             level in the next (session 13: level), so no cap there.
         copy_t: in the "transpose" mode, make x's and dy's transposes and add the second
             launch's output as PyTorch copies (the form measured until session 12) instead of
