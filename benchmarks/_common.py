@@ -43,7 +43,7 @@ def cuda_time(fn: Callable[[], object], repeats: int, warmup: int = 3, chain: in
     the GPU is not left idle while the host launches the next call's first kernels: the time a
     call takes inside a model, whose queue is deep. With chain 1 every call starts on an idle
     GPU and its time includes the host's launch latency (on an H200 in session 13 the plane
-    scan's stage-1 forward took 1.35 ms so against 0.94 ms of kernel time under the profiler).
+    scan's stage-1 forward timed 1.35 ms so, against 0.94 ms of kernel time under the profiler).
     """
     import torch
 

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import os
 
+import torch
 import triton
 import triton.language as tl
 
 LOG2E: tl.constexpr = tl.constexpr(1.4426950408889634)
-# The interpreter runs kernels in numpy and has no inline PTX: it takes tl.exp2.
-_PTX_EXP2: tl.constexpr = tl.constexpr(os.environ.get("TRITON_INTERPRET", "") != "1")
+# Inline PTX needs an NVIDIA GPU: the interpreter (kernels in numpy) and ROCm builds of
+# PyTorch take tl.exp2 instead.
+_PTX_EXP2: tl.constexpr = tl.constexpr(os.environ.get("TRITON_INTERPRET", "") != "1" and torch.version.hip is None)
 
 
 @triton.jit
