@@ -78,3 +78,68 @@ def plane_variant(spec: str) -> dict:
             raise ValueError(f"expected KEY=VALUE[,...] with KEY one of {', '.join(known)}; got {item!r}")
         options[key] = int(value) if value.isdigit() else value
     return options
+
+
+
+def register_plane_variants(specs: list[str]) -> list[str]:
+    """Register each --plane-variant spec ("KEY=VALUE[,...]", `plane_variant`) as an SS2D backend
+    of this process, the plane kernels with those options, named "triton_plane[SPEC]"; returns
+    the names. Raises ValueError on an unknown key."""
+    from sr_core.kernels import register_backend
+    from sr_core.kernels.triton_plane import ss2d_scan_triton_plane
+
+    variants = {f"triton_plane[{spec}]": plane_variant(spec) for spec in specs}
+    for name, options in variants.items():
+        register_backend(name, lambda *a, _o=options: ss2d_scan_triton_plane(*a, **_o))
+    return list(variants)
+
+# Kernel name fragments -> what they are, for `print_profile`'s summary (first match wins).
+_KERNEL_KINDS = (
+    ("SS2D plane scan", ("_plane_fwd", "_plane_bwd")),
+    ("SS2D chunked scan", ("_fwd_", "_bwd_", "ss2d")),
+    ("layout transpose (Triton)", ("_transpose",)),
+    ("GEMM", ("gemm", "cutlass", "xmma", "nvjet", "sm90_", "cublas", "matmul", "bmm")),
+    ("convolution", ("conv", "cudnn", "depthwise", "implicit")),
+    ("normalisation", ("norm", "welford")),
+    ("Inductor fused (Triton)", ("triton_",)),
+    ("copy / layout", ("copy", "cat", "transpose", "permute", "elementwise_kernel_manual_unroll")),
+    ("other elementwise / reduction", ("elementwise", "reduce", "vectorized")),
+)
+
+
+def kernel_kind(name: str) -> str:
+    """What a CUDA kernel's name says it is (`_KERNEL_KINDS`), else "other"."""
+    low = name.lower()
+    for kind, parts in _KERNEL_KINDS:
+        if any(p in low for p in parts):
+            return kind
+    return "other"
+
+
+def print_profile(prof, title: str, top: int = 12, ops: int = 12, indent: str = "    ") -> None:
+    """A torch.profiler run's CUDA kernels: total, the time by kind (`kernel_kind`), the `top`
+    longest kernels (name, summed CUDA time, launches), and the `ops` aten operators with the
+    most self CUDA time (with input shapes, when the profile recorded them)."""
+    # User annotations (e.g. "Optimizer.step#SGD.step") show on the GPU timeline as ranges
+    # that overlap the kernels inside them: left out, or their time would count twice.
+    events = [e for e in prof.events() if e.device_type.name == "CUDA" and not getattr(e, "is_user_annotation", False)
+              and not e.name.startswith("Optimizer.")]
+    total = sum(e.device_time for e in events) / 1e3
+    print(f"{title}: {total:.3f} ms in {len(events)} kernels")
+    kinds: dict[str, float] = {}
+    by_name: dict[str, list[float]] = {}
+    for e in events:
+        kinds[kernel_kind(e.name)] = kinds.get(kernel_kind(e.name), 0.0) + e.device_time / 1e3
+        by_name.setdefault(e.name, []).append(e.device_time / 1e3)
+    print(f"{indent[:-2]}by kind (ms, share):")
+    for kind, ms in sorted(kinds.items(), key=lambda kv: -kv[1]):
+        print(f"{indent}{ms:8.3f} ms  {100 * ms / max(total, 1e-9):5.1f}%  {kind}")
+    print(f"{indent[:-2]}longest kernels (summed ms, launches):")
+    for name, times in sorted(by_name.items(), key=lambda kv: -sum(kv[1]))[:top]:
+        print(f"{indent}{sum(times):8.3f} ms  {len(times):4d}  {name[:100]}")
+    if ops:
+        print(f"{indent[:-2]}by operator (self CUDA ms, calls, input shapes):")
+        averages = [a for a in prof.key_averages(group_by_input_shape=True) if a.self_device_time_total > 0]
+        for a in sorted(averages, key=lambda a: -a.self_device_time_total)[:ops]:
+            print(f"{indent}{a.self_device_time_total / 1e3:8.3f} ms  {a.count:4d}  {a.key[:60]}  "
+                  f"{str(a.input_shapes)[:100]}")

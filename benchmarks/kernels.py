@@ -58,7 +58,7 @@ import triton.language as tl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cuda_time, plane_variant  # noqa: E402
+from _common import cuda_time, plane_variant, print_profile  # noqa: E402
 from sr_core.kernels import available_backends, ss2d_scan  # noqa: E402
 
 # (name, d_inner, map side, dt rank) for sr_vmamba_tiny dims 96/192/384/768 at 256 px.
@@ -243,17 +243,7 @@ def profile_paths(args, backends, dtypes, fns) -> None:
                     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
                         run(fns[backend], inputs, dtypes[dname], grad)
                         torch.cuda.synchronize()
-                    events = [e for e in prof.events() if e.device_type.name == "CUDA"]
-                    total = sum(e.device_time for e in events) / 1e3
-                    print(f"{name} {dname} {backend} {'fwd+bwd' if grad else 'fwd'}: {total:.3f} ms "
-                          f"in {len(events)} kernels")
-                    for e in sorted(events, key=lambda e: -e.device_time):
-                        print(f"    {e.device_time / 1e3:8.3f} ms  {e.name[:90]}")
-                    # Which operator launched them: self CUDA time per aten op and input shapes.
-                    print("  by operator (self CUDA ms, calls, input shapes):")
-                    ops = [a for a in prof.key_averages(group_by_input_shape=True) if a.self_device_time_total > 0]
-                    for a in sorted(ops, key=lambda a: -a.self_device_time_total)[:12]:
-                        print(f"    {a.self_device_time_total / 1e3:8.3f} ms  {a.count:3d}  {a.key}  {str(a.input_shapes)[:110]}")
+                    print_profile(prof, f"{name} {dname} {backend} {'fwd+bwd' if grad else 'fwd'}", top=40)
 
 
 def ptxas_report(args, dtypes, plane: dict) -> None:

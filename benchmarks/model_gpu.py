@@ -15,6 +15,8 @@ at 256 px (speed does not depend on training) unless --weights names a weights f
 then runs as shipped (its input size, its test-time flip).
 
 Run: python benchmarks/model_gpu.py [--batch 64] [--backends torch,triton] [--modes eager,compile,graphs] [--out FILE.md]
+         [--profile]   (after each row: one inference and one training step under torch.profiler,
+                        GPU time by kind of kernel and the longest kernels)
      python benchmarks/model_gpu.py --cases viewer --backend triton_plane [--weights FILE] [--image FILE]
      python benchmarks/model_gpu.py --backends triton,triton_plane --plane-variant col_mode=transpose
 
@@ -38,9 +40,9 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cuda_time, plane_variant, time_call  # noqa: E402
+from _common import cuda_time, print_profile, register_plane_variants, time_call  # noqa: E402
 
-from sr_core.kernels import available_backends, register_backend  # noqa: E402
+from sr_core.kernels import available_backends  # noqa: E402
 from sr_core.models import create_model  # noqa: E402
 from sr_core.models.vmamba import SS2D  # noqa: E402
 
@@ -86,7 +88,20 @@ def _graphed(model: nn.Module, x: torch.Tensor):
     return graph.replay, out
 
 
-def measure(kind: str, backend: str, batch: int, size: int, warmup: int, repeats: int, mode: str = "eager") -> dict:
+def profile_step(title: str, fn) -> None:
+    """One call of fn under torch.profiler, after its timed ones (so nothing compiles in it):
+    where its GPU time goes, by kind of kernel and by kernel (`print_profile`)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    print_profile(prof, title, top=25, ops=0)
+
+
+def measure(kind: str, backend: str, batch: int, size: int, warmup: int, repeats: int, mode: str = "eager",
+            profile: bool = False) -> dict:
     torch.manual_seed(0)
     model = build(kind, backend).cuda()
     num_classes = model.head.out_features if kind == "backbone+linear" else model.num_classes
@@ -120,6 +135,9 @@ def measure(kind: str, backend: str, batch: int, size: int, warmup: int, repeats
         opt.step()
 
     infer_ms = cuda_time(infer, repeats, warmup)
+    title = f"sr_vmamba_tiny {kind}, {backend}, {mode}"
+    if profile:  # before model.train(): in training mode a compiled model would compile again
+        profile_step(f"{title}, inference", infer)
     model.train()
     torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
@@ -127,6 +145,8 @@ def measure(kind: str, backend: str, batch: int, size: int, warmup: int, repeats
     setup_s += time.perf_counter() - start
     train_ms = cuda_time(train_step, repeats, warmup)
     peak = torch.cuda.max_memory_allocated() / 2**30
+    if profile:
+        profile_step(f"{title}, training step", train_step)
     params = sum(p.numel() for p in model.parameters()) / 1e6
     del model, opt, train_fn
     torch.cuda.empty_cache()
@@ -231,21 +251,18 @@ def main() -> None:
     parser.add_argument("--image", help="viewer case: the study to open (default: the first 1024 px demo film)")
     parser.add_argument("--viewer-repeats", type=int, default=50)
     parser.add_argument("--viewer-warmup", type=int, default=5)
+    parser.add_argument("--profile", action="store_true",
+                        help="after each row's timings, one inference and one training step under torch.profiler: "
+                             "GPU time by kind of kernel and the longest kernels")
     parser.add_argument("--plane-variant", action="append", default=[], metavar="KEY=VALUE[,...]",
                         help="one more SS2D path to run: the plane kernels with these options (repeatable), "
                              "e.g. col_mode=transpose; named triton_plane[KEY=VALUE,...] in the tables")
     args = parser.parse_args()
     backends = [args.backend] if args.backend else args.backends.split(",")
     try:
-        variants = {f"triton_plane[{spec}]": plane_variant(spec) for spec in args.plane_variant}
+        backends += register_plane_variants(args.plane_variant)
     except ValueError as exc:
         parser.error(f"--plane-variant: {exc}")
-    if variants:
-        from sr_core.kernels.triton_plane import ss2d_scan_triton_plane
-
-        for name, options in variants.items():  # registered in this process only, for this benchmark
-            register_backend(name, lambda *a, _o=options: ss2d_scan_triton_plane(*a, **_o))
-        backends += list(variants)
     unknown = set(backends) - set(available_backends()) - {"auto"}
     if unknown:
         parser.error(f"unknown SS2D backend(s) {sorted(unknown)}; available: auto, {', '.join(available_backends())}")
@@ -273,7 +290,7 @@ def main() -> None:
             for mode in args.modes.split(","):
                 name = f"| sr_vmamba_tiny {kind} | {backend} | {mode} |"
                 try:
-                    r = measure(kind, backend, args.batch, args.size, args.warmup, args.repeats, mode)
+                    r = measure(kind, backend, args.batch, args.size, args.warmup, args.repeats, mode, args.profile)
                     line = (f"{name} {r['params_m']:.1f}M | {r['infer_img_s']:.0f} | {r['train_img_s']:.0f} | "
                             f"{r['train_peak_gib']:.1f} | {r['max_logit_diff']:.2e} | {r['setup_s']:.0f} |")
                 except torch.cuda.OutOfMemoryError:
