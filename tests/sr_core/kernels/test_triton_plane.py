@@ -139,6 +139,9 @@ def test_plane_channels_last_io(col_mode):
     assert seen == [channels_last(params[0]).stride()]
     flat = triton_plane.ss2d_scan_triton_plane(params[0].contiguous(), *params[1:], channels_last_io=True)
     assert not flat.is_contiguous()  # the (B, D, H, W) planes' view, as without the option
+    assert triton_plane.ss2d_scan_triton_plane(channels_last(params[0]), *params[1:]).is_contiguous()  # the default
+    off = triton_plane.ss2d_scan_triton_plane(channels_last(params[0]), *params[1:], channels_last_io=False)
+    assert not off.is_contiguous()
 
 
 def test_plane_hands_d_state_2_to_the_chunked_backend(monkeypatch):
@@ -211,6 +214,15 @@ def test_plane_registered_by_name_and_not_auto_on_the_cpu(monkeypatch):
 def test_plane_stage_shapes_cuda(d, hw, r, dtype, batch):
     params, seed = make_inputs(batch, d, hw, hw, 1, r)
     assert_matches_reference(params, seed, dtype=dtype)
+
+
+@needs_cuda
+@pytest.mark.parametrize("d,hw,r", STAGES)
+def test_plane_channels_last_stage_shapes_cuda(d, hw, r):
+    # The model's case: x channels last (the depthwise conv's layout), bf16, batch 64.
+    params, seed = make_inputs(64, d, hw, hw, 1, r)
+    assert_matches_reference(params, seed, dtype=torch.bfloat16,
+                             x_layout=lambda x: x.contiguous(memory_format=torch.channels_last))
 
 
 @needs_cuda
