@@ -93,11 +93,12 @@ def register_plane_variants(specs: list[str]) -> list[str]:
         register_backend(name, lambda *a, _o=options: ss2d_scan_triton_plane(*a, **_o))
     return list(variants)
 
-# Kernel name fragments -> what they are, for `print_profile`'s summary (first match wins).
+# Kernel name fragments -> what they are, for `print_profile`'s summary (first match wins; our
+# own kernels by their full names, since Inductor's names are built from the ops they fuse).
 _KERNEL_KINDS = (
-    ("SS2D plane scan", ("_plane_fwd", "_plane_bwd")),
-    ("SS2D chunked scan", ("_fwd_", "_bwd_", "ss2d")),
-    ("layout transpose (Triton)", ("_transpose",)),
+    ("SS2D plane scan", ("_plane_fwd_kernel", "_plane_bwd_kernel")),
+    ("SS2D chunked scan", ("_fwd_state_kernel", "_fwd_out_kernel", "_bwd_state_kernel", "_bwd_kernel")),
+    ("layout transpose (Triton)", ("_transpose_kernel",)),
     ("GEMM", ("gemm", "cutlass", "xmma", "nvjet", "sm90_", "cublas", "matmul", "bmm")),
     ("convolution", ("conv", "cudnn", "depthwise", "implicit")),
     ("normalisation", ("norm", "welford")),
