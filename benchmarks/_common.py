@@ -80,7 +80,6 @@ def plane_variant(spec: str) -> dict:
     return options
 
 
-
 def register_plane_variants(specs: list[str]) -> list[str]:
     """Register each --plane-variant spec ("KEY=VALUE[,...]", `plane_variant`) as an SS2D backend
     of this process, the plane kernels with those options, named "triton_plane[SPEC]"; returns
@@ -92,6 +91,7 @@ def register_plane_variants(specs: list[str]) -> list[str]:
     for name, options in variants.items():
         register_backend(name, lambda *a, _o=options: ss2d_scan_triton_plane(*a, **_o))
     return list(variants)
+
 
 # Kernel name fragments -> what they are, for `print_profile`'s summary (first match wins; our
 # own kernels by their full names, since Inductor's names are built from the ops they fuse).

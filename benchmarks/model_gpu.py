@@ -16,7 +16,7 @@ then runs as shipped (its input size, its test-time flip).
 
 Run: python benchmarks/model_gpu.py [--batch 64] [--backends torch,triton] [--modes eager,compile,graphs] [--out FILE.md]
          [--profile]   (after each row: one inference and one training step under torch.profiler,
-                        GPU time by kind of kernel and the longest kernels)
+                        GPU time by kind of kernel, the longest kernels, the operators behind them)
      python benchmarks/model_gpu.py --cases viewer --backend triton_plane [--weights FILE] [--image FILE]
      python benchmarks/model_gpu.py --backends triton,triton_plane --plane-variant col_mode=transpose
 
@@ -266,7 +266,7 @@ def main() -> None:
     parser.add_argument("--viewer-warmup", type=int, default=5)
     parser.add_argument("--profile", action="store_true",
                         help="after each row's timings, one inference and one training step under torch.profiler: "
-                             "GPU time by kind of kernel and the longest kernels")
+                             "GPU time by kind of kernel, the longest kernels and the operators behind them")
     parser.add_argument("--plane-variant", action="append", default=[], metavar="KEY=VALUE[,...]",
                         help="one more SS2D path to run: the plane kernels with these options (repeatable), "
                              "e.g. col_mode=transpose; named triton_plane[KEY=VALUE,...] in the tables")
