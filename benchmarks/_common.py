@@ -130,7 +130,8 @@ def print_profile(prof, title: str, top: int = 12, ops: int = 12, indent: str = 
     kinds: dict[str, float] = {}
     by_name: dict[str, list[float]] = {}
     for e in events:
-        kinds[kernel_kind(e.name)] = kinds.get(kernel_kind(e.name), 0.0) + e.device_time / 1e3
+        kind = kernel_kind(e.name)
+        kinds[kind] = kinds.get(kind, 0.0) + e.device_time / 1e3
         by_name.setdefault(e.name, []).append(e.device_time / 1e3)
     print(f"{indent[:-2]}by kind (ms, share):")
     for kind, ms in sorted(kinds.items(), key=lambda kv: -kv[1]):

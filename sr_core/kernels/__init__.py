@@ -9,6 +9,7 @@ do not cover (d_state > 1, planes over 128 x 128) to the chunked "triton" backen
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import torch
@@ -25,6 +26,10 @@ __all__ = [
     "selective_scan",
     "ss2d_scan",
 ]
+
+# Triton's interpreter (TRITON_INTERPRET=1, as the tests run) executes kernels in numpy on CPU
+# tensors: no inline PTX, no bf16 dot. Read once, when the kernels are first imported.
+TRITON_INTERPRET = os.environ.get("TRITON_INTERPRET", "") == "1"
 
 _BACKENDS: dict[str, Callable[..., torch.Tensor]] = {"torch": _ss2d_scan_torch}
 _GPU_BACKEND = "triton"

@@ -18,17 +18,16 @@ the other's backward.
 
 from __future__ import annotations
 
-import os
-
 import torch
 
 import triton
 import triton.language as tl
 
+from sr_core.kernels import TRITON_INTERPRET
+
 __all__ = ["from_planes", "is_channels_last", "to_planes", "transpose_copy"]
 
 _TILE = 64
-_INTERPRET = os.environ.get("TRITON_INTERPRET", "") == "1"  # the interpreter runs kernels on CPU tensors
 
 
 @triton.jit
@@ -51,7 +50,7 @@ def transpose_copy(t: torch.Tensor) -> torch.Tensor:
     by blocks transposed in registers: for a t whose middle dimension is the contiguous one
     (a channels-last map seen as (batch, channels, positions), or the reverse). Any other t
     is returned as `t.contiguous()`."""
-    if t.dim() != 3 or t.stride(1) != 1 or t.is_contiguous() or not (t.is_cuda or _INTERPRET):
+    if t.dim() != 3 or t.stride(1) != 1 or t.is_contiguous() or not (t.is_cuda or TRITON_INTERPRET):
         return t.contiguous()
     b, m, n = t.shape
     out = torch.empty((b, m, n), dtype=t.dtype, device=t.device)

@@ -32,12 +32,11 @@ gradient to x and x_proj_weight), as in the chunked backend.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 
 import torch
 
-from sr_core.kernels import register_backend
+from sr_core.kernels import TRITON_INTERPRET, register_backend
 from sr_core.kernels.reference import project_positions
 
 try:
@@ -52,7 +51,6 @@ except ImportError:  # no Triton: the backend is simply not registered
 
 __all__ = ["plane_supported", "ss2d_scan_triton_plane"]
 
-_INTERPRET = os.environ.get("TRITON_INTERPRET", "") == "1"  # the interpreter has no bf16 dot
 _MAX_PLANE = 8192  # padded positions a program holds per channel
 _ELEMS = 4096  # tile elements (channels x padded positions) a program aims for
 _MAX_BLOCK_D = 64
@@ -168,7 +166,7 @@ class _Launch:
         # tl.dot needs 16 or more rows and columns; narrower blocks multiply-add R times.
         use_dot = self.block_d >= 16 and lp >= 16
         # The interpreter's dot cannot multiply bf16 (numpy has no bf16): it widens to fp32.
-        dot_lowp = x_dbl.dtype == torch.float16 or (x_dbl.dtype == torch.bfloat16 and not _INTERPRET)
+        dot_lowp = x_dbl.dtype == torch.float16 or (x_dbl.dtype == torch.bfloat16 and not TRITON_INTERPRET)
         self.meta = dict(R=r, R_PAD=cfg.r_pad, BLOCK_D=self.block_d, HP=cfg.hp, WP=cfg.wp, USE_DOT=use_dot,
                          DOT_LOWP=dot_lowp, DENSE=cfg.dense and (self.h, self.w) == (cfg.hp, cfg.wp),
                          num_warps=cfg.bwd_num_warps if backward else cfg.num_warps)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sr_core.kernels import register_backend
+from sr_core.kernels import TRITON_INTERPRET, register_backend
 from sr_core.kernels.reference import project_positions
 
 try:
@@ -38,7 +38,6 @@ __all__ = ["ss2d_scan_triton"]
 # Fill every buffer a kernel must write with NaN first, so that an element it misses shows
 # up in the result. For tests; costs one fill per buffer.
 DEBUG_POISON = os.environ.get("SR_TRITON_POISON", "") == "1"
-_INTERPRET = os.environ.get("TRITON_INTERPRET", "") == "1"  # the interpreter has no bf16 dot
 
 _BLOCK_S = 64  # segments per step of the carry pass
 _BLOCK_DC = 32  # channels per program of the carry pass (128-byte rows)
@@ -130,7 +129,7 @@ class _Geometry:
         self.grid = (self.b * self.n_tiles * self.n_dblk,)
         # Half-precision dt projections go to the tensor cores. The interpreter's dot
         # cannot multiply bf16 (numpy has no bf16), so there it widens bf16 to fp32.
-        self.dot_lowp = x_dbl.dtype == torch.float16 or (x_dbl.dtype == torch.bfloat16 and not _INTERPRET)
+        self.dot_lowp = x_dbl.dtype == torch.float16 or (x_dbl.dtype == torch.bfloat16 and not TRITON_INTERPRET)
 
     def common(self):
         return (self.h, self.w, self.d, self.n_th, self.n_tw, self.n_tiles, self.n_dblk, self.s_max)

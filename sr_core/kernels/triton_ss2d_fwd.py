@@ -20,16 +20,16 @@ softplus(dt_w @ dt_lowrank + bias) is formed in registers (never stored); the D 
 
 from __future__ import annotations
 
-import os
-
 import torch
 import triton
 import triton.language as tl
 
+from sr_core.kernels import TRITON_INTERPRET
+
 LOG2E: tl.constexpr = tl.constexpr(1.4426950408889634)
 # Inline PTX needs an NVIDIA GPU: the interpreter (kernels in numpy) and ROCm builds of
 # PyTorch take tl.exp2 instead.
-_PTX_EXP2: tl.constexpr = tl.constexpr(os.environ.get("TRITON_INTERPRET", "") != "1" and torch.version.hip is None)
+_PTX_EXP2: tl.constexpr = tl.constexpr(not TRITON_INTERPRET and torch.version.hip is None)
 
 
 @triton.jit
