@@ -74,9 +74,15 @@ class SS2D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, H, W, C) -> (B, H, W, C)."""
-        x = self.in_proj(x)
         if self.z_gate:
-            x, z = x.chunk(2, dim=-1)
+            # in_proj as two GEMMs, one a half of its weight, not one GEMM cut in two: a half
+            # of one output is a strided map, which the depthwise conv copied to make it
+            # contiguous, once a block (CPU and GPU alike); each GEMM's own output is not.
+            w_x, w_z = self.in_proj.weight.chunk(2, dim=0)
+            z = F.linear(x, w_z)
+            x = F.linear(x, w_x)
+        else:
+            x = self.in_proj(x)
         x = F.silu(self.conv2d(x.permute(0, 3, 1, 2)))
         y = ss2d_scan(
             x, self.x_proj_weight, self.dt_projs_weight, self.dt_projs_bias, self.A_logs, self.Ds, backend=self.backend

@@ -209,6 +209,23 @@ def test_official_vmamba_tiny_0220_file_loads_every_backbone_tensor(tmp_path):
     assert_loaded_from(model, state, report, lambda name: vmamba_to_ours(name, [2, 2, 4, 2]))
 
 
+def test_gated_block_computes_the_official_in_proj_chunk_forward():
+    """The official gated SS2D (0220): one in_proj GEMM cut into x and z; ours runs it as two
+    GEMMs on the halves of the same weight (a contiguous map for the conv), same result."""
+    torch.manual_seed(0)
+    op = create_model("sr_vmamba_tiny", **SMALL_VMAMBA).backbone.stages[1][0].op
+    p = {k: v.detach() for k, v in op.state_dict().items()}
+    d_inner = p["conv2d.weight"].shape[0]
+    x = torch.randn(2, 5, 6, p["in_proj.weight"].shape[1], generator=torch.Generator().manual_seed(5))
+    u, z = (x @ p["in_proj.weight"].T).chunk(2, dim=-1)
+    u = F.silu(F.conv2d(u.permute(0, 3, 1, 2), p["conv2d.weight"], padding=1, groups=d_inner))
+    ssm = [p[k] for k in ("x_proj_weight", "dt_projs_weight", "dt_projs_bias", "A_logs", "Ds")]
+    y = F.layer_norm(ss2d_scan(u, *ssm, backend="torch"), (d_inner,), p["out_norm.weight"], p["out_norm.bias"])
+    expected = (y * F.silu(z)) @ p["out_proj.weight"].T
+    with torch.no_grad():
+        got = op(x)
+    torch.testing.assert_close(got, expected)
+
 def test_official_vmamba_0230_file_loads_into_noz_depth5_model_and_scans_as_v05_noz(tmp_path):
     depths = [2, 2, 5, 2]
     state = official_vmamba(dims=SMALL_VMAMBA["dims"], depths=depths, z_gate=False)
