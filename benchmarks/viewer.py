@@ -41,15 +41,22 @@ def stats(times_ms: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
 
 
+MAKE_WEIGHTS = """
+import sys, torch
+from sr_core.checkpoint import save_weights
+from sr_core.models import create_model
+torch.manual_seed(0)
+save_weights(create_model("sr_vmamba_nano"), sys.argv[1], {"class_names": sys.argv[2:], "default_threshold": 0.5})
+"""
+
+
 def make_weights(folder: Path) -> Path:
-    import torch
-
-    from sr_core.checkpoint import save_weights
-    from sr_core.models import create_model
-
-    torch.manual_seed(0)
+    """Untrained nano weights, written by another process: in the viewer the UI thread never
+    runs torch, and a UI thread that had would slow every CPU prediction on the model thread
+    (two OpenMP thread pools on few cores: benchmarks/model_cpu.py --torch-thread split)."""
     path = folder / "nano.safetensors"
-    save_weights(create_model("sr_vmamba_nano"), path, {"class_names": CLASSES, "default_threshold": 0.5})
+    subprocess.run([sys.executable, "-c", MAKE_WEIGHTS, str(path), *CLASSES], cwd=ROOT, check=True,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
     return path
 
 
