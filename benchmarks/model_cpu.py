@@ -14,7 +14,7 @@ never runs torch on its UI thread. `--torch-thread main` runs it all on the main
 the Predictor on a worker. Split is slower on few cores: torch's OpenMP runtime (GNU libgomp)
 keeps a pool of threads for each thread that has run a parallel region, and once there are
 more of them than cores it stops spin-waiting between regions, so every parallel operation
-pays for waking its threads (RESULTS.md, "CPU").
+pays for waking its threads (RESULTS.md, session 15).
 """
 
 from __future__ import annotations

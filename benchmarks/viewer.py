@@ -56,7 +56,7 @@ def make_weights(folder: Path) -> Path:
     (two OpenMP thread pools on few cores: benchmarks/model_cpu.py --torch-thread split)."""
     path = folder / "nano.safetensors"
     subprocess.run([sys.executable, "-c", MAKE_WEIGHTS, str(path), *CLASSES], cwd=ROOT, check=True,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
     return path
 
 

@@ -226,6 +226,7 @@ def test_gated_block_computes_the_official_in_proj_chunk_forward():
         got = op(x)
     torch.testing.assert_close(got, expected)
 
+
 def test_official_vmamba_0230_file_loads_into_noz_depth5_model_and_scans_as_v05_noz(tmp_path):
     depths = [2, 2, 5, 2]
     state = official_vmamba(dims=SMALL_VMAMBA["dims"], depths=depths, z_gate=False)
