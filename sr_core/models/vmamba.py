@@ -10,6 +10,7 @@ The scan itself lives in sr_core.kernels behind one dispatch point. `z_gate=Fals
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from dataclasses import dataclass, field
 
@@ -19,6 +20,9 @@ from torch import nn
 
 from sr_core.kernels import ss2d_scan
 from sr_core.models.layers import DropPath, LayerNorm2d
+
+# Looked up, not imported: the CPU path never imports Triton (`Mlp` imports its kernel on first use).
+_HAS_TRITON = importlib.util.find_spec("triton") is not None
 
 
 @dataclass
@@ -92,15 +96,35 @@ class SS2D(nn.Module):
 
 
 class Mlp(nn.Module):
+    """fc1 -> GELU -> fc2. On the GPU with no gradient wanted, in half precision (inference under
+    autocast), fc1 and the GELU are one Triton GEMM (`triton_linear.linear_gelu`), which writes
+    the 4x-wide hidden map once instead of three times; `fused_gelu = False` keeps PyTorch's."""
+
     def __init__(self, dim: int, ratio: float):
         super().__init__()
         hidden = int(dim * ratio)
         self.fc1 = nn.Linear(dim, hidden)
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden, dim)
+        self.fused_gelu = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = _fused_dtype(x, self.fc1.weight) if self.fused_gelu else None
+        if dtype is not None:
+            from sr_core.kernels.triton_linear import linear_gelu
+
+            return self.fc2(linear_gelu(x.to(dtype), self.fc1.weight.to(dtype), self.fc1.bias))
         return self.fc2(self.act(self.fc1(x)))
+
+
+def _fused_dtype(x: torch.Tensor, weight: torch.Tensor) -> torch.dtype | None:
+    """The half precision a fused inference kernel computes x @ weight^T in (autocast's, or x's
+    own), or None where PyTorch's layers must run: off the GPU, without Triton, where a gradient
+    is wanted, or in fp32 (the fused kernel's fp32 dot would be TF32, which F.linear's is not)."""
+    if not x.is_cuda or (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)):
+        return None
+    dtype = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else x.dtype
+    return dtype if _HAS_TRITON and dtype in (torch.float16, torch.bfloat16) else None
 
 
 class VSSBlock(nn.Module):
