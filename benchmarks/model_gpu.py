@@ -15,6 +15,7 @@ at 256 px (speed does not depend on training) unless --weights names a weights f
 then runs as shipped (its input size, its test-time flip).
 
 Run: python benchmarks/model_gpu.py [--batch 64] [--backends torch,triton] [--modes eager,compile,graphs] [--out FILE.md]
+         [--inference-only]   (inference img/s only: half the compiling)
          [--profile]   (after each row: one inference and one training step under torch.profiler,
                         GPU time by kind of kernel, the longest kernels, the operators behind them)
      python benchmarks/model_gpu.py --cases viewer --backend triton_plane [--weights FILE] [--image FILE]
@@ -106,7 +107,7 @@ def profile_step(title: str, fn) -> None:
 
 
 def measure(kind: str, backend: str, batch: int, size: int, warmup: int, repeats: int, mode: str = "eager",
-            profile: bool = False) -> dict:
+            profile: bool = False, training: bool = True) -> dict:
     torch.manual_seed(0)
     model = build(kind, backend).cuda()
     num_classes = model.head.out_features if kind == "backbone+linear" else model.num_classes
@@ -151,6 +152,11 @@ def measure(kind: str, backend: str, batch: int, size: int, warmup: int, repeats
     title = f"sr_vmamba_tiny {kind}, {backend}, {mode}"
     if profile:  # before model.train(): in training mode a compiled model would compile again
         profile_step(f"{title}, inference", infer)
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    result = {"kind": kind, "backend": backend, "mode": mode, "params_m": params, "infer_img_s": batch / infer_ms * 1e3,
+              "train_img_s": float("nan"), "train_peak_gib": float("nan"), "max_logit_diff": diff, "setup_s": setup_s}
+    if not training:
+        return result
     model.train()
     torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
@@ -160,12 +166,9 @@ def measure(kind: str, backend: str, batch: int, size: int, warmup: int, repeats
     peak = torch.cuda.max_memory_allocated() / 2**30
     if profile:
         profile_step(f"{title}, training step", train_step)
-    params = sum(p.numel() for p in model.parameters()) / 1e6
     del model, opt, train_fn
     torch.cuda.empty_cache()
-    return {"kind": kind, "backend": backend, "mode": mode, "params_m": params, "infer_img_s": batch / infer_ms * 1e3,
-            "train_img_s": batch / train_ms * 1e3, "train_peak_gib": peak, "max_logit_diff": diff,
-            "setup_s": setup_s}
+    return dict(result, train_img_s=batch / train_ms * 1e3, train_peak_gib=peak, setup_s=setup_s)
 
 
 def use_scan_backend(model: nn.Module, backend: str) -> None:
@@ -264,6 +267,8 @@ def main() -> None:
     parser.add_argument("--image", help="viewer case: the study to open (default: the first 1024 px demo film)")
     parser.add_argument("--viewer-repeats", type=int, default=50)
     parser.add_argument("--viewer-warmup", type=int, default=5)
+    parser.add_argument("--inference-only", action="store_true",
+                        help="time inference only (training img/s and peak memory show as nan; compiles half as much)")
     parser.add_argument("--profile", action="store_true",
                         help="after each row's timings, one inference and one training step under torch.profiler: "
                              "GPU time by kind of kernel, the longest kernels and the operators behind them")
@@ -303,7 +308,8 @@ def main() -> None:
             for mode in args.modes.split(","):
                 name = f"| sr_vmamba_tiny {kind} | {backend} | {mode} |"
                 try:
-                    r = measure(kind, backend, args.batch, args.size, args.warmup, args.repeats, mode, args.profile)
+                    r = measure(kind, backend, args.batch, args.size, args.warmup, args.repeats, mode, args.profile,
+                                not args.inference_only)
                     line = (f"{name} {r['params_m']:.1f}M | {r['infer_img_s']:.0f} | {r['train_img_s']:.0f} | "
                             f"{r['train_peak_gib']:.1f} | {r['max_logit_diff']:.2e} | {r['setup_s']:.0f} |")
                 except torch.cuda.OutOfMemoryError:
