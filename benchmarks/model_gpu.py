@@ -29,7 +29,10 @@ training stays eager); compile+graphs = torch.compile(mode="reduce-overhead") fo
 and torch.compile for training; reduce-overhead = torch.compile(mode="reduce-overhead") for
 both steps (CUDA graphs of the forward and of the backward, the optimizer step eager: on an
 H200 in session 14 a compiled training step ran 40.9 ms of kernels in 47.6 ms, so the host's
-launches, not the GPU, set 6.7 ms of it). Every non-eager mode reports its largest logit difference
+launches, not the GPU, set 6.7 ms of it); max-autotune = torch.compile(mode="max-autotune") for both
+steps (reduce-overhead's CUDA graphs, and every GEMM and conv benchmarked against Inductor's
+Triton templates, whose timings it logs: on an H200 in session 16 the inference compile alone
+took over 400 s, 19-39 s a shape). Every non-eager mode reports its largest logit difference
 from eager on the same input, so a faster mode that changes results shows.
 """
 
@@ -114,13 +117,14 @@ def measure(kind: str, backend: str, batch: int, size: int, warmup: int, repeats
     x = torch.randn(batch, 3, size, size, device="cuda")
     y = torch.randint(0, num_classes, (batch,), device="cuda")
     opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    if mode == "reduce-overhead":
-        train_fn = torch.compile(model, mode="reduce-overhead")
+    if mode in ("reduce-overhead", "max-autotune"):
+        train_fn = torch.compile(model, mode=mode)
     else:
         train_fn = torch.compile(model) if mode in ("compile", "compile+graphs") else model
     # CUDA-graph trees reuse their output memory from one replay to the next: each step says
     # where it begins, so that a replay never overwrites what the previous step still reads.
-    step_begin = torch.compiler.cudagraph_mark_step_begin if mode == "reduce-overhead" else lambda: None
+    graphed = mode in ("reduce-overhead", "max-autotune")
+    step_begin = torch.compiler.cudagraph_mark_step_begin if graphed else lambda: None
     model.eval()
     reference = _logits(model, x)
     start = time.perf_counter()
@@ -128,7 +132,7 @@ def measure(kind: str, backend: str, batch: int, size: int, warmup: int, repeats
         replay, out = _graphed(model, x)
         infer, check = replay, lambda: (replay(), out.float().clone())[1]
     else:
-        infer_fn = {"eager": model, "compile": train_fn, "reduce-overhead": train_fn,
+        infer_fn = {"eager": model, "compile": train_fn, "reduce-overhead": train_fn, "max-autotune": train_fn,
                     "compile+graphs": torch.compile(model, mode="reduce-overhead")}[mode]
 
         def infer():
@@ -256,7 +260,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--backends", default=",".join(b for b in ("torch", "triton") if b in available_backends()))
-    parser.add_argument("--modes", default="eager", help="comma-separated: eager, compile, graphs, compile+graphs, reduce-overhead")
+    parser.add_argument("--modes", default="eager",
+                        help="comma-separated: eager, compile, graphs, compile+graphs, reduce-overhead, max-autotune")
     parser.add_argument("--kinds", default="backbone+linear,full SR")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=10)

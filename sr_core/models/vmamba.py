@@ -98,7 +98,8 @@ class SS2D(nn.Module):
 class Mlp(nn.Module):
     """fc1 -> GELU -> fc2. On the GPU with no gradient wanted, in half precision (inference under
     autocast), fc1 and the GELU are one Triton GEMM (`triton_linear.linear_gelu`), which writes
-    the 4x-wide hidden map once instead of three times; `fused_gelu = False` keeps PyTorch's."""
+    the 4x-wide hidden map once, where the GEMM wrote it and the GELU read and wrote it again;
+    `fused_gelu = False` keeps PyTorch's."""
 
     def __init__(self, dim: int, ratio: float):
         super().__init__()

@@ -22,8 +22,8 @@ def reference(x, w, b):
     return F.gelu(F.linear(x.double(), w.double(), None if b is None else b.double()))
 
 
-# (rows, in, out): a partial tile in every direction; K of 32 (EVEN_K), 96 (the stage-1 fc1's
-# K, EVEN_K with 32-wide steps), 40 (masked K steps); no bias.
+# (rows, in, out, bias): a partial tile in every direction; K of 32 (EVEN_K), 96 (the stage-1
+# fc1's K, EVEN_K with 32-wide steps), 40 (masked K steps); the last one without a bias.
 SHAPES = [(5, 32, 24, True), (130, 96, 136, True), (17, 40, 8, True), (64, 64, 129, False)]
 
 
