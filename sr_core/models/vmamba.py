@@ -41,7 +41,13 @@ class VMambaConfig:
 
 
 class SS2D(nn.Module):
-    """2-D selective scan: in_proj -> dwconv -> 4-direction scan -> LayerNorm [* SiLU(z)] -> out_proj."""
+    """2-D selective scan: in_proj -> dwconv -> 4-direction scan -> LayerNorm [* SiLU(z)] -> out_proj.
+
+    On the GPU with no gradient wanted, in half precision (`_fused_dtype`, as the fused MLP),
+    the conv + SiLU and the LayerNorm + gate are each one Triton pass (triton_ss2d_io.py) that
+    also changes the layout: channels last in, contiguous planes to the scan, channels last out;
+    `fused_io = False` keeps PyTorch's layers and the scan's own layout changes.
+    """
 
     def __init__(
         self, dim: int, d_state: int, ssm_ratio: float, dt_rank: int | None, backend: str, z_gate: bool = True
@@ -61,6 +67,7 @@ class SS2D(nn.Module):
         self.Ds = nn.Parameter(torch.empty(k * d_inner))
         self.out_norm = nn.LayerNorm(d_inner)
         self.out_proj = nn.Linear(d_inner, dim, bias=False)
+        self.fused_io = True
         self.reset_ssm_parameters()
 
     @torch.no_grad()
@@ -87,10 +94,19 @@ class SS2D(nn.Module):
             x = F.linear(x, w_x)
         else:
             x = self.in_proj(x)
-        x = F.silu(self.conv2d(x.permute(0, 3, 1, 2)))
+        dtype = _fused_dtype(x, self.conv2d.weight) if self.fused_io else None
+        if dtype is not None:
+            from sr_core.kernels.triton_ss2d_io import dwconv_silu_planes, layernorm_gate
+
+            x = dwconv_silu_planes(x.to(dtype), self.conv2d.weight.to(dtype), self.conv2d.bias)
+        else:
+            x = F.silu(self.conv2d(x.permute(0, 3, 1, 2)))
         y = ss2d_scan(
             x, self.x_proj_weight, self.dt_projs_weight, self.dt_projs_bias, self.A_logs, self.Ds, backend=self.backend
         )
+        if dtype is not None:
+            norm = self.out_norm
+            return self.out_proj(layernorm_gate(y, z if self.z_gate else None, norm.weight, norm.bias, norm.eps, dtype))
         y = self.out_norm(y)
         return self.out_proj(y * F.silu(z) if self.z_gate else y)
 
