@@ -3,10 +3,11 @@
 Around the plane kernels (triton_plane.py) the block is channels last: in_proj's output goes
 through the depthwise 3x3 conv and SiLU, the scan wants contiguous (B, D, H, W) planes, and its
 output goes through a LayerNorm over channels, gated by SiLU(z), into out_proj. In PyTorch that
-is a cuDNN depthwise conv in channels-last memory, a SiLU pass, a tiled transpose to planes
-(triton_layout.py), and on the way out a transpose back, the LayerNorm (fp32 under autocast)
-and the gate: five passes over a stage-1 map (64 x 4096 positions x 192 bf16, 100 MB) before
-the scan and three after. Here each side is one pass:
+is three kernels over a stage-1 map (64 x 4096 positions x 192 bf16, 100 MB) before the scan (a
+cuDNN depthwise conv in channels-last memory, a SiLU, a tiled transpose to planes,
+triton_layout.py) and, after it, a transpose back and the LayerNorm (fp32 under autocast) and
+gate, which are more kernels in eager mode and one fused by Inductor when compiled. Here each
+side is one kernel:
 
 * `dwconv_silu_planes`: SiLU(depthwise 3x3 conv) read from channels-last memory, written as
   contiguous planes. A program takes a run of positions of one image (flattened row-major, so
@@ -159,8 +160,8 @@ _NORM_TILE = 8192  # tile elements (positions x padded channels) a LayerNorm pro
 
 def _norm_blocks(length: int, channels: int, block_c: int | None = None) -> tuple[int, int, int]:
     """(positions, channels, warps) of a LayerNorm program: whole rows (every stage at 256 px:
-    192-1536 channels) with 8-64 positions and about 32 fp32 elements a thread, else blocks of
-    64 channels looped over three times (block_c: force that, for tests)."""
+    192-1536 channels) with 8-64 positions and 16-32 fp32 elements a thread, else blocks of
+    channels, each looped over in three passes (block_c: force that, for tests)."""
     c_pad = triton.next_power_of_2(channels)
     if block_c is None and c_pad <= _NORM_WHOLE:
         block_p = min(triton.next_power_of_2(length), max(8, min(64, _NORM_TILE // c_pad)))
