@@ -31,16 +31,19 @@ _TILE = 64
 
 
 @triton.jit
-def _transpose_kernel(src_ptr, dst_ptr, M, N, s_b, s_m, s_n, TILE: tl.constexpr):
-    """dst[b, m, n] = src[b, m, n] over one (TILE, TILE) block; dst contiguous (B, M, N).
+def _transpose_kernel(src_ptr, dst_ptr, M, N, s_b, s_n, TILE: tl.constexpr):
+    """dst[b, m, n] = src[b, m, n] over one (TILE, TILE) block; src's m stride 1, dst contiguous (B, M, N).
 
     The block is loaded as (n, m), so that its loads run along src's contiguous m, and
-    transposed to (m, n) for stores that run along dst's contiguous n."""
+    transposed to (m, n) for stores that run along dst's contiguous n. m's stride is the
+    constant 1, not an argument: inside torch.compile a stride of 1 passed in is not compiled
+    as the constant (triton_ss2d_io's LayerNorm, session 18), and the loads would not be
+    vectorised."""
     b = tl.program_id(0).to(tl.int64)
     m = tl.program_id(1) * TILE + tl.arange(0, TILE)
     n = tl.program_id(2) * TILE + tl.arange(0, TILE)
     mask_nm = (n[:, None] < N) & (m[None, :] < M)
-    block = tl.load(src_ptr + b * s_b + n[:, None] * s_n + m[None, :] * s_m, mask=mask_nm)
+    block = tl.load(src_ptr + b * s_b + n[:, None] * s_n + m[None, :], mask=mask_nm)
     tl.store(dst_ptr + b * M * N + m[:, None] * N + n[None, :], tl.trans(block),
              mask=(m[:, None] < M) & (n[None, :] < N))
 
@@ -55,7 +58,7 @@ def transpose_copy(t: torch.Tensor) -> torch.Tensor:
     b, m, n = t.shape
     out = torch.empty((b, m, n), dtype=t.dtype, device=t.device)
     grid = (b, triton.cdiv(m, _TILE), triton.cdiv(n, _TILE))
-    _transpose_kernel[grid](t, out, m, n, *t.stride(), TILE=_TILE, num_warps=4)
+    _transpose_kernel[grid](t, out, m, n, t.stride(0), t.stride(2), TILE=_TILE, num_warps=4)
     return out
 
 

@@ -87,10 +87,18 @@ def linear_gelu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     n, k = weight.shape
     if x.shape[-1] != k:
         raise ValueError(f"x has {x.shape[-1]} features, the weight takes {k}")
-    a = x.reshape(-1, k).contiguous()
+    a = x.reshape(-1, k)
+    out = _linear_gelu_op(a, weight, bias) if torch.compiler.is_compiling() else _linear_gelu(a, weight, bias)
+    return out.view(*x.shape[:-1], n)
+
+
+def _linear_gelu(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """(M, K) a -> (M, N) GELU(a @ weight^T + bias)."""
+    a = a.contiguous()
+    n, k = weight.shape
     m = a.shape[0]
-    out = torch.empty((m, n), dtype=x.dtype, device=x.device)
-    b = (torch.zeros(n, device=x.device) if bias is None else bias).float().contiguous()
+    out = torch.empty((m, n), dtype=a.dtype, device=a.device)
+    b = (torch.zeros(n, device=a.device) if bias is None else bias).float().contiguous()
     # 128 x 128 tiles in 3 stages, as Inductor's fastest Triton GEMMs for the model's fc1 shapes on
     # an H200 (its autotune log, session 16: 0.84x of cuBLAS' bias GEMM alone at stage 1's fc1,
     # before the GELU pass this saves); 8 warps, so that the epilogue's erf is spread over 256
@@ -100,4 +108,16 @@ def linear_gelu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     grid = (triton.cdiv(m, 128) * triton.cdiv(n, 128),)
     _linear_gelu_kernel[grid](a, weight.contiguous(), b, out, m, n, k, BLOCK_M=128, BLOCK_N=128, BLOCK_K=block_k,
                               GROUP_M=8, EVEN_K=k % block_k == 0, DOT_F32=TRITON_INTERPRET, num_warps=8, num_stages=3)
-    return out.view(*x.shape[:-1], n)
+    return out
+
+
+@torch.library.custom_op("sr_core::linear_gelu", mutates_args=())
+def _linear_gelu_op(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """`_linear_gelu` as an operator torch.compile calls as it is: Triton's own launcher then
+    launches the kernel, as in eager mode (triton_ss2d_io's docstring says why)."""
+    return _linear_gelu(a, weight, bias)
+
+
+@_linear_gelu_op.register_fake
+def _(a, weight, bias):
+    return a.new_empty((a.shape[0], weight.shape[0]))

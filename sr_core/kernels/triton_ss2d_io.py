@@ -15,9 +15,15 @@ side is one kernel:
   that tile (the neighbours' rows from L1 / L2), accumulated in fp32; the tile is stored
   along positions, which the planes hold contiguously.
 * `layernorm_gate`: LayerNorm over channels of the scan's output, times SiLU(z), read from
-  planes (or any strides), written channels last in the dtype out_proj takes. A program takes
+  planes (or channels-last memory), written channels last in the dtype out_proj takes. A program takes
   a run of positions and whole rows of channels (or, past 2048, loops over them in blocks): the
   mean, then the variance about it (not E[x^2] - mean^2), then the output.
+
+Inside torch.compile each is a custom operator (`torch.library.custom_op`, sr_core::...), which
+Inductor calls as it is, so the kernel is launched by Triton's own launcher with the
+specialisation eager mode gives it. Traced as a plain Triton kernel, Inductor generated its own
+launch, and the LayerNorm kernel took 1.34 ms of a compiled sr_vmamba_tiny inference step
+against 0.69 ms eager (H200, session 17; `benchmarks/model_gpu.py --profile`).
 
 Forward only: the model takes these when no gradient is wanted (`SS2D.forward`, the same rule
 as the fused MLP's, `vmamba._fused_dtype`), so training is unchanged. Both accumulate in fp32
@@ -76,42 +82,78 @@ def _blocks(length: int, channels: int) -> tuple[int, int]:
     return block_p, min(triton.next_power_of_2(channels), max(16, _TILE // block_p))
 
 
-def dwconv_silu_planes(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+def dwconv_silu_planes(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, *,
+                       block_p: int | None = None, block_c: int | None = None, num_warps: int = 4) -> torch.Tensor:
     """`F.silu(F.conv2d(x.permute(0, 3, 1, 2), weight, bias, padding=1, groups=C))` as contiguous planes.
 
     Args:
         x: (B, H, W, C) channels-last features (made contiguous), any float dtype.
         weight: (C, 1, 3, 3), the depthwise conv's.
         bias: (C,) or None.
+        block_p, block_c, num_warps: a program's positions and channels (powers of two) and
+            warps (None: `_blocks`' tile), for benchmarks/ss2d_io.py to compare tiles.
 
     Returns:
         (B, C, H, W) contiguous, in x's dtype, computed in fp32. No autograd: for inference.
     """
-    b, h, w, c = x.shape
+    c = x.shape[-1]
     if tuple(weight.shape) != (c, 1, 3, 3):
         raise ValueError(f"a depthwise 3x3 conv over {c} channels needs a ({c}, 1, 3, 3) weight, "
                          f"got {tuple(weight.shape)}")
+    if torch.compiler.is_compiling():
+        return _dwconv_silu_op(x, weight, bias, block_p, block_c, num_warps)
+    return _dwconv_silu(x, weight, bias, block_p, block_c, num_warps)
+
+
+def _dwconv_silu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, block_p: int | None,
+                 block_c: int | None, num_warps: int) -> torch.Tensor:
+    b, h, w, c = x.shape
     x = x.contiguous()
     out = torch.empty((b, c, h, w), dtype=x.dtype, device=x.device)
-    block_p, block_c = _blocks(h * w, c)
+    auto_p, auto_c = _blocks(h * w, c)
+    block_p, block_c = block_p or auto_p, block_c or auto_c
     grid = (b * triton.cdiv(h * w, block_p), triton.cdiv(c, block_c))
     _dwconv_silu_kernel[grid](x, weight.reshape(c, 9).contiguous(), x if bias is None else bias.contiguous(), out,
-                              h, w, c, HAS_BIAS=bias is not None, BLOCK_P=block_p, BLOCK_C=block_c, num_warps=4)
+                              h, w, c, HAS_BIAS=bias is not None, BLOCK_P=block_p, BLOCK_C=block_c,
+                              num_warps=num_warps)
     return out
+
+
+@torch.library.custom_op("sr_core::dwconv_silu_planes", mutates_args=())
+def _dwconv_silu_op(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, block_p: int | None,
+                    block_c: int | None, num_warps: int) -> torch.Tensor:
+    """`_dwconv_silu` as an operator torch.compile calls as it is (see the module's docstring)."""
+    return _dwconv_silu(x, weight, bias, block_p, block_c, num_warps)
+
+
+@_dwconv_silu_op.register_fake
+def _(x, weight, bias, block_p, block_c, num_warps):
+    b, h, w, c = x.shape
+    return x.new_empty((b, c, h, w))
 
 
 @triton.jit
 def _layernorm_gate_kernel(y_ptr, z_ptr, w_ptr, b_ptr, out_ptr, L, C, eps,
-                           s_yb, s_yp, s_yc, HAS_Z: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
-                           WHOLE: tl.constexpr):
+                           Y_PLANES: tl.constexpr, HAS_Z: tl.constexpr, BLOCK_P: tl.constexpr,
+                           BLOCK_C: tl.constexpr, WHOLE: tl.constexpr):
     """out[b, p, c] = ((y[b, p, c] - mean) * rstd * w[c] + b[c]) * silu(z[b, p, c]) over BLOCK_P
-    positions p, the statistics over all C channels; y by its strides (b, p, c), z and out
-    (B, L, C) contiguous. WHOLE: every channel in one block (C <= BLOCK_C), y loaded once."""
+    positions p, the statistics over all C channels; y contiguous (B, C, L) planes (Y_PLANES) or
+    (B, L, C), z and out (B, L, C) contiguous. WHOLE: every channel in one block (C <= BLOCK_C),
+    y loaded once.
+
+    The layout is a constexpr rather than strides passed in, so that the compiler knows the
+    loads along positions (planes) or channels to be contiguous whatever it is told of the
+    arguments (benchmarks/ss2d_io.py, H200, session 18: 0.169 against 0.185 ms at stage 1)."""
     b = tl.program_id(0) // tl.cdiv(L, BLOCK_P)
     p = (tl.program_id(0) % tl.cdiv(L, BLOCK_P)) * BLOCK_P + tl.arange(0, BLOCK_P)
     pmask = p < L
-    y_base = y_ptr + b.to(tl.int64) * s_yb + p[:, None].to(tl.int64) * s_yp
     row = b.to(tl.int64) * L * C + p[:, None].to(tl.int64) * C
+    if Y_PLANES:
+        y_base = y_ptr + b.to(tl.int64) * L * C + p[:, None]
+        s_yc = L
+    else:
+        y_base = y_ptr + row
+        s_yc = 1
     if WHOLE:
         c = tl.arange(0, BLOCK_C)
         cmask = c < C
@@ -175,8 +217,8 @@ def layernorm_gate(y: torch.Tensor, z: torch.Tensor | None, weight: torch.Tensor
     """`F.layer_norm(y, (C,), weight, bias, eps) * F.silu(z)` (without z: the LayerNorm alone), channels last.
 
     Args:
-        y: (B, H, W, C), any strides (the plane kernels hand back a view of contiguous planes,
-            which this reads along its positions).
+        y: (B, H, W, C): a view of contiguous (B, C, H, W) planes (what the plane kernels hand
+            back), read along positions as it lies, or anything else, made contiguous.
         z: (B, H, W, C) or None; made contiguous.
         weight, bias: (C,), the LayerNorm's.
         eps: the LayerNorm's.
@@ -192,12 +234,36 @@ def layernorm_gate(y: torch.Tensor, z: torch.Tensor | None, weight: torch.Tensor
         raise ValueError(f"the gate z has shape {tuple(z.shape)}, the scan's output {tuple(y.shape)}")
     if tuple(weight.shape) != (c,) or tuple(bias.shape) != (c,):
         raise ValueError(f"a LayerNorm over {c} channels needs ({c},) weight and bias")
-    flat = y.reshape(b, h * w, c)  # a view for channels-last memory and for planes alike
+    if torch.compiler.is_compiling():
+        return _layernorm_gate_op(y, z, weight, bias, eps, dtype, block_c)
+    return _layernorm_gate(y, z, weight, bias, eps, dtype, block_c)
+
+
+def _layernorm_gate(y: torch.Tensor, z: torch.Tensor | None, weight: torch.Tensor, bias: torch.Tensor, eps: float,
+                    dtype: torch.dtype | None, block_c: int | None) -> torch.Tensor:
+    b, h, w, c = y.shape
+    # The kernel is given a contiguous tensor, never a strided view: the scan's planes as the
+    # (B, C, H, W) tensor they are, any other y made contiguous channels last.
+    planes = y.permute(0, 3, 1, 2)
+    y_planes = planes.is_contiguous() and not y.is_contiguous()
+    src = planes if y_planes else y.contiguous()
     out = torch.empty((b, h, w, c), dtype=dtype or y.dtype, device=y.device)
     block_p, block_c, warps = _norm_blocks(h * w, c, block_c)
-    zc = y if z is None else z.contiguous()
+    zc = src if z is None else z.contiguous()
     grid = (b * triton.cdiv(h * w, block_p),)
-    _layernorm_gate_kernel[grid](flat, zc, weight.contiguous(), bias.contiguous(), out, h * w, c, eps,
-                                 *flat.stride(), HAS_Z=z is not None, BLOCK_P=block_p, BLOCK_C=block_c,
+    _layernorm_gate_kernel[grid](src, zc, weight.contiguous(), bias.contiguous(), out, h * w, c, eps,
+                                 Y_PLANES=y_planes, HAS_Z=z is not None, BLOCK_P=block_p, BLOCK_C=block_c,
                                  WHOLE=c <= block_c, num_warps=warps)
     return out
+
+
+@torch.library.custom_op("sr_core::layernorm_gate", mutates_args=())
+def _layernorm_gate_op(y: torch.Tensor, z: torch.Tensor | None, weight: torch.Tensor, bias: torch.Tensor, eps: float,
+                       dtype: torch.dtype | None, block_c: int | None) -> torch.Tensor:
+    """`_layernorm_gate` as an operator torch.compile calls as it is (see the module's docstring)."""
+    return _layernorm_gate(y, z, weight, bias, eps, dtype, block_c)
+
+
+@_layernorm_gate_op.register_fake
+def _(y, z, weight, bias, eps, dtype, block_c):
+    return y.new_empty(y.shape, dtype=dtype or y.dtype)

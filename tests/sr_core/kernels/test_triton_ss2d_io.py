@@ -42,6 +42,19 @@ def test_dwconv_silu_planes_matches_pytorch(dtype, b, h, w, c):
     torch.testing.assert_close(got.double(), want, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("block_p,block_c,num_warps", [(16, 16, 2), (128, 8, 4)])
+def test_dwconv_silu_planes_any_tile(block_p, block_c, num_warps):
+    """The tiles benchmarks/ss2d_io.py compares give the same planes: a tile of several rows,
+    rows cut across blocks, 70 channels in partial blocks."""
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(2, 9, 11, 70, generator=g).to(DEVICE)
+    weight = (torch.randn(70, 1, 3, 3, generator=g) / 3).to(DEVICE)
+    bias = torch.randn(70, generator=g).to(DEVICE)
+    got = triton_ss2d_io.dwconv_silu_planes(x, weight, bias, block_p=block_p, block_c=block_c, num_warps=num_warps)
+    want = F.silu(F.conv2d(x.permute(0, 3, 1, 2).double(), weight.double(), bias.double(), padding=1, groups=70))
+    torch.testing.assert_close(got.double(), want, rtol=1e-6, atol=1e-6)
+
+
 def test_dwconv_silu_planes_refuses_a_wrong_weight():
     x = torch.randn(1, 4, 4, 8, device=DEVICE)
     with pytest.raises(ValueError, match=r"\(8, 1, 3, 3\)"):
@@ -50,16 +63,19 @@ def test_dwconv_silu_planes_refuses_a_wrong_weight():
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
 @pytest.mark.parametrize("gated", [True, False])
-@pytest.mark.parametrize("planes", [True, False])
+@pytest.mark.parametrize("layout", ["planes", "channels_last", "other"])
 @pytest.mark.parametrize("block_c", [None, 16])
 @pytest.mark.parametrize("b,h,w,c", SHAPES)
-def test_layernorm_gate_matches_pytorch(dtype, gated, planes, block_c, b, h, w, c):
-    """y as the plane kernels give it (a (B, H, W, C) view of contiguous planes) or channels last;
-    whole rows a program, or blocks of 16 channels looped over."""
+def test_layernorm_gate_matches_pytorch(dtype, gated, layout, block_c, b, h, w, c):
+    """y as the plane kernels give it (a (B, H, W, C) view of contiguous planes), channels last,
+    or any other strides (H and W swapped in memory); whole rows a program, or blocks of 16
+    channels looped over."""
     g = torch.Generator().manual_seed(b * 1000 + h * 100 + w * 10 + c + gated)
     y = (3 * torch.randn(b, h, w, c, generator=g) + 1).to(dtype).to(DEVICE)
-    if planes:
+    if layout == "planes":
         y = y.permute(0, 3, 1, 2).contiguous().permute(0, 2, 3, 1)
+    elif layout == "other":
+        y = y.transpose(1, 2).contiguous().transpose(1, 2)
     z = torch.randn(b, h, w, c, generator=g).to(dtype).to(DEVICE) if gated else None
     weight = torch.randn(c, generator=g).to(DEVICE)
     bias = torch.randn(c, generator=g).to(DEVICE)
@@ -103,3 +119,30 @@ def test_model_inference_with_the_fused_io_matches_pytorch_layers(z_gate):
                 m.fused_io = False
         plain = model(x)["logits"].float()
     assert (fused - plain).abs().max() <= 0.05 * plain.abs().max()
+
+
+def test_the_kernels_inside_torch_compile_match_eager():
+    """Inside torch.compile the fused kernels are custom operators, called as they are: the
+    conv's planes, the LayerNorm of a planes view and the fused fc1 + GELU come out as eager's,
+    bit for bit (Inductor on the GPU; on the CPU the tracing alone, aot_eager, with the
+    kernels in Triton's interpreter)."""
+    from sr_core.kernels.triton_linear import linear_gelu
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 12, 10, 48, generator=g).to(DEVICE, torch.bfloat16)
+    weight = (torch.randn(48, 1, 3, 3, generator=g) / 3).to(DEVICE, torch.bfloat16)
+    z = torch.randn(2, 12, 10, 48, generator=g).to(DEVICE, torch.bfloat16)
+    nw, nb = torch.randn(48, generator=g).to(DEVICE), torch.randn(48, generator=g).to(DEVICE)
+    fc1 = (torch.randn(64, 48, generator=g) / 7).to(DEVICE, torch.bfloat16)
+
+    def block(x, z):
+        planes = triton_ss2d_io.dwconv_silu_planes(x, weight)
+        y = (planes * 2).permute(0, 2, 3, 1)  # a planes view, as the scan hands back
+        out = triton_ss2d_io.layernorm_gate(y, z, nw, nb, 1e-5, torch.bfloat16)
+        return planes, out, linear_gelu(out, fc1)
+
+    eager = block(x, z)
+    backend = "inductor" if DEVICE == "cuda" else "aot_eager"
+    compiled = torch.compile(block, backend=backend, fullgraph=True, dynamic=False)(x, z)
+    for want, got in zip(eager, compiled):
+        assert torch.equal(want, got)
