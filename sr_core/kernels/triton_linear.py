@@ -70,13 +70,20 @@ def _linear_gelu_kernel(a_ptr, w_ptr, bias_ptr, out_ptr, M, N, K,
     tl.store(out_ptrs, v.to(out_ptr.dtype.element_ty), mask=mmask[:, None] & nmask[None, :])
 
 
-def linear_gelu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+_TILE = (128, 128, 0, 8, 8, 3)  # BLOCK_M, BLOCK_N, BLOCK_K (0: 64 where K allows, else 32), GROUP_M, warps, stages
+
+
+def linear_gelu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                tile: tuple[int, int, int, int, int, int] | None = None) -> torch.Tensor:
     """`F.gelu(F.linear(x, weight, bias))` (exact GELU) in x's dtype, accumulated in fp32.
 
     Args:
         x: (..., K) float16 or bfloat16 (any leading shape; made contiguous).
         weight: (N, K) in x's dtype.
         bias: (N,) or None; added in fp32.
+        tile: (BLOCK_M, BLOCK_N, BLOCK_K, GROUP_M, warps, stages) of the launch (powers of two
+            but the stages; BLOCK_K 0: 64 where it divides K, else 32); None: `_TILE`. For
+            benchmarks/fused_kernels.py to compare tiles.
 
     Returns:
         (..., N) in x's dtype. No autograd: for inference.
@@ -88,11 +95,13 @@ def linear_gelu(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     if x.shape[-1] != k:
         raise ValueError(f"x has {x.shape[-1]} features, the weight takes {k}")
     a = x.reshape(-1, k)
-    out = _linear_gelu_op(a, weight, bias) if torch.compiler.is_compiling() else _linear_gelu(a, weight, bias)
+    tile = list(tile or _TILE)
+    out = (_linear_gelu_op(a, weight, bias, tile) if torch.compiler.is_compiling()
+           else _linear_gelu(a, weight, bias, tile))
     return out.view(*x.shape[:-1], n)
 
 
-def _linear_gelu(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+def _linear_gelu(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, tile: list[int]) -> torch.Tensor:
     """(M, K) a -> (M, N) GELU(a @ weight^T + bias)."""
     a = a.contiguous()
     n, k = weight.shape
@@ -104,20 +113,22 @@ def _linear_gelu(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     # before the GELU pass this saves); 8 warps, so that the epilogue's erf is spread over 256
     # threads. Not tuned further: the ten launches took 1.12 ms there (RESULTS.md), about 0.8 TB/s
     # of the hidden maps written, so the epilogue's latency, not the memory, bounds it.
-    block_k = 64 if k % 64 == 0 else 32
-    grid = (triton.cdiv(m, 128) * triton.cdiv(n, 128),)
-    _linear_gelu_kernel[grid](a, weight.contiguous(), b, out, m, n, k, BLOCK_M=128, BLOCK_N=128, BLOCK_K=block_k,
-                              GROUP_M=8, EVEN_K=k % block_k == 0, DOT_F32=TRITON_INTERPRET, num_warps=8, num_stages=3)
+    block_m, block_n, block_k, group_m, warps, stages = tile
+    block_k = block_k or (64 if k % 64 == 0 else 32)
+    grid = (triton.cdiv(m, block_m) * triton.cdiv(n, block_n),)
+    _linear_gelu_kernel[grid](a, weight.contiguous(), b, out, m, n, k, BLOCK_M=block_m, BLOCK_N=block_n,
+                              BLOCK_K=block_k, GROUP_M=group_m, EVEN_K=k % block_k == 0, DOT_F32=TRITON_INTERPRET,
+                              num_warps=warps, num_stages=stages)
     return out
 
 
 @torch.library.custom_op("sr_core::linear_gelu", mutates_args=())
-def _linear_gelu_op(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+def _linear_gelu_op(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, tile: list[int]) -> torch.Tensor:
     """`_linear_gelu` as an operator torch.compile calls as it is: Triton's own launcher then
     launches the kernel, as in eager mode (triton_ss2d_io's docstring says why)."""
-    return _linear_gelu(a, weight, bias)
+    return _linear_gelu(a, weight, bias, tile)
 
 
 @_linear_gelu_op.register_fake
-def _(a, weight, bias):
+def _(a, weight, bias, tile):
     return a.new_empty((a.shape[0], weight.shape[0]))

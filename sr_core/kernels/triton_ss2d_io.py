@@ -91,7 +91,7 @@ def dwconv_silu_planes(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor
         weight: (C, 1, 3, 3), the depthwise conv's.
         bias: (C,) or None.
         block_p, block_c, num_warps: a program's positions and channels (powers of two) and
-            warps (None: `_blocks`' tile), for benchmarks/ss2d_io.py to compare tiles.
+            warps (None: `_blocks`' tile), for benchmarks/fused_kernels.py to compare tiles.
 
     Returns:
         (B, C, H, W) contiguous, in x's dtype, computed in fp32. No autograd: for inference.
@@ -143,7 +143,7 @@ def _layernorm_gate_kernel(y_ptr, z_ptr, w_ptr, b_ptr, out_ptr, L, C, eps,
 
     The layout is a constexpr rather than strides passed in, so that the compiler knows the
     loads along positions (planes) or channels to be contiguous whatever it is told of the
-    arguments (benchmarks/ss2d_io.py, H200, session 18: 0.169 against 0.185 ms at stage 1)."""
+    arguments (benchmarks/fused_kernels.py, H200, session 18: 0.169 against 0.185 ms at stage 1)."""
     b = tl.program_id(0) // tl.cdiv(L, BLOCK_P)
     p = (tl.program_id(0) % tl.cdiv(L, BLOCK_P)) * BLOCK_P + tl.arange(0, BLOCK_P)
     pmask = p < L

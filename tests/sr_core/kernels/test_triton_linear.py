@@ -27,6 +27,18 @@ def reference(x, w, b):
 SHAPES = [(5, 32, 24, True), (130, 96, 136, True), (17, 40, 8, True), (64, 64, 129, False)]
 
 
+@pytest.mark.parametrize("tile", [(32, 16, 16, 2, 2, 2), (16, 64, 32, 4, 4, 1)])
+def test_linear_gelu_any_tile(tile):
+    """The tiles benchmarks/fused_kernels.py compares give the same result: partial tiles in M
+    and N, several K steps, groups of tiles along M cut short."""
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(70, 96, generator=g).to(torch.bfloat16).to(DEVICE)
+    w = (torch.randn(72, 96, generator=g) / 10).to(torch.bfloat16).to(DEVICE)
+    b = torch.randn(72, generator=g).to(DEVICE)
+    got = triton_linear.linear_gelu(x, w, b, tile)
+    torch.testing.assert_close(got.double(), reference(x, w, b), rtol=2 * 2**-8, atol=2 * 2**-8)
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("m,k,n,with_bias", SHAPES)
 def test_linear_gelu_matches_pytorch(dtype, m, k, n, with_bias):

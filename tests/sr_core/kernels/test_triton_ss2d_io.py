@@ -44,7 +44,7 @@ def test_dwconv_silu_planes_matches_pytorch(dtype, b, h, w, c):
 
 @pytest.mark.parametrize("block_p,block_c,num_warps", [(16, 16, 2), (128, 8, 4)])
 def test_dwconv_silu_planes_any_tile(block_p, block_c, num_warps):
-    """The tiles benchmarks/ss2d_io.py compares give the same planes: a tile of several rows,
+    """The tiles benchmarks/fused_kernels.py compares give the same planes: a tile of several rows,
     rows cut across blocks, 70 channels in partial blocks."""
     g = torch.Generator().manual_seed(7)
     x = torch.randn(2, 9, 11, 70, generator=g).to(DEVICE)
