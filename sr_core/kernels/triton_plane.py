@@ -246,11 +246,12 @@ def _scan_forward(x, x_dbl, dtw, dtb, A_logs, Ds, cfg: _Config) -> torch.Tensor:
 @torch.library.custom_op("sr_core::plane_scan_forward", mutates_args=())
 def _scan_forward_op(x: torch.Tensor, x_dbl: torch.Tensor, dtw: torch.Tensor, dtb: torch.Tensor,
                      A_logs: torch.Tensor, Ds: torch.Tensor, cfg: list[int]) -> torch.Tensor:
-    """`_scan_forward` as an operator that torch.compile calls as it is, for inference: Triton's
-    own launcher then launches the kernels, as in eager mode. Traced as plain Triton kernels
-    under Inductor's launches, the forward kernels of a compiled sr_vmamba_tiny inference step
-    took 4.155 ms against 3.921 ms eager (H200, session 18; triton_ss2d_io's LayerNorm: 1.35
-    against 0.70 ms). cfg: the `_Config`'s fields in order (an operator takes no dataclass)."""
+    """`_scan_forward` as an operator that torch.compile calls as it is (`_PlaneScan` takes it and
+    `_scan_backward_op` while compiling): Triton's own launcher then launches the kernels, as in
+    eager mode. Traced as plain Triton kernels under Inductor's launches, the forward kernels of
+    a compiled sr_vmamba_tiny inference step took 4.155 ms against 3.921 ms eager (H200, session
+    18; triton_ss2d_io's LayerNorm: 1.35 against 0.70 ms). cfg: the `_Config`'s fields in order
+    (an operator takes no dataclass)."""
     return _scan_forward(x, x_dbl.contiguous(), dtw.contiguous(), dtb.contiguous(), A_logs.contiguous(),
                          Ds.contiguous(), _config_of(cfg))
 
@@ -265,10 +266,6 @@ def _config_of(values: list[int]) -> _Config:
     return _Config(*(bool(v) if f.type == "bool" else int(v) for f, v in zip(fields(_Config), values)))
 
 
-def _wants_grad(*tensors: torch.Tensor) -> bool:
-    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-
-
 class _PlaneScan(torch.autograd.Function):
     """(x, x_dbl, dt weight, dt bias, A_logs, Ds) -> merged y (B, D, H, W), Triton both ways.
 
@@ -279,58 +276,85 @@ class _PlaneScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, x_dbl, dtw, dtb, A_logs, Ds, cfg: _Config):
         dtw, dtb, A_logs, Ds, x_dbl = (t.contiguous() for t in (dtw, dtb, A_logs, Ds, x_dbl))
-        y = _scan_forward(x, x_dbl, dtw, dtb, A_logs, Ds, cfg)
+        if torch.compiler.is_compiling():
+            y = _scan_forward_op(x, x_dbl, dtw, dtb, A_logs, Ds, [int(v) for v in astuple(cfg)])
+        else:
+            y = _scan_forward(x, x_dbl, dtw, dtb, A_logs, Ds, cfg)
         ctx.save_for_backward(x, x_dbl, dtw, dtb, A_logs, Ds)
         ctx.cfg = cfg
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        x, x_dbl, dtw, dtb, A_logs, Ds = ctx.saved_tensors
-        r = dtw.shape[2]
-        b, d, h, w = x.shape
-        dev = x.device
-        # dy usually arrives as the transposed view of a channels-last gradient: one copy
-        # makes its planes contiguous, as the kernel's coalesced loads need.
-        gy = gy.contiguous()
-        # Atomic targets start at zero. Both launches of the "transpose" mode add into the same
-        # buffers, each into its own direction slots (dxdbl's and dz's column slots in the
-        # transposed order, as x_dbl's are).
-        dxdbl = torch.zeros(x_dbl.shape, dtype=torch.float32, device=dev)
-        n_part = min(b, _PARTS)
-        pdw = torch.zeros((n_part, 4, d, r), dtype=torch.float32, device=dev)
-        pdb = torch.zeros((n_part, 4, d), dtype=torch.float32, device=dev)
-        pda = torch.zeros((n_part, 4, d), dtype=torch.float32, device=dev)
-        pdd = torch.zeros((n_part, d), dtype=torch.float32, device=dev)
-        # dz (B, 4, D, H*W) in x's dtype, only where the GEMMs take the dt gradients.
-        dz = triton_ss2d._empty((b, 4, d, h * w) if ctx.cfg.dt_gemm else (1,), x.dtype, dev)
-        transposed = ctx.cfg.col_mode == _TRANSPOSE
-        dx = None
-        # With copy_t x's transpose is made again rather than kept from the forward: one copy now
-        # instead of a second copy of x held for every block until the backward.
-        for part, planes, pcfg in _parts(x, ctx.cfg) if transposed else ((0, x, ctx.cfg),):
-            g = _Launch(planes, x_dbl, r, pcfg, backward=True)
-            meta = _part_meta(part, ctx.cfg)
-            grad = gy if part != 2 else gy.transpose(2, 3) if meta["XT"] else gy.transpose(2, 3).contiguous()
-            out = dx if meta["ACCUM"] else triton_ss2d._empty((g.b, g.d, g.h, g.w), x.dtype, dev)
-            _plane_bwd_kernel[g.grid](_base(planes, x, meta), x_dbl, dtw, dtb, A_logs, Ds, _base(grad, gy, meta), out,
-                                      dxdbl, pdw, pdb, pda, pdd, dz, g.h, g.w, g.d, g.n_dblk, n_part,
-                                      *planes.stride(), *grad.stride(), *_strides_seen(out, meta), **meta, **g.meta)
-            if dx is None:
-                dx = out
-            elif not meta["ACCUM"]:
-                dx.add_(out.transpose(2, 3))
-        d_w = pdw.sum(0)
-        if ctx.cfg.dt_gemm:
-            # d(dt_lowrank)[b, k] = dt_w[k]^T dz[b, k]; d(dt_w)[k] = sum_b dz[b, k] dt_lowrank[b, k]^T.
-            dxdbl[:, :, :r] += torch.matmul(dtw.transpose(1, 2).to(dz.dtype), dz)
-            d_w = torch.matmul(dz, x_dbl[:, :, :r].transpose(2, 3).to(dz.dtype)).sum(0, dtype=torch.float32)
-        d_ds = pdd.sum(0).repeat(4)
-        # In the "transpose" mode this is the gradient of the transposed-slot x_dbl the forward
-        # was given; `_column_slots_transposed`'s own backward turns it back.
-        return (dx, dxdbl.to(x_dbl.dtype), d_w.to(dtw.dtype), pdb.sum(0).to(dtb.dtype),
-                pda.sum(0).reshape(4 * d, 1).to(A_logs.dtype), d_ds.to(Ds.dtype), None)
+        saved = ctx.saved_tensors
+        if torch.compiler.is_compiling():
+            grads = _scan_backward_op(*saved, gy, [int(v) for v in astuple(ctx.cfg)])
+        else:
+            grads = _scan_backward(*saved, gy, ctx.cfg)
+        return (*grads, None)
 
+
+def _scan_backward(x, x_dbl, dtw, dtb, A_logs, Ds, gy, cfg: _Config) -> tuple[torch.Tensor, ...]:
+    """The backward launches and the reductions after them: the gradients of x, x_dbl, dtw,
+    dtb, A_logs and Ds, from the forward's contiguous operands and dy."""
+    r = dtw.shape[2]
+    b, d, h, w = x.shape
+    dev = x.device
+    # dy usually arrives as the transposed view of a channels-last gradient: one copy
+    # makes its planes contiguous, as the kernel's coalesced loads need.
+    gy = gy.contiguous()
+    # Atomic targets start at zero. Both launches of the "transpose" mode add into the same
+    # buffers, each into its own direction slots (dxdbl's and dz's column slots in the
+    # transposed order, as x_dbl's are).
+    dxdbl = torch.zeros(x_dbl.shape, dtype=torch.float32, device=dev)
+    n_part = min(b, _PARTS)
+    pdw = torch.zeros((n_part, 4, d, r), dtype=torch.float32, device=dev)
+    pdb = torch.zeros((n_part, 4, d), dtype=torch.float32, device=dev)
+    pda = torch.zeros((n_part, 4, d), dtype=torch.float32, device=dev)
+    pdd = torch.zeros((n_part, d), dtype=torch.float32, device=dev)
+    # dz (B, 4, D, H*W) in x's dtype, only where the GEMMs take the dt gradients.
+    dz = triton_ss2d._empty((b, 4, d, h * w) if cfg.dt_gemm else (1,), x.dtype, dev)
+    transposed = cfg.col_mode == _TRANSPOSE
+    dx = None
+    # With copy_t x's transpose is made again rather than kept from the forward: one copy now
+    # instead of a second copy of x held for every block until the backward.
+    for part, planes, pcfg in _parts(x, cfg) if transposed else ((0, x, cfg),):
+        g = _Launch(planes, x_dbl, r, pcfg, backward=True)
+        meta = _part_meta(part, cfg)
+        grad = gy if part != 2 else gy.transpose(2, 3) if meta["XT"] else gy.transpose(2, 3).contiguous()
+        out = dx if meta["ACCUM"] else triton_ss2d._empty((g.b, g.d, g.h, g.w), x.dtype, dev)
+        _plane_bwd_kernel[g.grid](_base(planes, x, meta), x_dbl, dtw, dtb, A_logs, Ds, _base(grad, gy, meta), out,
+                                  dxdbl, pdw, pdb, pda, pdd, dz, g.h, g.w, g.d, g.n_dblk, n_part,
+                                  *planes.stride(), *grad.stride(), *_strides_seen(out, meta), **meta, **g.meta)
+        if dx is None:
+            dx = out
+        elif not meta["ACCUM"]:
+            dx.add_(out.transpose(2, 3))
+    d_w = pdw.sum(0)
+    if cfg.dt_gemm:
+        # d(dt_lowrank)[b, k] = dt_w[k]^T dz[b, k]; d(dt_w)[k] = sum_b dz[b, k] dt_lowrank[b, k]^T.
+        dxdbl[:, :, :r] += torch.matmul(dtw.transpose(1, 2).to(dz.dtype), dz)
+        d_w = torch.matmul(dz, x_dbl[:, :, :r].transpose(2, 3).to(dz.dtype)).sum(0, dtype=torch.float32)
+    d_ds = pdd.sum(0).repeat(4)
+    # In the "transpose" mode this is the gradient of the transposed-slot x_dbl the forward
+    # was given; `_column_slots_transposed`'s own backward turns it back.
+    return (dx, dxdbl.to(x_dbl.dtype), d_w.to(dtw.dtype), pdb.sum(0).to(dtb.dtype),
+            pda.sum(0).reshape(4 * d, 1).to(A_logs.dtype), d_ds.to(Ds.dtype))
+
+
+@torch.library.custom_op("sr_core::plane_scan_backward", mutates_args=())
+def _scan_backward_op(x: torch.Tensor, x_dbl: torch.Tensor, dtw: torch.Tensor, dtb: torch.Tensor,
+                      A_logs: torch.Tensor, Ds: torch.Tensor, gy: torch.Tensor,
+                      cfg: list[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                                               torch.Tensor, torch.Tensor]:
+    """`_scan_backward` as an operator torch.compile calls as it is (see `_scan_forward_op`)."""
+    return _scan_backward(x, x_dbl, dtw, dtb, A_logs, Ds, gy, _config_of(cfg))
+
+
+@_scan_backward_op.register_fake
+def _(x, x_dbl, dtw, dtb, A_logs, Ds, gy, cfg):
+    return (x.new_empty(x.shape), x_dbl.new_empty(x_dbl.shape), dtw.new_empty(dtw.shape), dtb.new_empty(dtb.shape),
+            A_logs.new_empty(A_logs.shape), Ds.new_empty(Ds.shape))
 
 def ss2d_scan_triton_plane(
     x: torch.Tensor,
@@ -418,11 +442,7 @@ def ss2d_scan_triton_plane(
     x_dbl = project_positions(x_proj_weight, x, x.dtype)
     if cfg.col_mode == _TRANSPOSE:
         x_dbl = _column_slots_transposed(x_dbl, h, w)  # differentiable: autograd turns its gradient back
-    operands = (x, x_dbl, dt_projs_weight, dt_projs_bias, A_logs, Ds)
-    if torch.compiler.is_compiling() and not _wants_grad(*operands):
-        y = _scan_forward_op(*operands, [int(v) for v in astuple(cfg)])
-    else:
-        y = _PlaneScan.apply(*operands, cfg)
+    y = _PlaneScan.apply(x, x_dbl, dt_projs_weight, dt_projs_bias, A_logs, Ds, cfg)
     return (from_planes(y) if transposed_io else y).permute(0, 2, 3, 1)
 
 
