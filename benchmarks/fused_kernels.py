@@ -40,6 +40,16 @@ from _common import cuda_time  # noqa: E402
 from kernels import STAGES, copy_bandwidth  # noqa: E402
 
 
+def check(op: str, cases: dict, reference) -> None:
+    """Every case's output within 2% (of the largest |value|) of reference()'s: a wrong tile is a
+    wrong row, not a fast one."""
+    ref = reference().float()
+    for name, fn in cases.items():
+        diff = (fn().float() - ref).abs().max().item() / ref.abs().max().item()
+        if diff > 2e-2:
+            raise AssertionError(f"{op} {name}: relative difference {diff:.2e} from PyTorch")
+
+
 def conv_cases(b: int, c: int, side: int, tiles: list[tuple[int, int, int]]) -> tuple[int, dict]:
     """(bytes, {case name: fn}) for the conv at one shape."""
     from sr_core.kernels.triton_ss2d_io import dwconv_silu_planes
@@ -58,11 +68,7 @@ def conv_cases(b: int, c: int, side: int, tiles: list[tuple[int, int, int]]) -> 
     for p, ch, warps in tiles:
         cases[f"Triton, {p} x {ch}, {warps} warps"] = (
             lambda p=p, ch=ch, warps=warps: fused(block_p=p, block_c=ch, num_warps=warps))
-    ref = torch_path().float()
-    for name, fn in cases.items():  # a wrong tile is a wrong row, not a fast one
-        diff = (fn().float() - ref).abs().max().item() / ref.abs().max().item()
-        if diff > 2e-2:
-            raise AssertionError(f"conv {name}: relative difference {diff:.2e} from PyTorch")
+    check("conv", cases, torch_path)
     return 2 * x.numel() * x.element_size(), cases
 
 
@@ -83,11 +89,7 @@ def norm_cases(b: int, c: int, side: int) -> tuple[int, dict]:
         return layernorm_gate(y, z, w, bias, 1e-5, torch.bfloat16)
 
     cases = {"PyTorch LayerNorm x SiLU(z)": torch_path, "Triton": fused}
-    ref = torch_path().float()
-    for name, fn in cases.items():
-        diff = (fn().float() - ref).abs().max().item() / ref.abs().max().item()
-        if diff > 2e-2:
-            raise AssertionError(f"norm {name}: relative difference {diff:.2e} from PyTorch")
+    check("norm", cases, torch_path)
     return 3 * z.numel() * z.element_size(), cases
 
 
@@ -104,13 +106,7 @@ def fc1_cases(b: int, dim: int, side: int, tiles: list[tuple[int, ...]]) -> tupl
              "Triton": lambda: linear_gelu(x, w, bias)}
     for tile in tiles:
         cases["Triton, " + " x ".join(map(str, tile))] = lambda tile=tile: linear_gelu(x, w, bias, tile)
-    ref = cases["PyTorch linear + GELU"]().float()
-    for name, fn in cases.items():
-        if "alone" in name:
-            continue
-        diff = (fn().float() - ref).abs().max().item() / ref.abs().max().item()
-        if diff > 2e-2:
-            raise AssertionError(f"fc1 {name}: relative difference {diff:.2e} from PyTorch")
+    check("fc1", {k: v for k, v in cases.items() if "alone" not in k}, cases["PyTorch linear + GELU"])
     return (x.numel() + w.numel() + x.shape[0] * 4 * dim) * x.element_size(), cases
 
 
@@ -137,6 +133,8 @@ def main() -> None:
     args = parser.parse_args()
     if set(ops := args.ops.split(",")) - {"conv", "norm", "fc1"}:
         parser.error(f"--ops: unknown {sorted(set(ops) - {'conv', 'norm', 'fc1'})}; known: conv, norm, fc1")
+    if not set(args.stages.split(",")) <= {"1", "2", "3", "4"}:
+        parser.error(f"--stages: comma-separated stage numbers 1-4, got {args.stages!r}")
     if not torch.cuda.is_available():
         sys.exit("fused_kernels.py: needs a CUDA GPU")
     bw = copy_bandwidth()

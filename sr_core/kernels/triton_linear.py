@@ -108,11 +108,11 @@ def _linear_gelu(a: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     m = a.shape[0]
     out = torch.empty((m, n), dtype=a.dtype, device=a.device)
     b = (torch.zeros(n, device=a.device) if bias is None else bias).float().contiguous()
-    # 128 x 128 tiles in 3 stages, as Inductor's fastest Triton GEMMs for the model's fc1 shapes on
-    # an H200 (its autotune log, session 16: 0.84x of cuBLAS' bias GEMM alone at stage 1's fc1,
-    # before the GELU pass this saves); 8 warps, so that the epilogue's erf is spread over 256
-    # threads. Not tuned further: the ten launches took 1.12 ms there (RESULTS.md), about 0.8 TB/s
-    # of the hidden maps written, so the epilogue's latency, not the memory, bounds it.
+    # _TILE: 128 x 128 tiles in 3 stages, as Inductor's fastest Triton GEMMs for the model's fc1
+    # shapes on an H200 (its autotune log, session 16); 8 warps, so that the epilogue's erf is
+    # spread over 256 threads. Six other tiles were no faster beyond stage 1 (session 18,
+    # benchmarks/fused_kernels.py; RESULTS.md); the ten launches take 1.12 ms, about 0.8 TB/s of
+    # the hidden maps written, so the epilogue's latency, not the memory, bounds it.
     block_m, block_n, block_k, group_m, warps, stages = tile
     block_k = block_k or (64 if k % 64 == 0 else 32)
     grid = (triton.cdiv(m, block_m) * triton.cdiv(n, block_n),)

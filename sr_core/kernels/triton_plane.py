@@ -261,8 +261,13 @@ def _(x, x_dbl, dtw, dtb, A_logs, Ds, cfg):
     return x.new_empty(x.shape)
 
 
+def _config_values(cfg: _Config) -> list[int]:
+    """cfg's fields in order, bools as 0 / 1: what the operators take for it."""
+    return [int(v) for v in astuple(cfg)]
+
+
 def _config_of(values: list[int]) -> _Config:
-    """The `_Config` whose fields `dataclasses.astuple` gave as `values` (bools as 0 / 1)."""
+    """The `_Config` whose `_config_values` are `values`."""
     return _Config(*(bool(v) if f.type == "bool" else int(v) for f, v in zip(fields(_Config), values)))
 
 
@@ -277,7 +282,7 @@ class _PlaneScan(torch.autograd.Function):
     def forward(ctx, x, x_dbl, dtw, dtb, A_logs, Ds, cfg: _Config):
         dtw, dtb, A_logs, Ds, x_dbl = (t.contiguous() for t in (dtw, dtb, A_logs, Ds, x_dbl))
         if torch.compiler.is_compiling():
-            y = _scan_forward_op(x, x_dbl, dtw, dtb, A_logs, Ds, [int(v) for v in astuple(cfg)])
+            y = _scan_forward_op(x, x_dbl, dtw, dtb, A_logs, Ds, _config_values(cfg))
         else:
             y = _scan_forward(x, x_dbl, dtw, dtb, A_logs, Ds, cfg)
         ctx.save_for_backward(x, x_dbl, dtw, dtb, A_logs, Ds)
@@ -288,7 +293,7 @@ class _PlaneScan(torch.autograd.Function):
     def backward(ctx, gy):
         saved = ctx.saved_tensors
         if torch.compiler.is_compiling():
-            grads = _scan_backward_op(*saved, gy, [int(v) for v in astuple(ctx.cfg)])
+            grads = _scan_backward_op(*saved, gy, _config_values(ctx.cfg))
         else:
             grads = _scan_backward(*saved, gy, ctx.cfg)
         return (*grads, None)
@@ -355,6 +360,7 @@ def _scan_backward_op(x: torch.Tensor, x_dbl: torch.Tensor, dtw: torch.Tensor, d
 def _(x, x_dbl, dtw, dtb, A_logs, Ds, gy, cfg):
     return (x.new_empty(x.shape), x_dbl.new_empty(x_dbl.shape), dtw.new_empty(dtw.shape), dtb.new_empty(dtb.shape),
             A_logs.new_empty(A_logs.shape), Ds.new_empty(Ds.shape))
+
 
 def ss2d_scan_triton_plane(
     x: torch.Tensor,

@@ -23,7 +23,10 @@ Inside torch.compile each is a custom operator (`torch.library.custom_op`, sr_co
 Inductor calls as it is, so the kernel is launched by Triton's own launcher with the
 specialisation eager mode gives it. Traced as a plain Triton kernel, Inductor generated its own
 launch, and the LayerNorm kernel took 1.34 ms of a compiled sr_vmamba_tiny inference step
-against 0.69 ms eager (H200, session 17; `benchmarks/model_gpu.py --profile`).
+against 0.69 ms eager (H200, session 17; `benchmarks/model_gpu.py --profile`); as an operator,
+0.70 ms (session 18). Eager calls skip the operator and run the function itself, so the
+viewer's eager forward does not pay the dispatcher's round trip on every kernel. The fused
+fc1 + GELU (triton_linear.py) and the plane scan (triton_plane.py) do the same.
 
 Forward only: the model takes these when no gradient is wanted (`SS2D.forward`, the same rule
 as the fused MLP's, `vmamba._fused_dtype`), so training is unchanged. Both accumulate in fp32
