@@ -57,7 +57,7 @@ _MAX_BLOCK_D = 64
 _PARTS = 8  # partial rows of the parameter gradients (shared round-robin by batch)
 _COL_MODES = ("rows", "transpose")  # "rows": the kernels' PART 0; "transpose": PART 1 then 2
 _TRANSPOSE_FROM = 1024  # padded plane positions from which "transpose" is the default col_mode
-_TRANSPOSE_FWD_MAXNREG = 64  # the forward launches' default register cap in the "transpose" mode
+_TRANSPOSE_FWD_MAXNREG = 64  # the forward launches' default register cap a channel in the "transpose" mode
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,7 @@ class _Config:
     maxnreg: int = 0  # ptxas register cap of the forward launches (0: none)
     bwd_maxnreg: int = 0  # the backward's
     copy_t: bool = False  # "transpose" mode: x^T, dy^T and the transposed add as PyTorch copies
+    mirror: bool = True  # dense planes: each forward direction and its reverse in one scan
 
 
 def _pow2(n: int) -> int:
@@ -97,9 +98,9 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
             bwd_block_d: int | None = None, bwd_num_warps: int | None = None,
             col_mode: str | None = None, dt_grad: str | None = None, tile_elems: int | None = None,
             bwd_tile_elems: int | None = None, dense: bool = True, maxnreg: int | None = None,
-            bwd_maxnreg: int | None = None, copy_t: bool = False) -> _Config:
-    """About tile_elems (default _ELEMS; in "rows" mode twice that for a 64 x 64 plane's
-    forward, in "transpose" mode a quarter, i.e. one channel of a 32 x 32 or larger plane)
+            bwd_maxnreg: int | None = None, copy_t: bool = False, mirror: bool = True) -> _Config:
+    """About tile_elems (default _ELEMS; for a 64 x 64 plane's forward twice that, in
+    "transpose" mode otherwise a quarter, i.e. one channel of a 32 x 32 plane)
     tile elements a program: 64 channels of an 8 x 8 plane; the backward _ELEMS, or a quarter
     of it from 32 x 32 up (one channel a program), unless bwd_tile_elems says otherwise.
 
@@ -125,7 +126,11 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     if col_mode not in _COL_MODES:
         raise ValueError(f"col_mode must be one of {', '.join(map(repr, _COL_MODES))}, got {col_mode!r}")
     if col_mode == "transpose":
-        fwd_elems = tile_elems or _ELEMS // 4
+        # Two channels of a 64 x 64 plane: the x_dbl rows a position loads, widens and turns
+        # into coefficients then serve both (19% fewer instructions a channel, sm_90 SASS); on an
+        # H200 (session 20) stage 1's forward took 0.763 ms against 0.819 at one channel. One
+        # channel of a 32 x 32 plane: two took stage 2's from 0.416 to 0.776 ms.
+        fwd_elems = tile_elems or (2 * _ELEMS if lp == _ELEMS else _ELEMS // 4)
     else:
         fwd_elems = tile_elems or (2 * _ELEMS if lp == _ELEMS else _ELEMS)
     bd = block_d or max(1, min(cap, fwd_elems // lp))
@@ -144,14 +149,15 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
         # Compiled by Triton 3.6 for an H200 (session 13), stage 1's first forward launch took 80
         # registers a thread: one 16-warp program a multiprocessor. Capped at 64 (6 spill bytes)
         # two fit, and the forward ran in 0.86-0.88 ms against 0.98-0.99 (4.33 against 4.46-4.48
-        # ms forward+backward); stage 2 was level either way.
-        maxnreg = _TRANSPOSE_FWD_MAXNREG
+        # ms forward+backward); stage 2 was level either way. Two channels a program (64 x 64
+        # planes) take twice the cap: still one 16-warp program a multiprocessor, 44 spill bytes.
+        maxnreg = min(255, _TRANSPOSE_FWD_MAXNREG * bd)
     for name, v in (("maxnreg", maxnreg), ("bwd_maxnreg", bwd_maxnreg)):
         if v and not 24 <= v <= 255:
             raise ValueError(f"{name} must be between 24 and 255 registers, got {v}")
     return _Config(hp, wp, bd, num_warps or _warps(bd * lp), bwd_bd, bwd_num_warps or _warps(bwd_bd * lp),
                    _COL_MODES.index(col_mode), bool(dense), dt_grad == "gemm", max(16, _pow2(r)),
-                   maxnreg or 0, bwd_maxnreg or 0, bool(copy_t))
+                   maxnreg or 0, bwd_maxnreg or 0, bool(copy_t), bool(mirror))
 
 
 class _Launch:
@@ -175,6 +181,10 @@ class _Launch:
             self.meta["maxnreg"] = cap
         if backward:
             self.meta["DT_GEMM"] = cfg.dt_gemm
+        else:
+            # Mirrored pairs (triton_plane_fwd.fwd_pair_mirrored) on dense planes, in runs of the
+            # positions a thread loads at once (16 bytes); 1: a forward and a reverse scan.
+            self.meta["RUN"] = min(16 // x.element_size(), lp) if cfg.mirror and self.meta["DENSE"] else 1
 
 
 _TRANSPOSE = _COL_MODES.index("transpose")
@@ -383,6 +393,7 @@ def ss2d_scan_triton_plane(
     bwd_maxnreg: int | None = None,
     copy_t: bool = False,
     channels_last_io: bool = True,
+    mirror: bool = True,
 ) -> torch.Tensor:
     """SS2D core on the plane kernels; same arguments and result as `reference.ss2d_scan`.
 
@@ -418,6 +429,9 @@ def ss2d_scan_triton_plane(
         copy_t: in the "transpose" mode, make x's and dy's transposes and add the second
             launch's output as PyTorch copies (the form measured until session 12) instead of
             transposing tiles in the kernels' registers (`_parts`).
+        mirror: on power-of-two planes, scan each forward direction together with its reverse,
+            the reversed one loaded backwards (triton_plane_fwd.fwd_pair_mirrored); False: a
+            forward and a reverse scan each.
         channels_last_io: when x is channels last (as the model's depthwise conv makes it),
             make its planes contiguous, and hand y back in channels-last memory, by the tiled
             transposes of triton_layout.py (which also turn dy and dx) instead of PyTorch's
@@ -442,7 +456,7 @@ def ss2d_scan_triton_plane(
         return triton_ss2d.ss2d_scan_triton(x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds)
     r = dt_projs_weight.shape[2]
     cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_mode, dt_grad, tile_elems,
-                  bwd_tile_elems, dense, maxnreg, bwd_maxnreg, copy_t)
+                  bwd_tile_elems, dense, maxnreg, bwd_maxnreg, copy_t, mirror)
     transposed_io = channels_last_io and is_channels_last(x)
     x = to_planes(x) if transposed_io else x.contiguous()
     x_dbl = project_positions(x_proj_weight, x, x.dtype)

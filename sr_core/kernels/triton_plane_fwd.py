@@ -14,7 +14,10 @@ are needed and each direction is one scan of the whole flattened plane:
   `tl.associative_scan` with `lin_combine` along the flattened plane: row-major as it is,
   row-major reversed with reverse=True, and the two column-major directions on the scan's
   operands transposed to (BLOCK_D, WP * HP) (`to_cols`: a register transpose, which Triton
-  lowers through shared memory), h transposed back. Every coefficient (dt_lowrank, B, C) is
+  lowers through shared memory), h transposed back. On power-of-two planes (every stage at
+  256 px) a reversed direction is instead loaded backwards and scanned forwards in the same
+  scan as its forward twin (`fwd_pair_mirrored`): no reverse scan and half the passes across
+  lanes and warps, its result added to y in memory after y is stored. Every coefficient (dt_lowrank, B, C) is
   read in row-major order, coalesced. (The first design read the column directions' in
   column order, a gather with lanes W elements apart, one memory sector a lane: 17x above
   the floor at stage 1 on the first GPU run, 1.3x slower than this; removed.)
@@ -257,13 +260,106 @@ def fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, uk, b, k: tl.constexpr, 
 
 
 @triton.jit
+def lin_combine_pair(a1, b1, c1, d1, a2, b2, c2, d2):
+    """`lin_combine` on two independent recurrences at once: one scan, one pass across lanes and warps."""
+    return a1 * a2, b1 * a2 + b2, c1 * c2, d1 * c2 + d2
+
+
+@triton.jit
+def mirror_runs(LP: tl.constexpr, RUN: tl.constexpr):
+    """(LP,) positions of a plane in mirrored runs: run r of RUN positions holds run LP / RUN - 1 - r,
+    in ascending order (one vector load a thread); `flip_runs` then puts the plane in mirrored
+    order, position LP - 1 - t at t."""
+    t = tl.arange(0, LP)
+    return (LP // RUN - 1 - t // RUN) * RUN + t % RUN
+
+
+@triton.jit
+def run_ptrs(base_ptr, b, offs_d, pos, sb, sd):
+    """Pointers (BLOCK_D, positions) into contiguous planes (DENSE) at the positions pos."""
+    return base_ptr + b.to(tl.int64) * sb + offs_d[:, None] * sd + pos[None, :]
+
+
+@triton.jit
+def flip_runs(t, BLOCK_D: tl.constexpr, LP: tl.constexpr, RUN: tl.constexpr):
+    """t (BLOCK_D, LP) with each run of RUN positions reversed in place.
+
+    Splits and joins only: where a run lies in one thread (RUN is the width of its vector
+    loads), this renames registers and costs no instruction (sm_90 SASS), where `tl.flip`
+    reduces over every bit of the position. Position 2m + s of a run goes to RUN - 1 - 2m - s:
+    the even and the odd positions are each reversed as runs of RUN / 2, then swapped.
+    """
+    if RUN == 1:
+        return t
+    else:
+        even, odd = tl.split(tl.reshape(t, (BLOCK_D, LP // 2, 2)))
+        even = flip_runs(even, BLOCK_D, LP // 2, RUN // 2)
+        odd = flip_runs(odd, BLOCK_D, LP // 2, RUN // 2)
+        return tl.reshape(tl.join(odd, even), (BLOCK_D, LP))
+
+
+@triton.jit
+def mirrored_plane(x_ptr, b, offs_d, dmask, sxb, sxd, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
+                   XT: tl.constexpr, RUN: tl.constexpr):
+    """x's planes (fp32) in mirrored runs (`mirror_runs`) of the launch's map order. Under XT
+    the tensor's own order is the map's transpose: the mirrored plane, transposed, is the
+    transposed plane mirrored, so the mirrored own order goes through `from_map` whole."""
+    LP: tl.constexpr = HP * WP
+    u_m = widen(tl.load(run_ptrs(x_ptr, b, offs_d, mirror_runs(LP, RUN), sxb, sxd), mask=dmask[:, None], other=0.0))
+    if XT:
+        u_m = flip_runs(from_map(flip_runs(u_m, BLOCK_D, LP, RUN), BLOCK_D, HP, WP, XT), BLOCK_D, LP, RUN)
+    return u_m
+
+
+@triton.jit
+def fwd_pair_mirrored(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, u_m, b, k: tl.constexpr, offs_d, dmask, H, W, D,
+                      R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr,
+                      WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, TRANS: tl.constexpr,
+                      RUN: tl.constexpr):
+    """Directions k and k + 2 (its reverse) of a dense plane in one forward scan; u_m is u in
+    mirrored runs (`mirrored_plane`).
+
+    Returns C h of direction k in row-major order like u, and C h of direction k + 2 in
+    mirrored runs (`mirror_runs`' order). Direction k + 2's operands are loaded in mirrored
+    runs and flipped within each run, so that its tile holds the plane backwards and a forward
+    scan runs it from the end: no reverse scan, so none of the lane reversals Triton wraps one
+    in (5 butterfly shuffles for every register of both operands and of h: 120 SHFL.BFLY a
+    thread at stage 1), and the two recurrences share one scan (one pass across lanes and
+    warps, each step's shuffles for both in flight together). The caller adds the mirrored
+    result to the other in memory (`_plane_fwd_kernel`). TRANS (k = 1, a column direction):
+    the scan's operands in column order as in `fwd_direction`; the mirrored row-major plane,
+    transposed, is the column-major plane mirrored.
+
+    On an H200 (session 20, benchmarks/RESULTS.md) stage 1's forward took 0.812 against
+    0.952 ms, and sr_vmamba_tiny's compiled inference 6,415-6,657 against 6,273 img/s, with
+    about as many instructions (1,880 / 2,080 against 1,904 / 2,056 a thread at stage 1): the
+    gain is the merged scan's latency, not fewer instructions.
+    """
+    LP: tl.constexpr = HP * WP
+    _i, _j, sp, valid = plane_order(H, W, HP, WP, True)
+    _z, delta, _A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
+                                                H * W, D, R, R_PAD, BLOCK_D, LP, USE_DOT, DOT_LOWP)
+    _zm, delta_m, _Am, a_m, B_m, C_m = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k + 2, offs_d, dmask,
+                                                        mirror_runs(LP, RUN), valid, H * W, D, R, R_PAD, BLOCK_D, LP,
+                                                        USE_DOT, DOT_LOWP)
+    _, h, _, h_m = tl.associative_scan(
+        (to_scan_order(a, TRANS, BLOCK_D, HP, WP), to_scan_order(delta * Bk * u, TRANS, BLOCK_D, HP, WP),
+         to_scan_order(flip_runs(a_m, BLOCK_D, LP, RUN), TRANS, BLOCK_D, HP, WP),
+         to_scan_order(flip_runs(delta_m * B_m * u_m, BLOCK_D, LP, RUN), TRANS, BLOCK_D, HP, WP)),
+        1, lin_combine_pair)
+    h = to_scan_order(h, TRANS, BLOCK_D, HP, WP, True)
+    h_m = flip_runs(to_scan_order(h_m, TRANS, BLOCK_D, HP, WP, True), BLOCK_D, LP, RUN)
+    return Ck * h, C_m * h_m
+
+
+@triton.jit
 def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr,
                       H, W, D, n_dblk,
                       sxb, sxd, sxh, sxw, syb, syd, syh, syw,
                       R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
                       HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
                       DENSE: tl.constexpr, PART: tl.constexpr = 0, XT: tl.constexpr = False,
-                      ACCUM: tl.constexpr = False):
+                      ACCUM: tl.constexpr = False, RUN: tl.constexpr = 1):
     """y = sum over the four directions of C h + D u for one (batch, channel block), stored once.
 
     PART 0: all four, the column directions on transposed operands (`fwd_direction`). PART 1
@@ -273,7 +369,11 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
     the map are the row directions of its transpose. DENSE (`plane_order`; x and y
     contiguous): the planes are addressed as runs of WP. XT (`map_order`): x and y are the
     transposed views of the caller's, read and written in their own order and transposed in
-    registers; ACCUM: y's values (the first launch's) are added to, not overwritten.
+    registers; ACCUM: y's values (the first launch's) are added to, not overwritten. RUN > 1
+    (DENSE planes; RUN the positions of one vector load): each direction and its reverse in
+    one forward scan (`fwd_pair_mirrored`), the reversed ones' results added to y after y is
+    stored: a barrier, then a read-add-write of y in mirrored runs by the same program (one
+    more rounding of y to its dtype, as ACCUM's).
     """
     b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
     ir, jr, _sp, vr = map_order(H, W, HP, WP, DENSE, XT)
@@ -284,7 +384,16 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
         y = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
     else:
         y = skip_weight(ds_ptr, offs_d, dmask, D)[:, None] * u
-    if PART == 0:
+    if RUN > 1:
+        u_m = mirrored_plane(x_ptr, b, offs_d, dmask, sxb, sxd, BLOCK_D, HP, WP, XT, RUN)
+        y_m = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
+        # PART 0: the row pair (0, 2), then the column pair (1, 3); PART 1 / 2: its pair.
+        for k in tl.static_range(0 if PART == 0 else PART - 1, 2 if PART == 0 else PART):
+            yk, ymk = fwd_pair_mirrored(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, u_m, b, k, offs_d, dmask, H, W, D,
+                                        R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, PART == 0 and k == 1, RUN)
+            y += yk
+            y_m += ymk
+    elif PART == 0:
         for k in tl.static_range(4):
             y += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, b, k, offs_d, dmask, H, W, D,
                                R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, k % 2, DENSE)
@@ -297,3 +406,13 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
     if ACCUM:
         y += widen(tl.load(y_ptrs, mask=mr, other=0.0))
     tl.store(y_ptrs, y.to(y_ptr.dtype.element_ty), mask=mr)
+    if RUN > 1:
+        LP: tl.constexpr = HP * WP
+        if XT:  # mirrored runs of the map order -> mirrored runs of the tensors' own order
+            y_m = flip_runs(to_map(flip_runs(y_m, BLOCK_D, LP, RUN), BLOCK_D, HP, WP, XT), BLOCK_D, LP, RUN)
+        # Other threads of this program stored the positions this one adds to: the barrier
+        # orders their stores before these loads (bar.sync orders memory within the block).
+        tl.debug_barrier()
+        ym_ptrs = run_ptrs(y_ptr, b, offs_d, mirror_runs(LP, RUN), syb, syd)
+        y_m += widen(tl.load(ym_ptrs, mask=dmask[:, None], other=0.0))
+        tl.store(ym_ptrs, y_m.to(y_ptr.dtype.element_ty), mask=dmask[:, None])

@@ -78,12 +78,16 @@ SMALL = [
     (2, 20, 3, 5, 3, {"block_d": 16, "dt_grad": "atomic"}),  # 16 + 4 channels: tl.dot both ways, a partial block
     (2, 5, 4, 8, 2, {}),  # powers of two: the dense addressing (no padding)
     (2, 5, 4, 8, 2, {"dense": False}),  # the same plane through the general addressing
+    (2, 5, 4, 8, 2, {"mirror": False}),  # dense, each direction its own scan, the reversed ones reverse
     (1, 18, 8, 4, 3, {"block_d": 16}),  # dense, with tl.dot
     (2, 5, 4, 8, 2, {"col_mode": "transpose"}),  # the column directions on x's transpose, dense
     (1, 3, 5, 7, 2, {"col_mode": "transpose", "dt_grad": "atomic"}),  # the same, padded, atomics
     (2, 20, 3, 5, 3, {"block_d": 16, "col_mode": "transpose"}),  # the same with tl.dot
     (2, 4, 1, 9, 2, {"col_mode": "transpose"}),  # a single row: its transpose is a single column
     (2, 3, 4, 8, 2, {"col_mode": "transpose", "block_d": 1}),  # one channel a program, as on large planes
+    (2, 3, 4, 8, 2, {"col_mode": "transpose", "mirror": False}),  # each direction its own scan, reversed ones reverse
+    (2, 4, 1, 8, 2, {"col_mode": "transpose"}),  # a dense single row: mirrored runs on a 1 x 8 and an 8 x 1 plane
+    (1, 3, 2, 2, 2, {"col_mode": "transpose"}),  # a plane smaller than one run of loads (4 positions, fp32)
     (2, 5, 4, 8, 2, {"col_mode": "transpose", "copy_t": True}),  # the transposes as copies, dense
     (1, 3, 5, 7, 2, {"col_mode": "transpose", "copy_t": True}),  # and padded
     (1, 3, 4, 8, 2, {"maxnreg": 64, "bwd_maxnreg": 96}),  # register caps reach the launches
@@ -187,11 +191,14 @@ def test_plane_supported_shapes():
 def test_plane_config_fills_a_tile_and_rejects_bad_options():
     transpose, rows = (triton_plane._COL_MODES.index(m) for m in ("transpose", "rows"))
     # 32 x 32 planes and up: the column directions on x's transpose, one channel a program
-    # forward and backward; smaller ones "rows", 16 channels a program at 16 x 16.
-    for h, w in ((64, 64), (32, 32), (64, 128)):
+    # backward and forward, but two forward on 64 x 64; smaller ones "rows", 16 channels a
+    # program at 16 x 16. The forward's default cap in this mode is 64 registers a channel.
+    for (h, w), block_d in (((64, 64), 2), ((32, 32), 1), ((64, 128), 1)):
         cfg = triton_plane._config(h, w, 192, 6)
-        assert (cfg.col_mode, cfg.block_d, cfg.bwd_block_d) == (transpose, 1, 1)
-        assert (cfg.maxnreg, cfg.bwd_maxnreg) == (64, 0)  # the forward's default cap in this mode
+        warps = 16 if h == 64 else 4
+        assert (cfg.col_mode, cfg.block_d, cfg.bwd_block_d, cfg.num_warps) == (transpose, block_d, 1, warps)
+        assert (cfg.maxnreg, cfg.bwd_maxnreg) == (64 * block_d, 0)
+    assert triton_plane._config(64, 64, 192, 6, block_d=1).maxnreg == 64
     assert triton_plane._config(64, 64, 192, 6, maxnreg=0).maxnreg == 0  # 0: no cap
     stage3 = triton_plane._config(16, 16, 768, 24)
     assert (stage3.col_mode, stage3.block_d, stage3.bwd_block_d, stage3.maxnreg) == (rows, 16, 16, 0)
@@ -258,6 +265,14 @@ def test_plane_other_col_mode_stage_shapes_cuda(d, hw, r):
 
 
 @needs_cuda
+@pytest.mark.parametrize("d,hw,r", STAGES)
+def test_plane_unmirrored_stage_shapes_cuda(d, hw, r):
+    # mirror=False: every reversed direction its own reverse scan (the form before session 20).
+    params, seed = make_inputs(64, d, hw, hw, 1, r)
+    assert_matches_reference(params, seed, dtype=torch.bfloat16, mirror=False)
+
+
+@needs_cuda
 @pytest.mark.parametrize("d,hw,r", STAGES[:2])
 def test_plane_transposes_as_copies_stage_shapes_cuda(d, hw, r):
     # Stages 1-2 take the "transpose" mode; copy_t is its form before session 12.
@@ -270,8 +285,9 @@ def test_plane_transposes_as_copies_stage_shapes_cuda(d, hw, r):
                                          (37, 23, {"col_mode": "transpose", "copy_t": True}),
                                          (37, 23, {"col_mode": "rows"}),
                                          (37, 23, {"block_d": 2, "dt_grad": "atomic"}),
-                                         (13, 11, {"block_d": 16, "dt_grad": "atomic"})])
-def test_plane_odd_map_cuda(h, w, options):
+                                         (13, 11, {"block_d": 16, "dt_grad": "atomic"}),
+                                         (32, 64, {}), (64, 16, {})])  # dense, not square: mirrored pairs
+def test_plane_odd_map_cuda(h, w, options):  # odd, and two non-square dense maps
     params, seed = make_inputs(2, 200, h, w, 1, 7, hard=True)
     assert_matches_reference(params, seed, slack=5.0, **options)
 
