@@ -31,7 +31,7 @@ and written), the special-function rate (a Triton kernel of dependent exp chains
 thread; see `_exp_kernel` for why exp stands for log too) and the fp32 FMA rate (a Triton kernel of independent multiply-add chains). A shape's
 floor is max(bytes / bandwidth, transcendentals / exp rate, FLOPs / FMA rate).
 
-Run: python benchmarks/kernels.py [--batch 64] [--repeats 20] [--backends torch,triton,triton_plane]
+Run: python benchmarks/kernels.py [--batch 64] [--repeats 20] [--rounds 3] [--backends torch,triton,triton_plane]
          [--tile-h 16 --tile-w 16 --block-d 16] [--plane-block-d 2 --plane-num-warps 16 --plane-col-load]
          [--plane-variant col_mode=transpose --plane-variant dt_grad=atomic --plane-variant tile_elems=2048 ...]
      (each --plane-variant is one more row per shape: the plane path with those options on top
@@ -58,7 +58,14 @@ import triton.language as tl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import cuda_time, plane_variant, print_profile  # noqa: E402
+from _common import (  # noqa: E402
+    cuda_time,
+    interleaved_times,
+    median_and_range,
+    plane_variant,
+    print_profile,
+    valid_median,
+)
 from sr_core.kernels import available_backends, ss2d_scan  # noqa: E402
 
 # (name, d_inner, map side, dt rank) for sr_vmamba_tiny dims 96/192/384/768 at 256 px.
@@ -347,31 +354,57 @@ def floors_table(args, dtypes, floors: Floors) -> None:
     print()
 
 
-def time_paths(backends, fns, inputs, dtype, repeats, chain=1) -> tuple[dict, dict]:
-    """(forward ms, forward+backward ms) per path and each path's forward output (fp32); the
-    Triton paths timed over `chain` calls queued back to back (`cuda_time`), PyTorch's singly."""
-    results, outs = {}, {}
+def time_paths(backends, fns, inputs, dtype, repeats, chain=1, rounds=1) -> tuple[dict, dict]:
+    """([forward ms], [forward+backward ms]) per path, one time a round, and each path's forward
+    output (fp32); the Triton paths timed over `chain` calls queued back to back (`cuda_time`),
+    PyTorch's singly, every path once a round, interleaved (`interleaved_times`). A path that
+    cannot run (out of memory, a shape it refuses) gets NaNs, a row, not a crash."""
+    outs, timers = {}, {}
+
+    def timer(backend, grad, n):
+        fn = fns[backend]
+
+        def time_once():
+            try:
+                return cuda_time(lambda: run(fn, inputs, dtype, grad), repeats, chain=n)
+            except (torch.OutOfMemoryError, ValueError) as exc:
+                print(f"{backend}: {' '.join(str(exc).split())[:160]}", file=sys.stderr)
+                return math.nan
+            finally:
+                torch.cuda.empty_cache()
+        return time_once
+
     for backend in backends:
         fn = fns[backend]
         try:
             outs[backend] = run(fn, inputs, dtype, False).float()
-            n = 1 if backend == "torch" else chain
-            f_ms = cuda_time(lambda: run(fn, inputs, dtype, False), repeats, chain=n)
-            fb_ms = math.nan
-            if backend != "torch" or 3 * f_ms * (repeats + 2) < TORCH_FWDBWD_LIMIT_S * 1e3:
-                fb_ms = cuda_time(lambda: run(fn, inputs, dtype, True), repeats, chain=n)
-        except (torch.OutOfMemoryError, ValueError) as exc:  # a path that cannot run is a row, not a crash
+        except (torch.OutOfMemoryError, ValueError) as exc:
             print(f"{backend}: {' '.join(str(exc).split())[:160]}", file=sys.stderr)
-            f_ms = fb_ms = math.nan
-        torch.cuda.empty_cache()
-        results[backend] = (f_ms, fb_ms)
+            continue
+        n = 1 if backend == "torch" else chain
+        timers[backend, False] = timer(backend, False, n)
+        if backend == "torch":  # its forward+backward only where it fits the time limit
+            f_ms = cuda_time(lambda: run(fn, inputs, dtype, False), 1, warmup=1)
+            if 3 * f_ms * (repeats + 2) * rounds >= TORCH_FWDBWD_LIMIT_S * 1e3:
+                continue
+        timers[backend, True] = timer(backend, True, n)
+    times = interleaved_times(timers, rounds)
+    results = {b: tuple(times.get((b, grad), [math.nan]) for grad in (False, True)) for b in backends}
     return results, outs
+
+
+def rounds_note(rounds: int) -> str:
+    return (f", {rounds} interleaved rounds: the median of the rounds' medians (their range)"
+            if rounds > 1 else "")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="time every path this many times, interleaved, and print each time as the "
+                             "median of the rounds with their range (the card's speed drifts over a run)")
     parser.add_argument("--chain", type=int, default=5,
                         help="Triton paths: calls queued back to back per timed repeat (1: each on an idle GPU, "
                              "host launch latency included, as measured until session 13)")
@@ -453,7 +486,7 @@ def main() -> None:
     floors = Floors.measure()
     print(f"GPU: {torch.cuda.get_device_name()}; torch {torch.__version__}, triton {triton.__version__}; "
           f"batch {args.batch}; median of {args.repeats} (CUDA events; Triton paths {args.chain} calls back to back "
-          f"a repeat); chunked tiles {tiles or 'default'}; "
+          f"a repeat){rounds_note(args.rounds)}; chunked tiles {tiles or 'default'}; "
           f"plane {plane or 'default'}\n"
           f"Floors measured now: copy {floors.bytes_s / 1e9:.0f} GB/s (1 GiB device-to-device, read+write), "
           f"exp {floors.transc_s / 1e9:.0f} G/s, fp32 FMA {floors.flops_s / 1e12:.1f} TFLOP/s\n")
@@ -466,11 +499,13 @@ def main() -> None:
             dtype = dtypes[dname]
             inputs = make(args.batch, d, hw, r, dtype)
             works = op_work(args.batch, d, hw, r, dtype)
-            results, outs = time_paths(backends, fns, inputs, dtype, args.repeats, args.chain)
+            results, outs = time_paths(backends, fns, inputs, dtype, args.repeats, args.chain, args.rounds)
             for backend, times in results.items():
                 cells = []
-                for ms, work in zip(times, works):
-                    cells += ["n/a", "n/a"] if math.isnan(ms) else [f"{ms:.3f}", f"{ms / floors.ms(work)[0]:.1f}x"]
+                for rounds_ms, work in zip(times, works):
+                    ms = valid_median(rounds_ms)
+                    cells += ["n/a", "n/a"] if math.isnan(ms) else [median_and_range(rounds_ms),
+                                                                     f"{ms / floors.ms(work)[0]:.1f}x"]
                 diff = ""
                 if backend != "torch" and "torch" in outs and backend in outs:
                     diff = f"{((outs[backend] - outs['torch']).abs().max() / outs['torch'].abs().max()).item():.2e}"
