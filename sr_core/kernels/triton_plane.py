@@ -127,7 +127,7 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
         raise ValueError(f"col_mode must be one of {', '.join(map(repr, _COL_MODES))}, got {col_mode!r}")
     if col_mode == "transpose":
         # Two channels of a 64 x 64 plane: the x_dbl rows a position loads, widens and turns
-        # into coefficients then serve both (19% fewer instructions a channel, sm_90 SASS); on an
+        # into coefficients then serve both (19-22% fewer instructions a channel, sm_90 SASS); on an
         # H200 (session 20) stage 1's forward took 0.763 ms against 0.819 at one channel. One
         # channel of a 32 x 32 plane: two took stage 2's from 0.416 to 0.776 ms.
         fwd_elems = tile_elems or (2 * _ELEMS if lp == _ELEMS else _ELEMS // 4)
