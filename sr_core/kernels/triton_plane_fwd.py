@@ -333,7 +333,11 @@ def fwd_pair_mirrored(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, u_m, b, k: tl.con
     On an H200 (session 20, benchmarks/RESULTS.md) stage 1's forward took 0.812 against
     0.952 ms, and sr_vmamba_tiny's compiled inference 6,415-6,657 against 6,273 img/s, with
     about as many instructions (1,880 / 2,080 against 1,904 / 2,056 a thread at stage 1): the
-    gain is the merged scan's latency, not fewer instructions.
+    gain is the merged scan's latency, not fewer instructions. Both directions' coefficients
+    are loaded before the scan, as in the variant session 13 dropped (`fwd_direction`): on the
+    GPU every stage-shape test and the full SR model's training test against the PyTorch scan
+    (the one that bounds the model's gradients at 1%) passed; `benchmarks/model_grads.py` was
+    not run on it yet.
     """
     LP: tl.constexpr = HP * WP
     _i, _j, sp, valid = plane_order(H, W, HP, WP, True)
