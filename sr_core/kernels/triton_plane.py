@@ -150,7 +150,8 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
         # registers a thread: one 16-warp program a multiprocessor. Capped at 64 (6 spill bytes)
         # two fit, and the forward ran in 0.86-0.88 ms against 0.98-0.99 (4.33 against 4.46-4.48
         # ms forward+backward); stage 2 was level either way. Two channels a program (64 x 64
-        # planes) take twice the cap: still one 16-warp program a multiprocessor, 44 spill bytes.
+        # planes) take twice the cap: still one 16-warp program a multiprocessor (40 spill bytes in
+        # the first launch, compiled here by Triton 3.7).
         maxnreg = min(255, _TRANSPOSE_FWD_MAXNREG * bd)
     for name, v in (("maxnreg", maxnreg), ("bwd_maxnreg", bwd_maxnreg)):
         if v and not 24 <= v <= 255:
