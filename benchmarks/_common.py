@@ -92,7 +92,7 @@ def median_and_range(times: list[float], digits: int = 3) -> str:
     valid = [t for t in times if t == t]
     if not valid:
         return "n/a"
-    text = f"{valid_median(valid):.{digits}f}"
+    text = f"{statistics.median(valid):.{digits}f}"
     if len(valid) > 1:
         text += f" ({min(valid):.{digits}f}-{max(valid):.{digits}f})"
     return text

@@ -17,8 +17,8 @@ are needed and each direction is one scan of the whole flattened plane:
   lowers through shared memory), h transposed back. On power-of-two planes (every stage at
   256 px) a reversed direction is instead loaded backwards and scanned forwards in the same
   scan as its forward twin (`fwd_pair_mirrored`): no reverse scan and half the passes across
-  lanes and warps, its result added to y in memory after y is stored. Every coefficient (dt_lowrank, B, C) is
-  read in row-major order, coalesced. (The first design read the column directions' in
+  lanes and warps, its result added to y in memory after y is stored. Every coefficient
+  (dt_lowrank, B, C) is read in row-major order, coalesced. (The first design read the column directions' in
   column order, a gather with lanes W elements apart, one memory sector a lane: 17x above
   the floor at stage 1 on the first GPU run, 1.3x slower than this; removed.)
 * delta = softplus(dt_w @ dt_lowrank + bias), exp(delta A) and the D skip stay in registers;
