@@ -7,7 +7,7 @@ sessions 7 and 8). The design and why it
 differs from the chunked kernels are in triton_plane_fwd.py and triton_plane_bwd.py: with
 d_state 1 every direction is one `tl.associative_scan` over a whole flattened plane held in
 registers, so there are no segment carries: one launch forward, and one backward followed
-(by default) by two GEMMs for the dt projection's gradients.
+by one kernel reducing the dt projection's gradients (`_dt_grads_kernel`).
 
 What it covers, and where it hands over to the chunked backend (the same results at that
 backend's speed):
@@ -44,7 +44,7 @@ try:
 
     from sr_core.kernels import triton_ss2d
     from sr_core.kernels.triton_layout import from_planes, is_channels_last, to_planes
-    from sr_core.kernels.triton_plane_bwd import _plane_bwd_kernel
+    from sr_core.kernels.triton_plane_bwd import _dt_grads_kernel, _plane_bwd_kernel
     from sr_core.kernels.triton_plane_fwd import _plane_fwd_kernel
 except ImportError:  # no Triton: the backend is simply not registered
     triton = None
@@ -56,6 +56,9 @@ _ELEMS = 4096  # tile elements (channels x padded positions) a program aims for
 _MAX_BLOCK_D = 64
 _PARTS = 8  # partial rows of the parameter gradients (shared round-robin by batch)
 _COL_MODES = ("rows", "transpose")  # "rows": the kernels' PART 0; "transpose": PART 1 then 2
+_DT_GRADS = ("atomic", "gemm", "fused")  # in the scan kernel; or from a stored dz by two GEMMs, or by one kernel
+_DT_PARTIAL_FLOATS = 1 << 22  # "fused": the most fp32 values its partial rows of d(dt_w) take (16 MiB)
+_DT_PROGRAMS = 2048  # "fused": programs it aims for (the channels split over programs below that)
 _TRANSPOSE_FROM = 1024  # padded plane positions from which "transpose" is the default col_mode
 _TRANSPOSE_FWD_MAXNREG = 64  # the forward launches' default register cap a channel in the "transpose" mode
 
@@ -70,7 +73,7 @@ class _Config:
     bwd_num_warps: int
     col_mode: int  # how the column directions are reached: _COL_MODES
     dense: bool  # power-of-two planes addressed as contiguous runs (plane_order's DENSE)
-    dt_gemm: bool  # backward: dt_w's and dt_lowrank's gradients by host GEMMs on a stored dz
+    dt_grad: int  # backward: how dt_w's and dt_lowrank's gradients are reduced (_DT_GRADS)
     r_pad: int  # dt rank padded for tl.dot
     maxnreg: int = 0  # ptxas register cap of the forward launches (0: none)
     bwd_maxnreg: int = 0  # the backward's
@@ -107,7 +110,10 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     A whole tile of every live operand sits in registers, so the block shrinks as the plane
     grows; the warps grow with the tile. dt_grad "atomic" reduces d(dt_lowrank) over the
     channel block in the kernel and adds it with atomics (R values a position and direction);
-    "gemm" (the default) stores dz and leaves that reduction and dt_w's to two GEMMs. On
+    "gemm" stores dz and leaves that reduction and dt_w's to two GEMMs, "fused" (the default)
+    to one Triton kernel that reads dz once (`_dt_grads_kernel`; on an H200, session 21, stage 1's
+    forward+backward went from 3.580 to 3.406 ms, every stage faster: 0.134 ms for that kernel
+    where the two GEMMs took 0.262 in another call). On
     narrow blocks the atomics would be one per channel, position, rank and direction (1.2 G
     at stage 1, batch 64); on wide ones the in-kernel dots' operands spill: compiled for
     sm_90 at the stage shapes, the backward spilled 140-270 bytes a thread with "gemm" and
@@ -142,9 +148,9 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     for name, v in (("block_d", bd), ("bwd_block_d", bwd_bd)):
         if v & (v - 1):
             raise ValueError(f"{name} must be a power of two, got {v}")
-    dt_grad = dt_grad or "gemm"
-    if dt_grad not in ("atomic", "gemm"):
-        raise ValueError(f"dt_grad must be 'atomic' or 'gemm', got {dt_grad!r}")
+    dt_grad = dt_grad or "fused"
+    if dt_grad not in _DT_GRADS:
+        raise ValueError(f"dt_grad must be one of {', '.join(map(repr, _DT_GRADS))}, got {dt_grad!r}")
     if maxnreg is None and col_mode == "transpose":
         # Compiled by Triton 3.6 for an H200 (session 13), stage 1's first forward launch took 80
         # registers a thread: one 16-warp program a multiprocessor. Capped at 64 (6 spill bytes)
@@ -157,8 +163,41 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
         if v and not 24 <= v <= 255:
             raise ValueError(f"{name} must be between 24 and 255 registers, got {v}")
     return _Config(hp, wp, bd, num_warps or _warps(bd * lp), bwd_bd, bwd_num_warps or _warps(bwd_bd * lp),
-                   _COL_MODES.index(col_mode), bool(dense), dt_grad == "gemm", max(16, _pow2(r)),
+                   _COL_MODES.index(col_mode), bool(dense), _DT_GRADS.index(dt_grad), max(16, _pow2(r)),
                    maxnreg or 0, bwd_maxnreg or 0, bool(copy_t), bool(mirror))
+
+
+def dot_lowp(dtype: torch.dtype) -> bool:
+    """Whether tl.dot multiplies operands of this dtype in half precision (else fp32, as tf32x3).
+    The interpreter's dot cannot multiply bf16 (numpy has no bf16): it widens to fp32."""
+    return dtype == torch.float16 or (dtype == torch.bfloat16 and not TRITON_INTERPRET)
+
+
+class _DtGrads:
+    """The launch of `_dt_grads_kernel` (dt_grad "fused") over dz (B, 4, D, L).
+
+    Programs of BLOCK_P positions (128, or the plane) and all channels, 64 at a time; where that
+    makes fewer than _DT_PROGRAMS programs (stages 3-4 at 256 px: 512 and 256) the channels
+    are split over up to 8 programs, which then add their d(dt_lowrank) atomically. d(dt_w)
+    goes into as many partial rows as _DT_PARTIAL_FLOATS allows (at most 256): fewer programs
+    meet at each address.
+    """
+
+    def __init__(self, b: int, d: int, length: int, r: int, cfg: _Config):
+        self.block_p = min(128, _pow2(length))
+        self.block_d = min(64, max(16, _pow2(d)))
+        self.n_pblk = triton.cdiv(length, self.block_p)
+        n_dblk = triton.cdiv(d, self.block_d)
+        self.n_dsplit = 1
+        while self.n_dsplit < min(8, n_dblk) and b * 4 * self.n_pblk * self.n_dsplit < _DT_PROGRAMS:
+            self.n_dsplit *= 2
+        self.d_per = triton.cdiv(n_dblk, self.n_dsplit) * self.block_d
+        self.n_dsplit = triton.cdiv(d, self.d_per)  # no program without channels
+        self.grid = (b * 4 * self.n_pblk * self.n_dsplit,)
+        rows = max(1, min(256, _DT_PARTIAL_FLOATS // (4 * d * r), self.grid[0]))
+        self.n_part = 1 << (rows.bit_length() - 1)
+        self.meta = dict(R=r, R_PAD=cfg.r_pad, BLOCK_D=self.block_d, BLOCK_P=self.block_p,
+                         SPLIT=self.n_dsplit > 1, num_warps=4)
 
 
 class _Launch:
@@ -172,16 +211,14 @@ class _Launch:
         lp = cfg.hp * cfg.wp
         # tl.dot needs 16 or more rows and columns; narrower blocks multiply-add R times.
         use_dot = self.block_d >= 16 and lp >= 16
-        # The interpreter's dot cannot multiply bf16 (numpy has no bf16): it widens to fp32.
-        dot_lowp = x_dbl.dtype == torch.float16 or (x_dbl.dtype == torch.bfloat16 and not TRITON_INTERPRET)
         self.meta = dict(R=r, R_PAD=cfg.r_pad, BLOCK_D=self.block_d, HP=cfg.hp, WP=cfg.wp, USE_DOT=use_dot,
-                         DOT_LOWP=dot_lowp, DENSE=cfg.dense and (self.h, self.w) == (cfg.hp, cfg.wp),
+                         DOT_LOWP=dot_lowp(x_dbl.dtype), DENSE=cfg.dense and (self.h, self.w) == (cfg.hp, cfg.wp),
                          num_warps=cfg.bwd_num_warps if backward else cfg.num_warps)
         cap = cfg.bwd_maxnreg if backward else cfg.maxnreg
         if cap:  # a launch option of Triton's: ptxas' .maxnreg (more programs a multiprocessor)
             self.meta["maxnreg"] = cap
         if backward:
-            self.meta["DT_GEMM"] = cfg.dt_gemm
+            self.meta["DT_GEMM"] = cfg.dt_grad != _DT_GRADS.index("atomic")
         else:
             # Mirrored pairs (triton_plane_fwd.fwd_pair_mirrored) on dense planes, in runs of the
             # positions a thread loads at once (16 bytes); 1: a forward and a reverse scan.
@@ -324,12 +361,15 @@ def _scan_backward(x, x_dbl, dtw, dtb, A_logs, Ds, gy, cfg: _Config) -> tuple[to
     # transposed order, as x_dbl's are).
     dxdbl = torch.zeros(x_dbl.shape, dtype=torch.float32, device=dev)
     n_part = min(b, _PARTS)
-    pdw = torch.zeros((n_part, 4, d, r), dtype=torch.float32, device=dev)
+    fused = cfg.dt_grad == _DT_GRADS.index("fused")
+    dt = _DtGrads(b, d, h * w, r, cfg) if fused else None
+    pdw = torch.zeros((dt.n_part if fused else n_part, 4, d, r), dtype=torch.float32, device=dev)
     pdb = torch.zeros((n_part, 4, d), dtype=torch.float32, device=dev)
     pda = torch.zeros((n_part, 4, d), dtype=torch.float32, device=dev)
     pdd = torch.zeros((n_part, d), dtype=torch.float32, device=dev)
-    # dz (B, 4, D, H*W) in x's dtype, only where the GEMMs take the dt gradients.
-    dz = triton_ss2d._empty((b, 4, d, h * w) if cfg.dt_gemm else (1,), x.dtype, dev)
+    # dz (B, 4, D, H*W) in x's dtype, where _dt_grads_kernel or the GEMMs take the dt gradients.
+    stored_dz = cfg.dt_grad != _DT_GRADS.index("atomic")
+    dz = triton_ss2d._empty((b, 4, d, h * w) if stored_dz else (1,), x.dtype, dev)
     transposed = cfg.col_mode == _TRANSPOSE
     dx = None
     # With copy_t x's transpose is made again rather than kept from the forward: one copy now
@@ -346,8 +386,11 @@ def _scan_backward(x, x_dbl, dtw, dtb, A_logs, Ds, gy, cfg: _Config) -> tuple[to
             dx = out
         elif not meta["ACCUM"]:
             dx.add_(out.transpose(2, 3))
+    if fused:
+        _dt_grads_kernel[dt.grid](dz, x_dbl, dtw, dxdbl, pdw, h * w, d, dt.n_pblk, dt.n_dsplit, dt.d_per, dt.n_part,
+                                  **dt.meta, DOT_LOWP=dot_lowp(x_dbl.dtype))
     d_w = pdw.sum(0)
-    if cfg.dt_gemm:
+    if cfg.dt_grad == _DT_GRADS.index("gemm"):
         # d(dt_lowrank)[b, k] = dt_w[k]^T dz[b, k]; d(dt_w)[k] = sum_b dz[b, k] dt_lowrank[b, k]^T.
         dxdbl[:, :, :r] += torch.matmul(dtw.transpose(1, 2).to(dz.dtype), dz)
         d_w = torch.matmul(dz, x_dbl[:, :, :r].transpose(2, 3).to(dz.dtype)).sum(0, dtype=torch.float32)
@@ -411,7 +454,7 @@ def ss2d_scan_triton_plane(
             (a copy of x_dbl's column rows; the second launch reads x and dy as transposed
             views, transposes its tiles in registers and adds into the first launch's output:
             `_parts`, `copy_t`), so no direction scans a transposed tile.
-        dt_grad: "atomic" or "gemm" (None: "gemm"), how the backward reduces the dt
+        dt_grad: "atomic", "gemm" or "fused" (None: "fused"), how the backward reduces the dt
             projection's gradients (see `_config`).
         tile_elems: the tile size a program aims for when block_d is not given (channels x
             padded positions; default 4096), so one number sizes every stage's blocks.

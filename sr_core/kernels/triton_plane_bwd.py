@@ -22,9 +22,9 @@ Reductions, all in registers first:
   would make fewer, but the eight (HP * WP,) accumulators held across that loop spilled
   5.5 KB a thread at stage 1 when compiled for sm_90 (ptxas), against 140 B without it;
 * d(dt_lowrank), R values a direction and position, the same way on wide blocks (with a
-  tl.dot), or (DT_GEMM, the default for blocks too narrow for tl.dot) dz is stored and two
-  host GEMMs form d(dt_lowrank) and d(dt_w): R atomics per channel and position would
-  outnumber everything else the kernel does;
+  tl.dot), or (DT_GEMM, the default: blocks too narrow for tl.dot) dz is stored and
+  `_dt_grads_kernel` (or two host GEMMs) forms d(dt_lowrank) and d(dt_w) from it after the
+  launch: R atomics per channel and position would outnumber everything else the kernel does;
 * du for the four directions is summed in row-major order and written once.
 """
 
@@ -184,3 +184,52 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
     if ACCUM:
         du += widen(tl.load(dx_ptrs, mask=mr, other=0.0))
     tl.store(dx_ptrs, du.to(dx_ptr.dtype.element_ty), mask=mr)
+
+
+@triton.jit
+def _dt_grads_kernel(dz_ptr, xdbl_ptr, dtw_ptr, dxdbl_ptr, pdw_ptr, L, D, n_pblk, n_dsplit, d_per, n_part,
+                     R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_P: tl.constexpr,
+                     DOT_LOWP: tl.constexpr, SPLIT: tl.constexpr):
+    """The dt projection's gradients from the stored dz (B, 4, D, L), reading dz once (dt_grad
+    "fused"): d(dt_lowrank)[b, k] = dt_w[k]^T dz[b, k] and d(dt_w)[k] = sum_b dz[b, k] dt_lowrank[b, k]^T.
+
+    One program per (image and direction, d_per channels, BLOCK_P positions), walking its
+    channels BLOCK_D at a time: a tl.dot each way a step. d(dt_lowrank) sums over the channels
+    in registers and is stored into d(x_dbl)'s first R rows, which the scan kernel left at zero
+    (SPLIT: the channels are split over n_dsplit programs, which add theirs atomically); d(dt_w)
+    sums over positions in the tl.dot and is added into n_part fp32 partial rows (round-robin
+    by program), summed by the caller.
+    """
+    C: tl.constexpr = R + 2
+    pid = tl.program_id(0)
+    pblk = pid % n_pblk
+    rest = pid // n_pblk
+    split = rest % n_dsplit
+    bk = rest // n_dsplit  # b * 4 + k
+    k = bk % 4
+    offs_p = pblk * BLOCK_P + tl.arange(0, BLOCK_P)
+    pmask = offs_p < L
+    r = tl.arange(0, R_PAD)
+    rmask = r < R
+    rows = bk.to(tl.int64) * C + r
+    xmask = rmask[:, None] & pmask[None, :]
+    dtl = tl.load(xdbl_ptr + rows[:, None] * L + offs_p[None, :], mask=xmask, other=0.0)
+    acc = tl.zeros((R_PAD, BLOCK_P), dtype=tl.float32)
+    prow = pid % n_part
+    d_start = split * d_per
+    for d0 in range(d_start, tl.minimum(D, d_start + d_per), BLOCK_D):
+        offs_d = d0 + tl.arange(0, BLOCK_D)
+        dmask = offs_d < D
+        dzt = tl.load(dz_ptr + (bk.to(tl.int64) * D + offs_d[:, None]) * L + offs_p[None, :],
+                      mask=dmask[:, None] & pmask[None, :], other=0.0)
+        wmask = dmask[:, None] & rmask[None, :]
+        wt = tl.load(dtw_ptr + (k * D + offs_d[:, None]) * R + r[None, :], mask=wmask, other=0.0)
+        acc += mixed_dot(tl.trans(wt), dzt, dzt, DOT_LOWP)
+        dw = mixed_dot(dzt, tl.trans(dtl), dzt, DOT_LOWP)
+        tl.atomic_add(pdw_ptr + (prow * 4 * D + k * D + offs_d[:, None]) * R + r[None, :], dw, mask=wmask,
+                      sem="relaxed")
+    out = dxdbl_ptr + rows[:, None] * L + offs_p[None, :]
+    if SPLIT:
+        tl.atomic_add(out, acc, mask=xmask, sem="relaxed")
+    else:
+        tl.store(out, acc, mask=xmask)

@@ -79,6 +79,8 @@ SMALL = [
     (2, 5, 4, 8, 2, {}),  # powers of two: the dense addressing (no padding)
     (2, 5, 4, 8, 2, {"dense": False}),  # the same plane through the general addressing
     (2, 5, 4, 8, 2, {"mirror": False}),  # dense, each direction its own scan, the reversed ones reverse
+    (2, 5, 7, 3, 3, {"dt_grad": "gemm"}),  # the dt gradients by two GEMMs over the stored dz
+    (2, 70, 3, 5, 3, {"col_mode": "transpose"}),  # the default "fused": its channels split over programs, 64 + 6
     (1, 18, 8, 4, 3, {"block_d": 16}),  # dense, with tl.dot
     (2, 5, 4, 8, 2, {"col_mode": "transpose"}),  # the column directions on x's transpose, dense
     (1, 3, 5, 7, 2, {"col_mode": "transpose", "dt_grad": "atomic"}),  # the same, padded, atomics
@@ -130,7 +132,7 @@ def test_plane_strong_decay_float32():
     assert_matches_reference(params, seed, slack=5.0, block_d=4)
 
 
-@pytest.mark.parametrize("dt_grad", ["atomic", "gemm"])
+@pytest.mark.parametrize("dt_grad", ["atomic", "gemm", "fused"])
 def test_plane_bfloat16(dt_grad):
     params, seed = make_inputs(2, 18, 6, 5, 1, 2)
     assert_matches_reference(params, seed, dtype=torch.bfloat16, dt_grad=dt_grad)
@@ -207,7 +209,13 @@ def test_plane_config_fills_a_tile_and_rejects_bad_options():
     assert triton_plane._config(64, 64, 192, 6, col_mode="rows", tile_elems=4096).block_d == 1
     assert triton_plane._config(32, 32, 384, 12, col_mode="transpose", tile_elems=4096).block_d == 4
     stage4 = triton_plane._config(8, 8, 1536, 48)
-    assert (stage4.block_d, stage4.r_pad, stage4.dt_gemm) == (64, 64, True)
+    assert (stage4.block_d, stage4.r_pad, stage4.dt_grad) == (64, 64, triton_plane._DT_GRADS.index("fused"))
+    # "fused" dt gradients: stage 1 in 32 blocks of 128 positions a plane, all channels a program,
+    # 256 partial rows; stage 4 (256 programs unsplit) its channels over 8 programs, 8 partial rows.
+    fused = [triton_plane._DtGrads(64, d, hw * hw, r, triton_plane._config(hw, hw, d, r)) for d, hw, r in STAGES]
+    assert [(f.block_p, f.n_pblk, f.n_dsplit, f.d_per, f.n_part) for f in (fused[0], fused[-1])] == [
+        (128, 32, 1, 192, 256), (64, 1, 8, 192, 8)]
+    assert all(f.grid[0] == 64 * 4 * f.n_pblk * f.n_dsplit >= 2048 for f in fused)
     cfg = triton_plane._config(8, 8, 1536, 48, tile_elems=2048, bwd_tile_elems=1024)
     assert (cfg.block_d, cfg.bwd_block_d) == (32, 16)
     assert triton_plane._config(5, 7, 3, 2).block_d == 4  # never more than the channels need
@@ -270,6 +278,15 @@ def test_plane_unmirrored_stage_shapes_cuda(d, hw, r):
     # mirror=False: every reversed direction its own reverse scan (the form before session 20).
     params, seed = make_inputs(64, d, hw, hw, 1, r)
     assert_matches_reference(params, seed, dtype=torch.bfloat16, mirror=False)
+
+
+@needs_cuda
+@pytest.mark.parametrize("d,hw,r", STAGES)
+def test_plane_dt_grads_by_gemms_stage_shapes_cuda(d, hw, r):
+    # dt_grad="gemm": the dt projection's gradients by two GEMMs on the stored dz (the default
+    # until session 21, which reduces them in one kernel, its channels split at stages 3-4).
+    params, seed = make_inputs(64, d, hw, hw, 1, r)
+    assert_matches_reference(params, seed, dtype=torch.bfloat16, dt_grad="gemm")
 
 
 @needs_cuda
