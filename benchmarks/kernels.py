@@ -206,6 +206,8 @@ def run(fn, inputs, dtype, grad: bool):
             with torch.no_grad():
                 return fn(*inputs)
         y = fn(*inputs)
+    for t in inputs:  # each call's gradients stored afresh (a training step's zero_grad): no .grad accumulation timed
+        t.grad = None
     y.backward(torch.ones_like(y))
     return y
 
