@@ -176,7 +176,7 @@ def dot_lowp(dtype: torch.dtype) -> bool:
 class _DtGrads:
     """The launch of `_dt_grads_kernel` (dt_grad "fused") over dz (B, 4, D, L).
 
-    Programs of BLOCK_P positions (128, or the plane) and all channels, 64 at a time; where that
+    Programs of BLOCK_P positions (128, or the plane, at least 16) and all channels, 64 at a time; where that
     makes fewer than _DT_PROGRAMS programs (stages 3-4 at 256 px: 512 and 256) the channels
     are split over up to 8 programs, which then add their d(dt_lowrank) atomically. d(dt_w)
     goes into as many partial rows as _DT_PARTIAL_FLOATS allows (at most 256): fewer programs
@@ -184,7 +184,7 @@ class _DtGrads:
     """
 
     def __init__(self, b: int, d: int, length: int, r: int, cfg: _Config):
-        self.block_p = min(128, _pow2(length))
+        self.block_p = max(16, min(128, _pow2(length)))  # tl.dot's K on the GPU is 16 or more
         self.block_d = min(64, max(16, _pow2(d)))
         self.n_pblk = triton.cdiv(length, self.block_p)
         n_dblk = triton.cdiv(d, self.block_d)

@@ -216,6 +216,7 @@ def test_plane_config_fills_a_tile_and_rejects_bad_options():
     assert [(f.block_p, f.n_pblk, f.n_dsplit, f.d_per, f.n_part) for f in (fused[0], fused[-1])] == [
         (128, 32, 1, 192, 256), (64, 1, 8, 192, 8)]
     assert all(f.grid[0] == 64 * 4 * f.n_pblk * f.n_dsplit >= 2048 for f in fused)
+    assert triton_plane._DtGrads(1, 3, 6, 2, triton_plane._config(6, 1, 3, 2)).block_p == 16  # tl.dot's K >= 16
     cfg = triton_plane._config(8, 8, 1536, 48, tile_elems=2048, bwd_tile_elems=1024)
     assert (cfg.block_d, cfg.bwd_block_d) == (32, 16)
     assert triton_plane._config(5, 7, 3, 2).block_d == 4  # never more than the channels need
