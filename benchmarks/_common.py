@@ -62,6 +62,25 @@ def cuda_time(fn: Callable[[], object], repeats: int, warmup: int = 3, chain: in
     return statistics.median(times)
 
 
+def graph_replay(fn: Callable[[], object], calls: int) -> Callable[[], None]:
+    """The replay of one CUDA graph of `calls` calls of fn, captured after two warm-up calls on a
+    side stream: no host work when it runs, so its time is the GPU's alone (as inside a model
+    compiled with mode="reduce-overhead"). fn must be capturable: no host synchronisation."""
+    import torch
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(calls):
+            fn()
+    return graph.replay
+
+
 def interleaved_times(timers: dict, rounds: int) -> dict[object, list[float]]:
     """Each of `timers` (name -> a call returning one time) called once a round for `rounds`
     rounds, the order rotated by one each round; each name's times in round order.

@@ -36,6 +36,8 @@ Run: python benchmarks/kernels.py [--batch 64] [--repeats 20] [--rounds 3] [--ba
          [--plane-variant col_mode=transpose --plane-variant dt_grad=atomic --plane-variant tile_elems=2048 ...]
      (each --plane-variant is one more row per shape: the plane path with those options on top
      of the --plane-* ones)
+     python benchmarks/kernels.py --graph [...]   (each Triton repeat the replay of a CUDA graph of the
+     --chain calls: the GPU's time without the host's, which sets the smaller shapes' times otherwise)
      python benchmarks/kernels.py --once [--stages 1,4 --dtypes bf16]   (one forward+backward per
      shape and Triton path, then each compiled kernel's registers and spills: run it under ncu)
      python benchmarks/kernels.py --profile [--stages 1 --dtypes bf16]   (a forward and a forward+
@@ -60,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
     cuda_time,
+    graph_replay,
     interleaved_times,
     median_and_range,
     plane_variant,
@@ -201,7 +204,8 @@ def path_fns(tiles: dict, plane: dict, variants: dict[str, dict]) -> dict:
 
 
 def run(fn, inputs, dtype, grad: bool):
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+    # No cast cache: inside a CUDA graph capture (--graph) the cached casts would outlive it.
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16, cache_enabled=False):
         if not grad:
             with torch.no_grad():
                 return fn(*inputs)
@@ -356,20 +360,27 @@ def floors_table(args, dtypes, floors: Floors) -> None:
     print()
 
 
-def time_paths(backends, fns, inputs, dtype, repeats, chain=1, rounds=1) -> tuple[dict, dict]:
+def time_paths(backends, fns, inputs, dtype, repeats, chain=1, rounds=1, graph=False) -> tuple[dict, dict]:
     """([forward ms], [forward+backward ms]) per path, one time a round, and each path's forward
     output (fp32); the Triton paths timed over `chain` calls queued back to back (`cuda_time`),
-    PyTorch's singly, every path once a round, interleaved (`interleaved_times`). A path that
-    cannot run (out of memory, a shape it refuses) gets NaNs, a row, not a crash."""
+    or with graph as the replay of one CUDA graph of `chain` calls (`graph_replay`: the GPU's
+    time alone), PyTorch's singly, every path once a round, interleaved (`interleaved_times`).
+    A path that cannot run (out of memory, a shape it refuses, a graph it cannot be captured
+    in) gets NaNs, a row, not a crash."""
     outs, timers = {}, {}
 
     def timer(backend, grad, n):
         fn = fns[backend]
+        replay = []  # the graph, captured in the first round, replayed in every round
 
         def time_once():
             try:
+                if graph and n > 1:
+                    if not replay:
+                        replay.append(graph_replay(lambda: run(fn, inputs, dtype, grad), n))
+                    return cuda_time(replay[0], repeats) / n
                 return cuda_time(lambda: run(fn, inputs, dtype, grad), repeats, chain=n)
-            except (torch.OutOfMemoryError, ValueError) as exc:
+            except (torch.OutOfMemoryError, ValueError, RuntimeError) as exc:
                 print(f"{backend}: {' '.join(str(exc).split())[:160]}", file=sys.stderr)
                 return math.nan
             finally:
@@ -407,6 +418,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1,
                         help="time every path this many times, interleaved, and print each time as the "
                              "median of the rounds with their range (the card's speed drifts over a run)")
+    parser.add_argument("--graph", action="store_true",
+                        help="Triton paths: time the replay of a CUDA graph of the --chain calls (no host work: "
+                             "the GPU's time alone, as under mode='reduce-overhead'), not the calls themselves")
     parser.add_argument("--chain", type=int, default=5,
                         help="Triton paths: calls queued back to back per timed repeat (1: each on an idle GPU, "
                              "host launch latency included, as measured until session 13)")
@@ -487,7 +501,8 @@ def main() -> None:
         return
     floors = Floors.measure()
     print(f"GPU: {torch.cuda.get_device_name()}; torch {torch.__version__}, triton {triton.__version__}; "
-          f"batch {args.batch}; median of {args.repeats} (CUDA events; Triton paths {args.chain} calls back to back "
+          f"batch {args.batch}; median of {args.repeats} (CUDA events; Triton paths {args.chain} calls back to back"
+          f"{', replayed as one CUDA graph' if args.graph else ''} "
           f"a repeat){rounds_note(args.rounds)}; chunked tiles {tiles or 'default'}; "
           f"plane {plane or 'default'}\n"
           f"Floors measured now: copy {floors.bytes_s / 1e9:.0f} GB/s (1 GiB device-to-device, read+write), "
@@ -501,7 +516,8 @@ def main() -> None:
             dtype = dtypes[dname]
             inputs = make(args.batch, d, hw, r, dtype)
             works = op_work(args.batch, d, hw, r, dtype)
-            results, outs = time_paths(backends, fns, inputs, dtype, args.repeats, args.chain, args.rounds)
+            results, outs = time_paths(backends, fns, inputs, dtype, args.repeats, args.chain, args.rounds,
+                                       args.graph)
             for backend, times in results.items():
                 cells = []
                 for rounds_ms, work in zip(times, works):

@@ -74,3 +74,28 @@ def test_median_and_range():
     assert median_and_range([0.5]) == "0.500"
     assert median_and_range([0.8, math.nan, 1.0, 0.9]) == "0.900 (0.800-1.000)"
     assert median_and_range([math.nan]) == "n/a" and math.isnan(valid_median([math.nan]))
+
+
+def test_time_paths_graph_captures_each_timer_once_and_times_a_call(kernels_bench, monkeypatch):
+    captured = []  # (calls a graph holds) per capture
+
+    def fake_graph_replay(fn, calls):
+        captured.append(calls)
+        fn()
+        return lambda: None
+
+    def fake_cuda_time(fn, repeats, warmup=3, chain=1):
+        fn()
+        return 10.0 if chain == 1 else 1.0
+
+    monkeypatch.setattr(kernels_bench, "graph_replay", fake_graph_replay)
+    monkeypatch.setattr(kernels_bench, "cuda_time", fake_cuda_time)
+    fns = {"a": lambda x: x * 2, "torch": lambda x: x * 3}
+    inputs = [torch.ones(3, requires_grad=True)]
+    results, _ = kernels_bench.time_paths(list(fns), fns, inputs, torch.float32, repeats=5, chain=5, rounds=3,
+                                          graph=True)
+    # the Triton path's two graphs (forward, forward+backward) captured in the first round only,
+    # each replay's time divided by the calls it holds; the PyTorch path timed singly, no graph
+    assert captured == [5, 5]
+    assert results["a"] == ([2.0] * 3, [2.0] * 3)
+    assert results["torch"] == ([10.0] * 3, [10.0] * 3)
