@@ -111,9 +111,9 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     grows; the warps grow with the tile. dt_grad "atomic" reduces d(dt_lowrank) over the
     channel block in the kernel and adds it with atomics (R values a position and direction);
     "gemm" stores dz and leaves that reduction and dt_w's to two GEMMs, "fused" (the default)
-    to one Triton kernel that reads dz once (`_dt_grads_kernel`; on an H200, session 21, stage 1's
-    forward+backward went from 3.580 to 3.406 ms, every stage faster: 0.134 ms for that kernel
-    where the two GEMMs took 0.262 in another call). On
+    to one Triton kernel that reads dz once (`_dt_grads_kernel`; on an H200, session 21, bf16
+    forward+backward of GPU time went from 3.363 to 3.198 ms at stage 1 and was faster at every
+    stage, fp32 at all but stage 3: 0.134 ms for that kernel where the GEMMs took 0.262). On
     narrow blocks the atomics would be one per channel, position, rank and direction (1.2 G
     at stage 1, batch 64); on wide ones the in-kernel dots' operands spill: compiled for
     sm_90 at the stage shapes, the backward spilled 140-270 bytes a thread with "gemm" and
