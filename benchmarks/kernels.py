@@ -294,9 +294,12 @@ def ptxas_report(args, dtypes, plane: dict) -> None:
             dtype = dtypes[dname]
             x = torch.empty(args.batch, d, hw, hw, dtype=dtype, device="meta")
             x_dbl = torch.empty(args.batch, 4, r + 2, hw * hw, dtype=dtype, device="meta")
-            parts = (1, 2) if cfg.col_mode == triton_plane._TRANSPOSE else (0,)  # "transpose": two launches
-            for kernel, backward, part in ((k, bw, p) for k, bw in ((_plane_fwd_kernel, False),
-                                                                    (_plane_bwd_kernel, True)) for p in parts):
+            def parts(mode):  # "transpose": two launches
+                return (1, 2) if mode == triton_plane._TRANSPOSE else (0,)
+
+            for kernel, backward, part in ((k, bw, p) for k, bw, mode in (
+                    (_plane_fwd_kernel, False, cfg.col_mode), (_plane_bwd_kernel, True, cfg.bwd_col_mode))
+                    for p in parts(mode)):
                 launch = triton_plane._Launch(x, x_dbl, r, cfg, backward)
                 meta = dict(launch.meta, **triton_plane._part_meta(part, cfg))
                 warps = meta.pop("num_warps")

@@ -79,6 +79,7 @@ class _Config:
     bwd_maxnreg: int = 0  # the backward's
     copy_t: bool = False  # "transpose" mode: x^T, dy^T and the transposed add as PyTorch copies
     mirror: bool = True  # dense planes: each forward direction and its reverse in one scan
+    bwd_col_mode: int = -1  # the backward's _COL_MODES index (-1: col_mode's)
 
 
 def _pow2(n: int) -> int:
@@ -101,7 +102,8 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
             bwd_block_d: int | None = None, bwd_num_warps: int | None = None,
             col_mode: str | None = None, dt_grad: str | None = None, tile_elems: int | None = None,
             bwd_tile_elems: int | None = None, dense: bool = True, maxnreg: int | None = None,
-            bwd_maxnreg: int | None = None, copy_t: bool = False, mirror: bool = True) -> _Config:
+            bwd_maxnreg: int | None = None, copy_t: bool = False, mirror: bool = True,
+            bwd_col_mode: str | None = None) -> _Config:
     """About tile_elems (default _ELEMS; for a 64 x 64 plane's forward twice that, in
     "transpose" mode otherwise a quarter, i.e. one channel of a 32 x 32 plane)
     tile elements a program: 64 channels of an 8 x 8 plane; the backward _ELEMS, or a quarter
@@ -129,8 +131,10 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     # In "rows" mode a 64 x 64 plane's forward takes two channels (1.14-1.22x faster than one
     # there, session 7); the backward keeps one (twice the live tiles).
     col_mode = col_mode or ("transpose" if lp >= _TRANSPOSE_FROM else "rows")
-    if col_mode not in _COL_MODES:
-        raise ValueError(f"col_mode must be one of {', '.join(map(repr, _COL_MODES))}, got {col_mode!r}")
+    bwd_col_mode = bwd_col_mode or col_mode
+    for name, mode in (("col_mode", col_mode), ("bwd_col_mode", bwd_col_mode)):
+        if mode not in _COL_MODES:
+            raise ValueError(f"{name} must be one of {', '.join(map(repr, _COL_MODES))}, got {mode!r}")
     if col_mode == "transpose":
         # Two channels of a 64 x 64 plane: the x_dbl rows a position loads, widens and turns
         # into coefficients then serve both (19-22% fewer instructions a channel, sm_90 SASS); on an
@@ -164,7 +168,7 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
             raise ValueError(f"{name} must be between 24 and 255 registers, got {v}")
     return _Config(hp, wp, bd, num_warps or _warps(bd * lp), bwd_bd, bwd_num_warps or _warps(bwd_bd * lp),
                    _COL_MODES.index(col_mode), bool(dense), _DT_GRADS.index(dt_grad), max(16, _pow2(r)),
-                   maxnreg or 0, bwd_maxnreg or 0, bool(copy_t), bool(mirror))
+                   maxnreg or 0, bwd_maxnreg or 0, bool(copy_t), bool(mirror), _COL_MODES.index(bwd_col_mode))
 
 
 def dot_lowp(dtype: torch.dtype) -> bool:
@@ -370,7 +374,12 @@ def _scan_backward(x, x_dbl, dtw, dtb, A_logs, Ds, gy, cfg: _Config) -> tuple[to
     # dz (B, 4, D, H*W) in x's dtype, where _dt_grads_kernel or the GEMMs take the dt gradients.
     stored_dz = cfg.dt_grad != _DT_GRADS.index("atomic")
     dz = triton_ss2d._empty((b, 4, d, h * w) if stored_dz else (1,), x.dtype, dev)
-    transposed = cfg.col_mode == _TRANSPOSE
+    transposed = cfg.bwd_col_mode == _TRANSPOSE
+    if transposed != (cfg.col_mode == _TRANSPOSE):
+        # The backward reaches the column directions the other way from the forward: x_dbl's
+        # column slots to the backward's order (a copy of 2 (R + 2) rows a position), and
+        # d(x_dbl)'s back to the forward's at the end.
+        x_dbl = _column_slots_transposed(x_dbl, *((h, w) if transposed else (w, h)))
     dx = None
     # With copy_t x's transpose is made again rather than kept from the forward: one copy now
     # instead of a second copy of x held for every block until the backward.
@@ -395,6 +404,8 @@ def _scan_backward(x, x_dbl, dtw, dtb, A_logs, Ds, gy, cfg: _Config) -> tuple[to
         dxdbl[:, :, :r] += torch.matmul(dtw.transpose(1, 2).to(dz.dtype), dz)
         d_w = torch.matmul(dz, x_dbl[:, :, :r].transpose(2, 3).to(dz.dtype)).sum(0, dtype=torch.float32)
     d_ds = pdd.sum(0).repeat(4)
+    if transposed != (cfg.col_mode == _TRANSPOSE):
+        dxdbl = _column_slots_transposed(dxdbl, *((w, h) if transposed else (h, w)))
     # In the "transpose" mode this is the gradient of the transposed-slot x_dbl the forward
     # was given; `_column_slots_transposed`'s own backward turns it back.
     return (dx, dxdbl.to(x_dbl.dtype), d_w.to(dtw.dtype), pdb.sum(0).to(dtb.dtype),
@@ -438,6 +449,7 @@ def ss2d_scan_triton_plane(
     copy_t: bool = False,
     channels_last_io: bool = True,
     mirror: bool = True,
+    bwd_col_mode: str | None = None,
 ) -> torch.Tensor:
     """SS2D core on the plane kernels; same arguments and result as `reference.ss2d_scan`.
 
@@ -454,6 +466,10 @@ def ss2d_scan_triton_plane(
             (a copy of x_dbl's column rows; the second launch reads x and dy as transposed
             views, transposes its tiles in registers and adds into the first launch's output:
             `_parts`, `copy_t`), so no direction scans a transposed tile.
+        bwd_col_mode: the backward's col_mode (None: col_mode's). On an H200 (session 21,
+            `kernels.py --graph`, stage 3, bf16) "transpose" took stage 3's forward from 0.303 to
+            0.470 ms and its forward+backward from 1.714 to 1.704, so its backward from about
+            1.41 to 1.23 ms: "rows" forward and "transpose" backward may beat both (not yet timed).
         dt_grad: "atomic", "gemm" or "fused" (None: "fused"), how the backward reduces the dt
             projection's gradients (see `_config`).
         tile_elems: the tile size a program aims for when block_d is not given (channels x
@@ -500,7 +516,7 @@ def ss2d_scan_triton_plane(
         return triton_ss2d.ss2d_scan_triton(x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds)
     r = dt_projs_weight.shape[2]
     cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_mode, dt_grad, tile_elems,
-                  bwd_tile_elems, dense, maxnreg, bwd_maxnreg, copy_t, mirror)
+                  bwd_tile_elems, dense, maxnreg, bwd_maxnreg, copy_t, mirror, bwd_col_mode)
     transposed_io = channels_last_io and is_channels_last(x)
     x = to_planes(x) if transposed_io else x.contiguous()
     x_dbl = project_positions(x_proj_weight, x, x.dtype)

@@ -96,6 +96,9 @@ SMALL = [
     (2, 5, 4, 8, 2, {"col_mode": "transpose", "copy_t": True}),  # the transposes as copies, dense
     (1, 3, 5, 7, 2, {"col_mode": "transpose", "copy_t": True}),  # and padded
     (1, 3, 4, 8, 2, {"maxnreg": 64, "bwd_maxnreg": 96}),  # register caps reach the launches
+    (2, 5, 4, 8, 2, {"col_mode": "rows", "bwd_col_mode": "transpose"}),  # each pass its own way, dense
+    (1, 3, 5, 7, 2, {"col_mode": "rows", "bwd_col_mode": "transpose"}),  # padded, not square
+    (1, 3, 5, 7, 2, {"col_mode": "transpose", "bwd_col_mode": "rows"}),  # and the other way round
 ]
 
 
@@ -106,14 +109,17 @@ def test_plane_matches_reference_float32(b, d, h, w, r, options):
 
 
 def _compiled_scan(col_mode, device):
+    fwd_mode, _, bwd_mode = col_mode.partition("+")  # "FWD+BWD": the backward's col_mode apart
+
     def scan(*p):
-        return triton_plane.ss2d_scan_triton_plane(*p, col_mode=col_mode)
+        return triton_plane.ss2d_scan_triton_plane(*p, col_mode=fwd_mode, bwd_col_mode=bwd_mode or None)
 
     backend = "inductor" if device.type == "cuda" else "aot_eager"
     return scan, torch.compile(scan, backend=backend, fullgraph=True, dynamic=False)
 
 
-@pytest.mark.parametrize("h,w,col_mode", [(5, 7, "rows"), (4, 8, "transpose"), (5, 7, "transpose")])
+@pytest.mark.parametrize("h,w,col_mode", [(5, 7, "rows"), (4, 8, "transpose"), (5, 7, "transpose"),
+                                          (5, 7, "rows+transpose")])  # forward "rows", backward "transpose"
 def test_plane_inside_torch_compile(h, w, col_mode):
     """Inside torch.compile the forward and the backward are custom operators (Triton launches
     their kernels as in eager mode): y as eager's bit for bit with no gradient wanted, and y and
@@ -294,6 +300,14 @@ def test_plane_dt_grads_by_gemms_stage_shapes_cuda(d, hw, r):
     # until session 21, which reduces them in one kernel, its channels split at stages 3-4).
     params, seed = make_inputs(64, d, hw, hw, 1, r)
     assert_matches_reference(params, seed, dtype=torch.bfloat16, dt_grad="gemm")
+
+
+@needs_cuda
+@pytest.mark.parametrize("d,hw,r", STAGES[2:])
+def test_plane_backward_other_col_mode_stage_shapes_cuda(d, hw, r):
+    # Stages 3-4 forward in their "rows" mode, backward in "transpose" (bwd_col_mode).
+    params, seed = make_inputs(64, d, hw, hw, 1, r)
+    assert_matches_reference(params, seed, dtype=torch.bfloat16, bwd_col_mode="transpose")
 
 
 @needs_cuda
