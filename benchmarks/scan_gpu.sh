@@ -7,11 +7,14 @@
 #
 # Writes OUT_DIR/{pytest_plane,warm,ncu_stage1,kernels,profile,model,grads}.log (seven files: the
 # device tool returns at most eight); each step has its own timeout (SCAN_GPU_T_* seconds) so one
-# slow step cannot eat the others. pytest must be
+# slow step cannot eat the others. In session 21 the three test processes beside the compiles
+# took up to 253 s, and the kernel timings, the profile and model_grads together about 75 s, so
+# the whole fits one 600 s device command. pytest must be
 # importable (carry wheels and set PYTHONPATH where it is not installed). Extra arguments go
-# to every kernels.py run, e.g. --plane-variant col_mode=transpose --plane-variant tile_elems=8192;
-# SCAN_GPU_MODEL_ARGS to model_gpu.py (e.g. "--plane-variant col_mode=transpose --modes eager,compile").
-# SCAN_GPU_TESTS names the tests to run (default the plane kernels' file); SCAN_GPU_T_NCU=0 skips ncu.
+# to every kernels.py run, e.g. --plane-variant bwd_col_mode=transpose --plane-variant dt_grad=gemm;
+# SCAN_GPU_MODEL_ARGS to model_gpu.py (e.g. "--plane-variant bwd_col_mode=transpose").
+# SCAN_GPU_TESTS names the tests to run (default the plane kernels' file, in three processes);
+# SCAN_GPU_T_NCU=120 adds ncu on stage 1's forward launches (off by default).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:?usage: scan_gpu.sh OUT_DIR [kernels.py options]}
@@ -23,9 +26,14 @@ dtypes=${SCAN_GPU_DTYPES:-bf16}
 
 # 1. Compile: one process per stage runs each path once (kernels.py --once), beside the GPU
 #    tests (which compile the fp32 and bf16 stage shapes for themselves).
-# shellcheck disable=SC2086  # SCAN_GPU_TESTS is a list of words
-timeout "${SCAN_GPU_T_TEST:-300}" python3 -m pytest ${SCAN_GPU_TESTS:-tests/sr_core/kernels/test_triton_plane.py} -q -rs \
-  > "$out/pytest_plane.log" 2>&1 &
+#    The plane kernels' tests take over 270 s in one process: three, by name (session 21).
+tests=${SCAN_GPU_TESTS:-tests/sr_core/kernels/test_triton_plane.py}
+i=0
+for k in "test_plane_stage_shapes_cuda" "stage_shapes and not test_plane_stage_shapes_cuda" "not stage_shapes"; do
+  i=$((i + 1))
+  # shellcheck disable=SC2086  # SCAN_GPU_TESTS is a list of words
+  timeout "${SCAN_GPU_T_TEST:-280}" python3 -m pytest $tests -q -rs -k "$k" > "$out/pytest_$i.log" 2>&1 &
+done
 for s in ${stages//,/ }; do
   timeout "${SCAN_GPU_T_WARM:-240}" python3 benchmarks/kernels.py --once --dtypes "$dtypes" --stages "$s" "$@" \
     > "$out/warm_stage$s.log" 2>&1 &
@@ -33,10 +41,11 @@ done
 wait
 for s in ${stages//,/ }; do echo "== stage $s"; cat "$out/warm_stage$s.log"; rm -f "$out/warm_stage$s.log"; done \
   > "$out/warm.log"
+cat "$out"/pytest_?.log > "$out/pytest_plane.log" && rm -f "$out"/pytest_?.log
 
 # 2. Where the stage-1 plane kernels spend their time (hardware counters, where ncu can read them).
-if [ "${SCAN_GPU_T_NCU:-120}" != 0 ] && command -v ncu > /dev/null; then
-  timeout "${SCAN_GPU_T_NCU:-120}" ncu --clock-control none -k regex:_plane_ --launch-count 2 \
+if [ "${SCAN_GPU_T_NCU:-0}" != 0 ] && command -v ncu > /dev/null; then
+  timeout "${SCAN_GPU_T_NCU}" ncu --clock-control none -k regex:_plane_ --launch-count 2 \
     --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy \
     python3 benchmarks/kernels.py --once --dtypes bf16 --stages 1 --backends triton_plane \
     > "$out/ncu_stage1.log" 2>&1
@@ -47,16 +56,19 @@ fi
 #    invocations of one call in session 20, so each time is the median of the rounds, with their range.
 #    --graph: each repeat replays a CUDA graph of the chained calls, the GPU's time without the host's
 #    (which set stages 3-4's times without it: session 21).
-timeout "${SCAN_GPU_T_KERNELS:-300}" python3 benchmarks/kernels.py --graph --dtypes "$dtypes" --stages "$stages" \
+timeout "${SCAN_GPU_T_KERNELS:-150}" python3 benchmarks/kernels.py --graph --dtypes "$dtypes" --stages "$stages" \
   --repeats "${SCAN_GPU_REPEATS:-10}" --rounds "${SCAN_GPU_ROUNDS:-3}" "$@" > "$out/kernels.log" 2>&1
 # Every kernel of a stage-1 and stage-2 forward and forward+backward, and the operator behind it.
-timeout "${SCAN_GPU_T_PROFILE:-90}" python3 benchmarks/kernels.py --profile --dtypes bf16 --stages 1,2 \
+timeout "${SCAN_GPU_T_PROFILE:-60}" python3 benchmarks/kernels.py --profile --dtypes bf16 --stages 1,2 \
   --backends triton_plane --no-torch "$@" > "$out/profile.log" 2>&1
+# What sr-core-train runs (the full SR model, eager) and the viewer's case (a 1024 px film, file to
+# heatmap), on the plane kernels; compiled modes (reduce-overhead: about 130 s of set-up) by
+# SCAN_GPU_MODEL_ARGS="--modes eager,reduce-overhead" with a larger SCAN_GPU_T_MODEL.
 # shellcheck disable=SC2086  # SCAN_GPU_MODEL_ARGS is a list of words
-timeout "${SCAN_GPU_T_MODEL:-240}" python3 benchmarks/model_gpu.py --backends triton,triton_plane --modes eager \
-  ${SCAN_GPU_MODEL_ARGS:-} > "$out/model.log" 2>&1
+timeout "${SCAN_GPU_T_MODEL:-150}" python3 benchmarks/model_gpu.py --backend triton_plane --modes eager \
+  --kinds "full SR" --cases models,viewer ${SCAN_GPU_MODEL_ARGS:-} > "$out/model.log" 2>&1
 # One fp32 training step's gradients on "auto" against the PyTorch scan (what the full-model
 # GPU test bounds), and between two runs; beside them the forward's reverse scans (mirror=0:
 # 0.30% against the default's 0.65% in session 21, both repeatable).
-timeout "${SCAN_GPU_T_GRADS:-150}" python3 benchmarks/model_grads.py --plane-variant mirror=0 > "$out/grads.log" 2>&1
+timeout "${SCAN_GPU_T_GRADS:-100}" python3 benchmarks/model_grads.py --plane-variant mirror=0 > "$out/grads.log" 2>&1
 tail -n 3 "$out"/*.log
