@@ -99,16 +99,21 @@ def interleaved_times(timers: dict, rounds: int) -> dict[object, list[float]]:
     return times
 
 
+def _valid(times: list[float]) -> list[float]:
+    """The times that are not NaN (a NaN: a round in which a path could not run)."""
+    return [t for t in times if t == t]
+
+
 def valid_median(times: list[float]) -> float:
-    """The median of the times that are not NaN (a round in which a path could not run); NaN if none is."""
-    valid = [t for t in times if t == t]
+    """The median of the times that are not NaN; NaN if none is."""
+    valid = _valid(times)
     return statistics.median(valid) if valid else float("nan")
 
 
 def median_and_range(times: list[float], digits: int = 3) -> str:
     """"0.812" for one time, "0.812 (0.801-0.952)" for several: `valid_median` and the range of
     the times that are not NaN; "n/a" if none is."""
-    valid = [t for t in times if t == t]
+    valid = _valid(times)
     if not valid:
         return "n/a"
     text = f"{statistics.median(valid):.{digits}f}"

@@ -62,8 +62,9 @@ timeout "${SCAN_GPU_T_KERNELS:-150}" python3 benchmarks/kernels.py --graph --dty
 timeout "${SCAN_GPU_T_PROFILE:-60}" python3 benchmarks/kernels.py --profile --dtypes bf16 --stages 1,2 \
   --backends triton_plane --no-torch "$@" > "$out/profile.log" 2>&1
 # What sr-core-train runs (the full SR model, eager) and the viewer's case (a 1024 px film, file to
-# heatmap), on the plane kernels; compiled modes (reduce-overhead: about 130 s of set-up) by
-# SCAN_GPU_MODEL_ARGS="--modes eager,reduce-overhead" with a larger SCAN_GPU_T_MODEL.
+# heatmap), on the plane kernels; the compiled backbone + linear of the targets instead by
+# SCAN_GPU_MODEL_ARGS="--modes reduce-overhead --kinds backbone+linear" (later options win) with a
+# larger SCAN_GPU_T_MODEL (about 130 s of set-up).
 # shellcheck disable=SC2086  # SCAN_GPU_MODEL_ARGS is a list of words
 timeout "${SCAN_GPU_T_MODEL:-150}" python3 benchmarks/model_gpu.py --backend triton_plane --modes eager \
   --kinds "full SR" --cases models,viewer ${SCAN_GPU_MODEL_ARGS:-} > "$out/model.log" 2>&1

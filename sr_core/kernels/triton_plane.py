@@ -72,6 +72,7 @@ class _Config:
     bwd_block_d: int  # the backward's (it holds about twice as many live tiles)
     bwd_num_warps: int
     col_mode: int  # how the column directions are reached: _COL_MODES
+    bwd_col_mode: int  # the backward's (`bwd_col_mode` of ss2d_scan_triton_plane)
     dense: bool  # power-of-two planes addressed as contiguous runs (plane_order's DENSE)
     dt_grad: int  # backward: how dt_w's and dt_lowrank's gradients are reduced (_DT_GRADS)
     r_pad: int  # dt rank padded for tl.dot
@@ -79,7 +80,6 @@ class _Config:
     bwd_maxnreg: int = 0  # the backward's
     copy_t: bool = False  # "transpose" mode: x^T, dy^T and the transposed add as PyTorch copies
     mirror: bool = True  # dense planes: each forward direction and its reverse in one scan
-    bwd_col_mode: int = -1  # the backward's _COL_MODES index (-1: col_mode's)
 
 
 def _pow2(n: int) -> int:
@@ -167,8 +167,8 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
         if v and not 24 <= v <= 255:
             raise ValueError(f"{name} must be between 24 and 255 registers, got {v}")
     return _Config(hp, wp, bd, num_warps or _warps(bd * lp), bwd_bd, bwd_num_warps or _warps(bwd_bd * lp),
-                   _COL_MODES.index(col_mode), bool(dense), _DT_GRADS.index(dt_grad), max(16, _pow2(r)),
-                   maxnreg or 0, bwd_maxnreg or 0, bool(copy_t), bool(mirror), _COL_MODES.index(bwd_col_mode))
+                   _COL_MODES.index(col_mode), _COL_MODES.index(bwd_col_mode), bool(dense), _DT_GRADS.index(dt_grad),
+                   max(16, _pow2(r)), maxnreg or 0, bwd_maxnreg or 0, bool(copy_t), bool(mirror))
 
 
 def dot_lowp(dtype: torch.dtype) -> bool:
