@@ -60,6 +60,7 @@ _DT_GRADS = ("atomic", "gemm", "fused")  # in the scan kernel; or from a stored 
 _DT_PARTIAL_FLOATS = 1 << 22  # "fused": the most fp32 values its partial rows of d(dt_w) take (16 MiB)
 _DT_PROGRAMS = 2048  # "fused": programs it aims for (the channels split over programs below that)
 _TRANSPOSE_FROM = 1024  # padded plane positions from which "transpose" is the default col_mode
+_BWD_TRANSPOSE_FROM = 64  # the same for the backward's (bwd_col_mode)
 _TRANSPOSE_FWD_MAXNREG = 64  # the forward launches' default register cap a channel in the "transpose" mode
 
 
@@ -131,7 +132,12 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     # In "rows" mode a 64 x 64 plane's forward takes two channels (1.14-1.22x faster than one
     # there, session 7); the backward keeps one (twice the live tiles).
     col_mode = col_mode or ("transpose" if lp >= _TRANSPOSE_FROM else "rows")
-    bwd_col_mode = bwd_col_mode or col_mode
+    # The backward reaches the column directions through the transpose from 8 x 8 up, also where
+    # the forward does not: on an H200 (session 22, `kernels.py --graph`, bf16) that took stage 3's
+    # forward+backward from 1.724 to 1.545 ms and stage 4's from 0.828 to 0.812 (forwards
+    # unchanged); its "rows" backward holds 6,456 instructions and spills, the two launches
+    # 2,248 and 3,104 and none (sm_90 SASS, session 21). Smaller planes keep the forward's mode.
+    bwd_col_mode = bwd_col_mode or ("transpose" if lp >= _BWD_TRANSPOSE_FROM else col_mode)
     for name, mode in (("col_mode", col_mode), ("bwd_col_mode", bwd_col_mode)):
         if mode not in _COL_MODES:
             raise ValueError(f"{name} must be one of {', '.join(map(repr, _COL_MODES))}, got {mode!r}")
@@ -466,10 +472,9 @@ def ss2d_scan_triton_plane(
             (a copy of x_dbl's column rows; the second launch reads x and dy as transposed
             views, transposes its tiles in registers and adds into the first launch's output:
             `_parts`, `copy_t`), so no direction scans a transposed tile.
-        bwd_col_mode: the backward's col_mode (None: col_mode's). On an H200 (session 21,
-            `kernels.py --graph`, stage 3, bf16) "transpose" took stage 3's forward from 0.303 to
-            0.470 ms and its forward+backward from 1.714 to 1.704, so its backward from about
-            1.41 to 1.23 ms: "rows" forward and "transpose" backward may beat both (not yet timed).
+        bwd_col_mode: the backward's col_mode (None: "transpose" for planes of 8 x 8 padded
+            positions and more, else col_mode's; see `_config`). Where it differs from
+            col_mode, x_dbl's column slots are transposed for the backward and d(x_dbl)'s back.
         dt_grad: "atomic", "gemm" or "fused" (None: "fused"), how the backward reduces the dt
             projection's gradients (see `_config`).
         tile_elems: the tile size a program aims for when block_d is not given (channels x

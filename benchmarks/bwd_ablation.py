@@ -1,0 +1,172 @@
+"""Where the plane backward kernel's time goes: the kernel with parts of it taken out (issue 17).
+
+    python benchmarks/bwd_ablation.py [STAGES, e.g. 1,3] [--flags 0,1,2,...] [--once]
+
+Writes a copy of sr_core/kernels/triton_plane_bwd.py with an ABL bit mask (a compile-time
+constant) to a temporary folder, each bit taking one part out of every direction (NAMES: the
+dB/dC atomics, the sums over the plane, the dz store, the adjoint's third scan operand, either
+scan, the dt projection's loads and multiply-adds), and prints the GPU time of
+`_plane_bwd_kernel`'s launches in `_scan_backward` (torch.profiler) for each mask: bf16, batch
+64, the stage shapes, the default configuration. The results are wrong on purpose: it times,
+never checks. The copy is made by exact text substitutions on the kernel's source, written
+for the kernel of session 22's first commit (the one that adds this script); on another
+kernel they fail with the text they did not find. --once: compile and run each mask once
+(no GPU needed with TRITON_INTERPRET=1, on the "t" shape).
+"""
+import importlib.util
+import pathlib
+import statistics
+import sys
+import tempfile
+
+import torch
+
+root = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(root))
+src = (root / "sr_core/kernels/triton_plane_bwd.py").read_text()
+
+
+def sub(old, new, count=1):
+    global src
+    if src.count(old) != count:
+        sys.exit(f"bwd_ablation.py: triton_plane_bwd.py has changed; not found {count} time(s):\n{old}")
+    src = src.replace(old, new)
+
+
+sub("from sr_core.kernels.triton_ss2d_fwd import exp_fast, lin_combine, widen",
+    "from sr_core.kernels.triton_ss2d_fwd import exp_fast, lin_combine, widen, softplus")
+sub("                  TRANS: tl.constexpr, DENSE: tl.constexpr):",
+    "                  TRANS: tl.constexpr, DENSE: tl.constexpr, ABL: tl.constexpr):")
+sub("""    z, delta, A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
+                                              L, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP)
+    bb = delta * Bk * uk
+    a_s = to_scan_order(a, TRANS, BLOCK_D, HP, WP)
+    _, h = tl.associative_scan((a_s, to_scan_order(bb, TRANS, BLOCK_D, HP, WP)), 1, lin_combine, reverse=k >= 2)
+    _, _, g = tl.associative_scan((a_s, tl.full(a.shape, 1.0, tl.float32),
+                                   to_scan_order(Ck * gyk, TRANS, BLOCK_D, HP, WP)), 1, adjoint_combine,
+                                  reverse=k < 2)
+""", """    if ABL & 64:
+        Bk = xdbl_row(xdbl_ptr, b, k, R, sp, valid, L, C)
+        Ck = xdbl_row(xdbl_ptr, b, k, R + 1, sp, valid, L, C)
+        z = tl.load(dtb_ptr + k * D + offs_d, mask=dmask, other=0.0)[:, None] + Bk * 0.01
+        delta = tl.where(dmask[:, None] & valid[None, :], softplus(z), 0.0)
+        A = -tl.exp(tl.load(alog_ptr + k * D + offs_d, mask=dmask, other=0.0).to(tl.float32))
+        a = tl.exp(A[:, None] * delta)
+    else:
+        z, delta, A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp,
+                                                  valid, L, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP)
+    bb = delta * Bk * uk
+    a_s = to_scan_order(a, TRANS, BLOCK_D, HP, WP)
+    if ABL & 16:
+        h = to_scan_order(bb * a, TRANS, BLOCK_D, HP, WP)
+    else:
+        _, h = tl.associative_scan((a_s, to_scan_order(bb, TRANS, BLOCK_D, HP, WP)), 1, lin_combine,
+                                   reverse=k >= 2)
+    if ABL & 32:
+        g = to_scan_order(Ck * gyk * a, TRANS, BLOCK_D, HP, WP)
+    elif ABL & 8:
+        _, g = tl.associative_scan((a_s, to_scan_order(Ck * gyk, TRANS, BLOCK_D, HP, WP)), 1, lin_combine,
+                                   reverse=k < 2)
+    else:
+        _, _, g = tl.associative_scan((a_s, tl.full(a.shape, 1.0, tl.float32),
+                                       to_scan_order(Ck * gyk, TRANS, BLOCK_D, HP, WP)), 1, adjoint_combine,
+                                      reverse=k < 2)
+""")
+sub("""    sum_gah, sum_dz = tl.reduce((gd * ah, dz), 1, add_pair)
+    tl.atomic_add(pda_ptr + prow * 4 * D + kd, sum_gah * A, mask=dmask, sem="relaxed")
+    tl.atomic_add(pdb_ptr + prow * 4 * D + kd, sum_dz, mask=dmask, sem="relaxed")
+    xrow = (b.to(tl.int64) * 4 + k) * C
+    tl.atomic_add(dxdbl_ptr + (xrow + R) * L + sp, tl.sum(gd * uk, axis=0), mask=valid, sem="relaxed")
+    tl.atomic_add(dxdbl_ptr + (xrow + R + 1) * L + sp, tl.sum(gyk * h, axis=0), mask=valid, sem="relaxed")
+    dt_grads(""", """    if not ABL & 2:
+        sum_gah, sum_dz = tl.reduce((gd * ah, dz), 1, add_pair)
+        tl.atomic_add(pda_ptr + prow * 4 * D + kd, sum_gah * A, mask=dmask, sem="relaxed")
+        tl.atomic_add(pdb_ptr + prow * 4 * D + kd, sum_dz, mask=dmask, sem="relaxed")
+    xrow = (b.to(tl.int64) * 4 + k) * C
+    if ABL & 1:
+        gd += 1e-30 * gyk * h  # keep h live
+    else:
+        tl.atomic_add(dxdbl_ptr + (xrow + R) * L + sp, tl.sum(gd * uk, axis=0), mask=valid, sem="relaxed")
+        tl.atomic_add(dxdbl_ptr + (xrow + R + 1) * L + sp, tl.sum(gyk * h, axis=0), mask=valid, sem="relaxed")
+    if ABL & 4:
+        gd += dz * 1e-30
+    else:
+      dt_grads(""")
+sub("""             R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, DT_GEMM, DENSE)
+    return gd * Bk""", """             R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, DT_GEMM, DENSE)
+    return gd * Bk""")
+sub("                      XT: tl.constexpr = False, ACCUM: tl.constexpr = False):",
+    "                      XT: tl.constexpr = False, ACCUM: tl.constexpr = False, ABL: tl.constexpr = 0):")
+sub("DOT_LOWP, DT_GEMM, k % 2, DENSE)", "DOT_LOWP, DT_GEMM, k % 2, DENSE, ABL)")
+sub("DOT_LOWP, DT_GEMM, 0, DENSE)", "DOT_LOWP, DT_GEMM, 0, DENSE, ABL)")
+out = pathlib.Path(tempfile.mkdtemp(prefix="sr_bwd_ablation_")) / "abl_kernel.py"
+out.write_text(src)
+spec = importlib.util.spec_from_file_location("abl_kernel", out)
+abl = importlib.util.module_from_spec(spec)
+sys.modules["abl_kernel"] = abl
+spec.loader.exec_module(abl)
+
+from sr_core.kernels import triton_plane  # noqa: E402
+from sr_core.kernels.triton_plane import _column_slots_transposed, _config, _scan_backward, _TRANSPOSE  # noqa: E402
+from sr_core.kernels.triton_ss2d import project_positions  # noqa: E402
+
+
+class Ablated:
+    def __init__(self, flags):
+        self.flags = flags
+
+    def __getitem__(self, grid):
+        launch = abl._plane_bwd_kernel[grid]
+        return lambda *a, **k: launch(*a, ABL=self.flags, **k)
+
+
+DEV = "cuda" if torch.cuda.is_available() else "cpu"
+STAGES = {"t": (4, 8, 2), "1": (192, 64, 6), "2": (384, 32, 12), "3": (768, 16, 24), "4": (1536, 8, 48)}
+NAMES = {0: "none", 1: "dB/dC atomics", 2: "pda/pdb reduce", 4: "dz store", 8: "adjoint 3->2 tuple",
+         16: "h scan", 32: "g scan", 64: "dt projection (R loads+FMAs)", 7: "all memory out (1|2|4)",
+         48: "both scans", 55: "scans+memory out"}
+
+
+def main():
+    stages = sys.argv[1].split(",") if len(sys.argv) > 1 else ["1"]
+    once = "--once" in sys.argv
+    flags = [int(f) for f in sys.argv[sys.argv.index("--flags") + 1].split(",")] if "--flags" in sys.argv \
+        else list(NAMES)
+    print(f"GPU: {torch.cuda.get_device_name() if DEV == 'cuda' else 'cpu'}; bf16, batch 64; _plane_bwd_kernel GPU ms (torch.profiler), "
+          "median of 3 x 5 calls")
+    for s in stages:
+        d, hw, r = STAGES[s]
+        g = torch.Generator(device=DEV).manual_seed(0)
+        x = torch.randn(64 if s != "t" else 2, d, hw, hw, device=DEV, dtype=torch.bfloat16, generator=g)
+        xw = (torch.randn(4, r + 2, d, device=DEV, generator=g) * d**-0.5)
+        dtw = torch.randn(4, d, r, device=DEV, generator=g) * r**-0.5
+        dtb = torch.randn(4, d, device=DEV, generator=g) * 0.5 - 4.0
+        alog = torch.zeros(4 * d, 1, device=DEV)
+        ds = torch.ones(4 * d, device=DEV)
+        cfg = _config(hw, hw, d, r)
+        x_dbl = project_positions(xw, x, x.dtype)
+        if cfg.col_mode == _TRANSPOSE:
+            x_dbl = _column_slots_transposed(x_dbl, hw, hw)
+        gy = torch.randn_like(x)
+        for f in flags:
+            triton_plane._plane_bwd_kernel = Ablated(f)
+            call = lambda: _scan_backward(x, x_dbl, dtw, dtb, alog, ds, gy, cfg)  # noqa: E731
+            call()
+            if once:
+                print("ran", s, f, flush=True)
+                continue
+            torch.cuda.synchronize()
+            times = []
+            for _ in range(3):
+                with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+                    for _ in range(5):
+                        call()
+                    torch.cuda.synchronize()
+                tot = sum(e.device_time_total for e in prof.key_averages() if "_plane_bwd_kernel" in e.key)
+                times.append(tot / 5 / 1000)
+            print(f"| stage {s} | ABL {f:3d} | {NAMES.get(f, '?'):32s} | {statistics.median(times):.3f} ms |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
