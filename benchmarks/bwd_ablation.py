@@ -8,9 +8,9 @@ dB/dC atomics, the sums over the plane, the dz store, the adjoint's third scan o
 scan, the dt projection's loads and multiply-adds), and prints the GPU time of
 `_plane_bwd_kernel`'s launches in `_scan_backward` (torch.profiler) for each mask: bf16, batch
 64, the stage shapes, the default configuration. The results are wrong on purpose: it times,
-never checks. The copy is made by exact text substitutions on the kernel's source, written
-for the kernel of session 22's first commit (the one that adds this script); on another
-kernel they fail with the text they did not find. --once: compile and run each mask once
+never checks. The copy is made by exact text substitutions on the kernel's source, kept in
+step with the kernel (the figures in benchmarks/RESULTS.md name the commit they ran on); on a
+kernel they do not match they stop with the text they did not find. --once: compile and run each mask once
 (no GPU needed with TRITON_INTERPRET=1, on the "t" shape).
 """
 import importlib.util
@@ -35,8 +35,9 @@ def sub(old, new, count=1):
 
 sub("from sr_core.kernels.triton_ss2d_fwd import exp_fast, lin_combine, widen",
     "from sr_core.kernels.triton_ss2d_fwd import exp_fast, lin_combine, widen, softplus")
-sub("                  TRANS: tl.constexpr, DENSE: tl.constexpr):",
-    "                  TRANS: tl.constexpr, DENSE: tl.constexpr, ABL: tl.constexpr):")
+sub("                  TRANS: tl.constexpr, DENSE: tl.constexpr, PLANE_CHUNK: tl.constexpr, POS_GROUP: tl.constexpr):",
+    "                  TRANS: tl.constexpr, DENSE: tl.constexpr, PLANE_CHUNK: tl.constexpr, POS_GROUP: tl.constexpr,\n"
+    "                  ABL: tl.constexpr):")
 sub("""    z, delta, A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
                                               L, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP)
     bb = delta * Bk * uk
@@ -72,33 +73,22 @@ sub("""    z, delta, A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr,
                                        to_scan_order(Ck * gyk, TRANS, BLOCK_D, HP, WP)), 1, adjoint_combine,
                                       reverse=k < 2)
 """)
-sub("""    sum_gah, sum_dz = tl.reduce((gd * ah, dz), 1, add_pair)
-    tl.atomic_add(pda_ptr + prow * 4 * D + kd, sum_gah * A, mask=dmask, sem="relaxed")
-    tl.atomic_add(pdb_ptr + prow * 4 * D + kd, sum_dz, mask=dmask, sem="relaxed")
-    xrow = (b.to(tl.int64) * 4 + k) * C
-    tl.atomic_add(dxdbl_ptr + (xrow + R) * L + sp, tl.sum(gd * uk, axis=0), mask=valid, sem="relaxed")
-    tl.atomic_add(dxdbl_ptr + (xrow + R + 1) * L + sp, tl.sum(gyk * h, axis=0), mask=valid, sem="relaxed")
-    dt_grads(""", """    if not ABL & 2:
-        sum_gah, sum_dz = tl.reduce((gd * ah, dz), 1, add_pair)
-        tl.atomic_add(pda_ptr + prow * 4 * D + kd, sum_gah * A, mask=dmask, sem="relaxed")
-        tl.atomic_add(pdb_ptr + prow * 4 * D + kd, sum_dz, mask=dmask, sem="relaxed")
-    xrow = (b.to(tl.int64) * 4 + k) * C
-    if ABL & 1:
+sub("    if PLANE_CHUNK == 0:\n", "    if ABL & 2:\n        pass\n    elif PLANE_CHUNK == 0:\n")
+sub("""    add_over_channels(dxdbl_ptr + (xrow + R) * L + sp, gd * uk, valid, BLOCK_D, LP, POS_GROUP)
+    add_over_channels(dxdbl_ptr + (xrow + R + 1) * L + sp, gyk * h, valid, BLOCK_D, LP, POS_GROUP)
+    dt_grads(""", """    if ABL & 1:
         gd += 1e-30 * gyk * h  # keep h live
     else:
-        tl.atomic_add(dxdbl_ptr + (xrow + R) * L + sp, tl.sum(gd * uk, axis=0), mask=valid, sem="relaxed")
-        tl.atomic_add(dxdbl_ptr + (xrow + R + 1) * L + sp, tl.sum(gyk * h, axis=0), mask=valid, sem="relaxed")
+        add_over_channels(dxdbl_ptr + (xrow + R) * L + sp, gd * uk, valid, BLOCK_D, LP, POS_GROUP)
+        add_over_channels(dxdbl_ptr + (xrow + R + 1) * L + sp, gyk * h, valid, BLOCK_D, LP, POS_GROUP)
     if ABL & 4:
         gd += dz * 1e-30
     else:
       dt_grads(""")
-sub("""             R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, DT_GEMM, DENSE)
-    return gd * Bk""", """             R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, DT_GEMM, DENSE)
-    return gd * Bk""")
-sub("                      XT: tl.constexpr = False, ACCUM: tl.constexpr = False):",
-    "                      XT: tl.constexpr = False, ACCUM: tl.constexpr = False, ABL: tl.constexpr = 0):")
-sub("DOT_LOWP, DT_GEMM, k % 2, DENSE)", "DOT_LOWP, DT_GEMM, k % 2, DENSE, ABL)")
-sub("DOT_LOWP, DT_GEMM, 0, DENSE)", "DOT_LOWP, DT_GEMM, 0, DENSE, ABL)")
+sub("                      PLANE_CHUNK: tl.constexpr = 0, POS_GROUP: tl.constexpr = 0):",
+    "                      PLANE_CHUNK: tl.constexpr = 0, POS_GROUP: tl.constexpr = 0, ABL: tl.constexpr = 0):")
+sub("DOT_LOWP, DT_GEMM, k % 2, DENSE, PLANE_CHUNK, POS_GROUP)", "DOT_LOWP, DT_GEMM, k % 2, DENSE, PLANE_CHUNK, POS_GROUP, ABL)")
+sub("DOT_LOWP, DT_GEMM, 0, DENSE, PLANE_CHUNK, POS_GROUP)", "DOT_LOWP, DT_GEMM, 0, DENSE, PLANE_CHUNK, POS_GROUP, ABL)")
 out = pathlib.Path(tempfile.mkdtemp(prefix="sr_bwd_ablation_")) / "abl_kernel.py"
 out.write_text(src)
 spec = importlib.util.spec_from_file_location("abl_kernel", out)

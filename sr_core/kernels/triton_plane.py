@@ -81,6 +81,8 @@ class _Config:
     bwd_maxnreg: int = 0  # the backward's
     copy_t: bool = False  # "transpose" mode: x^T, dy^T and the transposed add as PyTorch copies
     mirror: bool = True  # dense planes: each forward direction and its reverse in one scan
+    plane_chunk: int = 0  # backward: positions a partial sum over the plane (0: the plane)
+    pos_group: int = 0  # backward: channels a partial sum over the channels (0: the block)
 
 
 def _pow2(n: int) -> int:
@@ -104,7 +106,8 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
             col_mode: str | None = None, dt_grad: str | None = None, tile_elems: int | None = None,
             bwd_tile_elems: int | None = None, dense: bool = True, maxnreg: int | None = None,
             bwd_maxnreg: int | None = None, copy_t: bool = False, mirror: bool = True,
-            bwd_col_mode: str | None = None) -> _Config:
+            bwd_col_mode: str | None = None, plane_chunk: int | None = None,
+            pos_group: int | None = None) -> _Config:
     """About tile_elems (default _ELEMS; for a 64 x 64 plane's forward twice that, in
     "transpose" mode otherwise a quarter, i.e. one channel of a 32 x 32 plane)
     tile elements a program: 64 channels of an 8 x 8 plane; the backward _ELEMS, or a quarter
@@ -172,9 +175,26 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     for name, v in (("maxnreg", maxnreg), ("bwd_maxnreg", bwd_maxnreg)):
         if v and not 24 <= v <= 255:
             raise ValueError(f"{name} must be between 24 and 255 registers, got {v}")
-    return _Config(hp, wp, bd, num_warps or _warps(bd * lp), bwd_bd, bwd_num_warps or _warps(bwd_bd * lp),
+    bwd_warps = bwd_num_warps or _warps(bwd_bd * lp)
+    # The backward's sums across warps (through shared memory, behind a barrier) split into
+    # partial sums each added atomically. On an H200 (session 22, `kernels.py --graph`, bf16):
+    # one channel a program (32 x 32 and up), a partial sum a warp's run of positions over the
+    # plane (256 at stages 1-2) took forward+backward from 3.197 to 3.159 ms at stage 1 and 1.582
+    # to 1.557 at stage 2 (runs of 32, 128 atomics to each channel's address: 4.060 and 1.682);
+    # wider blocks, a partial sum over the channels a group of BLOCK_D / 16 (16 atomics a
+    # position) from 1.547 to 1.468 ms at stage 3 (16 channels) and, with runs of 32 positions
+    # over the plane, from 0.813 to 0.786 at stage 4 (64; a group of 1 there: 0.950).
+    if plane_chunk is None:
+        plane_chunk = lp // bwd_warps if bwd_bd == 1 and lp >= _TRANSPOSE_FROM else 32 if bwd_bd >= 64 else 0
+    if pos_group is None:
+        pos_group = max(1, bwd_bd // 16) if bwd_bd >= 16 else 0
+    for name, v in (("plane_chunk", plane_chunk), ("pos_group", pos_group)):
+        if v < 0 or v & (v - 1):
+            raise ValueError(f"{name} must be 0 or a power of two, got {v}")
+    return _Config(hp, wp, bd, num_warps or _warps(bd * lp), bwd_bd, bwd_warps,
                    _COL_MODES.index(col_mode), _COL_MODES.index(bwd_col_mode), bool(dense), _DT_GRADS.index(dt_grad),
-                   max(16, _pow2(r)), maxnreg or 0, bwd_maxnreg or 0, bool(copy_t), bool(mirror))
+                   max(16, _pow2(r)), maxnreg or 0, bwd_maxnreg or 0, bool(copy_t), bool(mirror),
+                   plane_chunk, pos_group)
 
 
 def dot_lowp(dtype: torch.dtype) -> bool:
@@ -229,6 +249,8 @@ class _Launch:
             self.meta["maxnreg"] = cap
         if backward:
             self.meta["DT_GEMM"] = cfg.dt_grad != _DT_GRADS.index("atomic")
+            self.meta["PLANE_CHUNK"] = min(cfg.plane_chunk, lp)
+            self.meta["POS_GROUP"] = min(cfg.pos_group, self.block_d)
         else:
             # Mirrored pairs (triton_plane_fwd.fwd_pair_mirrored) on dense planes, in runs of the
             # positions a thread loads at once (16 bytes); 1: a forward and a reverse scan.
@@ -456,6 +478,8 @@ def ss2d_scan_triton_plane(
     channels_last_io: bool = True,
     mirror: bool = True,
     bwd_col_mode: str | None = None,
+    plane_chunk: int | None = None,
+    pos_group: int | None = None,
 ) -> torch.Tensor:
     """SS2D core on the plane kernels; same arguments and result as `reference.ss2d_scan`.
 
@@ -475,6 +499,13 @@ def ss2d_scan_triton_plane(
         bwd_col_mode: the backward's col_mode (None: "transpose" for planes of 8 x 8 padded
             positions and more, else col_mode's; see `_config`). Where it differs from
             col_mode, x_dbl's column slots are transposed for the backward and d(x_dbl)'s back.
+        plane_chunk: the backward's sums over the plane (the gradients of A_logs, the dt bias
+            and D a channel): 0 one sum over the whole plane, which crosses the program's warps
+            through shared memory behind a barrier; otherwise a partial sum a run of
+            plane_chunk positions (a power of two; inside a warp where its runs fit) and an
+            atomic add each (None: see `_config`).
+        pos_group: the same for the sums over a block's channels (dB, dC a position): 0 one
+            sum over the block, else one a group of pos_group channels (None: see `_config`).
         dt_grad: "atomic", "gemm" or "fused" (None: "fused"), how the backward reduces the dt
             projection's gradients (see `_config`).
         tile_elems: the tile size a program aims for when block_d is not given (channels x
@@ -521,7 +552,7 @@ def ss2d_scan_triton_plane(
         return triton_ss2d.ss2d_scan_triton(x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds)
     r = dt_projs_weight.shape[2]
     cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_mode, dt_grad, tile_elems,
-                  bwd_tile_elems, dense, maxnreg, bwd_maxnreg, copy_t, mirror, bwd_col_mode)
+                  bwd_tile_elems, dense, maxnreg, bwd_maxnreg, copy_t, mirror, bwd_col_mode, plane_chunk, pos_group)
     transposed_io = channels_last_io and is_channels_last(x)
     x = to_planes(x) if transposed_io else x.contiguous()
     x_dbl = project_positions(x_proj_weight, x, x.dtype)

@@ -26,6 +26,9 @@ Reductions, all in registers first:
   `_dt_grads_kernel` (or two host GEMMs) forms d(dt_lowrank) and d(dt_w) from it after the
   launch: R atomics per channel and position would outnumber everything else the kernel does;
 * du for the four directions is summed in row-major order and written once.
+Where a sum would cross the program's warps (through shared memory, behind a barrier that
+holds the whole multiprocessor at one program each), PLANE_CHUNK and POS_GROUP split it into
+partial sums inside warps, each added atomically (`add_over_plane`, `add_over_channels`).
 """
 
 from __future__ import annotations
@@ -55,6 +58,39 @@ from sr_core.kernels.triton_ss2d_fwd import exp_fast, lin_combine, widen
 def add_pair(a1, b1, a2, b2):
     """Two sums at once, for `tl.reduce` over a pair of tiles."""
     return a1 + a2, b1 + b2
+
+
+@triton.jit
+def add_over_plane(ptrs, t, dmask, BLOCK_D: tl.constexpr, LP: tl.constexpr, CHUNK: tl.constexpr):
+    """ptrs (BLOCK_D,) += t (BLOCK_D, LP) summed over its positions, atomically.
+
+    CHUNK 0 (or the plane): one sum over the plane, which crosses the program's warps (through
+    shared memory, behind a barrier); otherwise a sum a run of CHUNK positions (inside a warp
+    where a warp holds whole runs: shuffles only) and LP / CHUNK atomics a channel.
+    """
+    if CHUNK == 0 or CHUNK >= LP:
+        tl.atomic_add(ptrs, tl.sum(t, axis=1), mask=dmask, sem="relaxed")
+    else:
+        n: tl.constexpr = LP // CHUNK
+        part = tl.sum(tl.reshape(t, (BLOCK_D, n, CHUNK)), axis=2)
+        tl.atomic_add(tl.broadcast_to(ptrs[:, None], (BLOCK_D, n)), part,
+                      mask=tl.broadcast_to(dmask[:, None], (BLOCK_D, n)), sem="relaxed")
+
+
+@triton.jit
+def add_over_channels(ptrs, t, valid, BLOCK_D: tl.constexpr, LP: tl.constexpr, GROUP: tl.constexpr):
+    """ptrs (LP,) += t (BLOCK_D, LP) summed over its channels, atomically.
+
+    GROUP 0 (or the block): one sum over the channels (across warps where the block spans
+    several); otherwise a sum a group of GROUP channels and BLOCK_D / GROUP atomics a position.
+    """
+    if GROUP == 0 or GROUP >= BLOCK_D:
+        tl.atomic_add(ptrs, tl.sum(t, axis=0), mask=valid, sem="relaxed")
+    else:
+        n: tl.constexpr = BLOCK_D // GROUP
+        part = tl.sum(tl.reshape(t, (n, GROUP, LP)), axis=1)
+        tl.atomic_add(tl.broadcast_to(ptrs[None, :], (n, LP)), part,
+                      mask=tl.broadcast_to(valid[None, :], (n, LP)), sem="relaxed")
 
 
 @triton.jit
@@ -101,11 +137,12 @@ def bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_
                   b, k: tl.constexpr, prow, offs_d, dmask, H, W, D,
                   R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
                   USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, DT_GEMM: tl.constexpr,
-                  TRANS: tl.constexpr, DENSE: tl.constexpr):
+                  TRANS: tl.constexpr, DENSE: tl.constexpr, PLANE_CHUNK: tl.constexpr, POS_GROUP: tl.constexpr):
     """Direction k's gradients; returns its part of du, row-major like uk and gyk. TRANS as
     in the forward's `fwd_direction`: only the scans run in column order (their operands
     transposed in, h and g back), so every read, store and atomic stays in row-major order,
-    coalesced. DENSE as in `plane_order`."""
+    coalesced. DENSE as in `plane_order`; PLANE_CHUNK and POS_GROUP: how the sums over the plane
+    and over the channels are split (`add_over_plane`, `add_over_channels`)."""
     C: tl.constexpr = R + 2
     L = H * W
     _i, _j, sp, valid = plane_order(H, W, HP, WP, DENSE)
@@ -123,14 +160,19 @@ def bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_
     gd = g * delta
     kd = k * D + offs_d
     dz = tl.where(dmask[:, None] & valid[None, :], g * (ah * A[:, None] + Bk * uk) * exp_fast(z - delta), 0.0)
-    # d/dA_logs = A d/dA, d/dA = sum_t g_t a_t h_{t-1} delta_t; d(dt bias) = sum_t dz_t. One
-    # reduction of both over the plane: one pass through shared memory, not two.
-    sum_gah, sum_dz = tl.reduce((gd * ah, dz), 1, add_pair)
-    tl.atomic_add(pda_ptr + prow * 4 * D + kd, sum_gah * A, mask=dmask, sem="relaxed")
-    tl.atomic_add(pdb_ptr + prow * 4 * D + kd, sum_dz, mask=dmask, sem="relaxed")
+    # d/dA_logs = A d/dA, d/dA = sum_t g_t a_t h_{t-1} delta_t; d(dt bias) = sum_t dz_t.
+    LP: tl.constexpr = HP * WP
+    if PLANE_CHUNK == 0:
+        # One reduction of both over the plane: one pass through shared memory, not two.
+        sum_gah, sum_dz = tl.reduce((gd * ah, dz), 1, add_pair)
+        tl.atomic_add(pda_ptr + prow * 4 * D + kd, sum_gah * A, mask=dmask, sem="relaxed")
+        tl.atomic_add(pdb_ptr + prow * 4 * D + kd, sum_dz, mask=dmask, sem="relaxed")
+    else:
+        add_over_plane(pda_ptr + prow * 4 * D + kd, gd * ah * A[:, None], dmask, BLOCK_D, LP, PLANE_CHUNK)
+        add_over_plane(pdb_ptr + prow * 4 * D + kd, dz, dmask, BLOCK_D, LP, PLANE_CHUNK)
     xrow = (b.to(tl.int64) * 4 + k) * C
-    tl.atomic_add(dxdbl_ptr + (xrow + R) * L + sp, tl.sum(gd * uk, axis=0), mask=valid, sem="relaxed")
-    tl.atomic_add(dxdbl_ptr + (xrow + R + 1) * L + sp, tl.sum(gyk * h, axis=0), mask=valid, sem="relaxed")
+    add_over_channels(dxdbl_ptr + (xrow + R) * L + sp, gd * uk, valid, BLOCK_D, LP, POS_GROUP)
+    add_over_channels(dxdbl_ptr + (xrow + R + 1) * L + sp, gyk * h, valid, BLOCK_D, LP, POS_GROUP)
     dt_grads(xdbl_ptr, dtw_ptr, dxdbl_ptr, pdw_ptr, dz_ptr, dz, b, k, prow, offs_d, dmask, H, W, D,
              R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, DT_GEMM, DENSE)
     return gd * Bk
@@ -144,14 +186,16 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
                       R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
                       HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
                       DT_GEMM: tl.constexpr, DENSE: tl.constexpr, PART: tl.constexpr = 0,
-                      XT: tl.constexpr = False, ACCUM: tl.constexpr = False):
+                      XT: tl.constexpr = False, ACCUM: tl.constexpr = False,
+                      PLANE_CHUNK: tl.constexpr = 0, POS_GROUP: tl.constexpr = 0):
     """Every gradient of one (batch, channel block): dx stored, the rest reduced (see the module).
 
     PART as in the forward: 0 all four directions (the column scans on transposed operands),
     1 the row directions with the D terms, 2 directions 1 and 3 as the row directions of the
     transposed x, dy and x_dbl the caller passes (no D terms). DENSE (`plane_order`; x, dy
     and dx contiguous): the planes are addressed as runs of WP. XT and ACCUM as in the
-    forward: x, dy and dx transposed views, and dx added to.
+    forward: x, dy and dx transposed views, and dx added to. PLANE_CHUNK, POS_GROUP: as in
+    `bwd_direction`.
     """
     b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
     ir, jr, _sp, vr = map_order(H, W, HP, WP, DENSE, XT)
@@ -169,16 +213,16 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
         for k in tl.static_range(4):
             du += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
                                 u, gy, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
-                                DOT_LOWP, DT_GEMM, k % 2, DENSE)
+                                DOT_LOWP, DT_GEMM, k % 2, DENSE, PLANE_CHUNK, POS_GROUP)
     else:
         for k in tl.static_range(PART - 1, 4, 2):
             du += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
                                 u, gy, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
-                                DOT_LOWP, DT_GEMM, 0, DENSE)
+                                DOT_LOWP, DT_GEMM, 0, DENSE, PLANE_CHUNK, POS_GROUP)
     if PART != 2:
         # y = ... + (sum_k D_k) u: every D_k has the same gradient, stored once per channel. After
         # the directions, so that the first direction's loads are not held up by its reduction.
-        tl.atomic_add(pdd_ptr + prow * D + offs_d, tl.sum(gy * u, axis=1), mask=dmask, sem="relaxed")
+        add_over_plane(pdd_ptr + prow * D + offs_d, gy * u, dmask, BLOCK_D, HP * WP, PLANE_CHUNK)
     du = to_map(du, BLOCK_D, HP, WP, XT)
     dx_ptrs = map_ptrs(dx_ptr, b, offs_d, ir, jr, sdb, sdd, sdh, sdw, HP, WP, DENSE, XT)
     if ACCUM:

@@ -99,6 +99,10 @@ SMALL = [
     (2, 5, 4, 8, 2, {"col_mode": "rows", "bwd_col_mode": "transpose"}),  # each pass its own way, dense
     (1, 3, 5, 7, 2, {"col_mode": "rows", "bwd_col_mode": "transpose"}),  # padded, not square
     (1, 3, 5, 7, 2, {"col_mode": "transpose", "bwd_col_mode": "rows"}),  # and the other way round
+    # The backward's sums in parts, each added atomically: over the plane in runs of 8 positions,
+    # over the channels in groups of 2 (16 + 4 channels, a partial block), padded and dense
+    (2, 20, 3, 5, 3, {"block_d": 16, "bwd_block_d": 4, "plane_chunk": 8, "pos_group": 2}),
+    (2, 6, 4, 8, 2, {"bwd_block_d": 4, "bwd_col_mode": "transpose", "plane_chunk": 4, "pos_group": 2}),
 ]
 
 
@@ -239,6 +243,8 @@ def test_plane_config_fills_a_tile_and_rejects_bad_options():
     assert triton_plane._config(5, 7, 3, 2).block_d == 4  # never more than the channels need
     with pytest.raises(ValueError, match="block_d"):
         triton_plane._config(8, 8, 16, 2, block_d=3)
+    with pytest.raises(ValueError, match="plane_chunk"):
+        triton_plane._config(8, 8, 16, 2, plane_chunk=12)
     with pytest.raises(ValueError, match="dt_grad"):
         triton_plane._config(8, 8, 16, 2, dt_grad="atomics")
     capped = triton_plane._config(64, 64, 192, 6, maxnreg=64)
