@@ -4,15 +4,18 @@
 
 Writes a copy of sr_core/kernels/triton_plane_bwd.py with an ABL bit mask (a compile-time
 constant) to a temporary folder, each bit taking one part out of every direction (NAMES: the
-dB/dC atomics, the sums over the plane, the dz store, the adjoint's third scan operand, either
-scan, the dt projection's loads and multiply-adds), and prints the GPU time of
+dB/dC sums and atomics, the sums over the plane, the dz store, the adjoint scan's third
+operand, either scan, the dt projection's loads and multiply-adds), and prints the GPU time of
 `_plane_bwd_kernel`'s launches in `_scan_backward` (torch.profiler) for each mask: bf16, batch
-64, the stage shapes, the default configuration. The results are wrong on purpose: it times,
-never checks. The copy is made by exact text substitutions on the kernel's source, kept in
-step with the kernel (the figures in benchmarks/RESULTS.md name the commit they ran on); on a
-kernel they do not match they stop with the text they did not find. --once: compile and run each mask once
-(no GPU needed with TRITON_INTERPRET=1, on the "t" shape).
+64, the stage shapes, the default configuration (the unpaired backward). With parts taken out
+the results are wrong on purpose: it times, never checks; with none (ABL 0) they are the
+kernel's own (tests/benchmarks/test_bwd_ablation.py). The copy is made by exact text
+substitutions on the kernel's source, kept in step with the kernel (the figures in
+benchmarks/RESULTS.md name the commit they ran on); on a kernel they do not match they stop
+with the text they did not find. --once: compile and run each mask once, untimed (no GPU
+needed with TRITON_INTERPRET=1, on the "t" shape).
 """
+import argparse
 import importlib.util
 import pathlib
 import statistics
@@ -38,7 +41,8 @@ sub("from sr_core.kernels.triton_ss2d_fwd import exp_fast, lin_combine, widen",
 sub("                  TRANS: tl.constexpr, DENSE: tl.constexpr, PLANE_CHUNK: tl.constexpr, POS_GROUP: tl.constexpr):",
     "                  TRANS: tl.constexpr, DENSE: tl.constexpr, PLANE_CHUNK: tl.constexpr, POS_GROUP: tl.constexpr,\n"
     "                  ABL: tl.constexpr):")
-sub("""    z, delta, A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
+sub("""\
+    z, delta, A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
                                               L, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP)
     bb = delta * Bk * uk
     a_s = to_scan_order(a, TRANS, BLOCK_D, HP, WP)
@@ -47,8 +51,8 @@ sub("""    z, delta, A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr,
                                    to_scan_order(Ck * gyk, TRANS, BLOCK_D, HP, WP)), 1, adjoint_combine,
                                   reverse=k < 2)
 """, """    if ABL & 64:
-        Bk = xdbl_row(xdbl_ptr, b, k, R, sp, valid, L, C)
-        Ck = xdbl_row(xdbl_ptr, b, k, R + 1, sp, valid, L, C)
+        Bk = xdbl_row(xdbl_ptr, b, k, R, sp, valid, L, R + 2)
+        Ck = xdbl_row(xdbl_ptr, b, k, R + 1, sp, valid, L, R + 2)
         z = tl.load(dtb_ptr + k * D + offs_d, mask=dmask, other=0.0)[:, None] + Bk * 0.01
         delta = tl.where(dmask[:, None] & valid[None, :], softplus(z), 0.0)
         A = -tl.exp(tl.load(alog_ptr + k * D + offs_d, mask=dmask, other=0.0).to(tl.float32))
@@ -85,10 +89,25 @@ sub("""    add_over_channels(dxdbl_ptr + (xrow + R) * L + sp, gd * uk, valid, BL
         gd += dz * 1e-30
     else:
       dt_grads(""")
-sub("                      PLANE_CHUNK: tl.constexpr = 0, POS_GROUP: tl.constexpr = 0):",
-    "                      PLANE_CHUNK: tl.constexpr = 0, POS_GROUP: tl.constexpr = 0, ABL: tl.constexpr = 0):")
-sub("DOT_LOWP, DT_GEMM, k % 2, DENSE, PLANE_CHUNK, POS_GROUP)", "DOT_LOWP, DT_GEMM, k % 2, DENSE, PLANE_CHUNK, POS_GROUP, ABL)")
-sub("DOT_LOWP, DT_GEMM, 0, DENSE, PLANE_CHUNK, POS_GROUP)", "DOT_LOWP, DT_GEMM, 0, DENSE, PLANE_CHUNK, POS_GROUP, ABL)")
+sub("                      PLANE_CHUNK: tl.constexpr = 0, POS_GROUP: tl.constexpr = 0, PAIR: tl.constexpr = False):",
+    "                      PLANE_CHUNK: tl.constexpr = 0, POS_GROUP: tl.constexpr = 0, PAIR: tl.constexpr = False,\n"
+    "                      ABL: tl.constexpr = 0):")
+sub("                    PLANE_CHUNK: tl.constexpr, POS_GROUP: tl.constexpr):\n    \"\"\"Direction k's gradients from",
+    "                    PLANE_CHUNK: tl.constexpr, POS_GROUP: tl.constexpr, ABL: tl.constexpr = 0):\n"
+    "    \"\"\"Direction k's gradients from")
+sub("""                           USE_DOT, DOT_LOWP, DT_GEMM, DENSE, PLANE_CHUNK, POS_GROUP)
+
+
+@triton.jit
+def bwd_pair(""", """                           USE_DOT, DOT_LOWP, DT_GEMM, DENSE, PLANE_CHUNK, POS_GROUP, ABL)
+
+
+@triton.jit
+def bwd_pair(""")
+sub("DOT_LOWP, DT_GEMM, k % 2, DENSE, PLANE_CHUNK, POS_GROUP)",
+    "DOT_LOWP, DT_GEMM, k % 2, DENSE, PLANE_CHUNK, POS_GROUP, ABL)")
+sub("DOT_LOWP, DT_GEMM, 0, DENSE, PLANE_CHUNK, POS_GROUP)",
+    "DOT_LOWP, DT_GEMM, 0, DENSE, PLANE_CHUNK, POS_GROUP, ABL)")
 out = pathlib.Path(tempfile.mkdtemp(prefix="sr_bwd_ablation_")) / "abl_kernel.py"
 out.write_text(src)
 spec = importlib.util.spec_from_file_location("abl_kernel", out)
@@ -102,7 +121,9 @@ from sr_core.kernels.triton_ss2d import project_positions  # noqa: E402
 
 
 class Ablated:
-    def __init__(self, flags):
+    """Stands in for `_plane_bwd_kernel` in triton_plane: the ablated copy launched with ABL=flags."""
+
+    def __init__(self, flags: int):
         self.flags = flags
 
     def __getitem__(self, grid):
@@ -112,50 +133,67 @@ class Ablated:
 
 DEV = "cuda" if torch.cuda.is_available() else "cpu"
 STAGES = {"t": (4, 8, 2), "1": (192, 64, 6), "2": (384, 32, 12), "3": (768, 16, 24), "4": (1536, 8, 48)}
-NAMES = {0: "none", 1: "dB/dC atomics", 2: "pda/pdb reduce", 4: "dz store", 8: "adjoint 3->2 tuple",
-         16: "h scan", 32: "g scan", 64: "dt projection (R loads+FMAs)", 7: "all memory out (1|2|4)",
-         48: "both scans", 55: "scans+memory out"}
+NAMES = {0: "nothing", 1: "dB/dC sums and atomics", 2: "sums over the plane", 4: "dz store",
+         8: "adjoint scan's third operand", 16: "h scan", 32: "adjoint (g) scan", 64: "dt projection",
+         7: "1 + 2 + 4", 48: "both scans", 55: "both scans and 1 + 2 + 4"}
 
 
-def main():
-    stages = sys.argv[1].split(",") if len(sys.argv) > 1 else ["1"]
-    once = "--once" in sys.argv
-    flags = [int(f) for f in sys.argv[sys.argv.index("--flags") + 1].split(",")] if "--flags" in sys.argv \
-        else list(NAMES)
-    print(f"GPU: {torch.cuda.get_device_name() if DEV == 'cuda' else 'cpu'}; bf16, batch 64; _plane_bwd_kernel GPU ms (torch.profiler), "
-          "median of 3 x 5 calls")
-    for s in stages:
-        d, hw, r = STAGES[s]
-        g = torch.Generator(device=DEV).manual_seed(0)
-        x = torch.randn(64 if s != "t" else 2, d, hw, hw, device=DEV, dtype=torch.bfloat16, generator=g)
-        xw = (torch.randn(4, r + 2, d, device=DEV, generator=g) * d**-0.5)
-        dtw = torch.randn(4, d, r, device=DEV, generator=g) * r**-0.5
-        dtb = torch.randn(4, d, device=DEV, generator=g) * 0.5 - 4.0
-        alog = torch.zeros(4 * d, 1, device=DEV)
-        ds = torch.ones(4 * d, device=DEV)
-        cfg = _config(hw, hw, d, r)
-        x_dbl = project_positions(xw, x, x.dtype)
-        if cfg.col_mode == _TRANSPOSE:
-            x_dbl = _column_slots_transposed(x_dbl, hw, hw)
-        gy = torch.randn_like(x)
+def backward_inputs(stage: str) -> tuple:
+    """_scan_backward's arguments at a stage shape (batch 64; "t": a tiny one, batch 2), bf16."""
+    d, hw, r = STAGES[stage]
+    g = torch.Generator(device=DEV).manual_seed(0)
+    x = torch.randn(64 if stage != "t" else 2, d, hw, hw, device=DEV, dtype=torch.bfloat16, generator=g)
+    xw = torch.randn(4, r + 2, d, device=DEV, generator=g) * d**-0.5
+    dtw = torch.randn(4, d, r, device=DEV, generator=g) * r**-0.5
+    dtb = torch.randn(4, d, device=DEV, generator=g) * 0.5 - 4.0
+    alog = torch.zeros(4 * d, 1, device=DEV)
+    ds = torch.ones(4 * d, device=DEV)
+    cfg = _config(hw, hw, d, r)
+    x_dbl = project_positions(xw, x, x.dtype)
+    if cfg.col_mode == _TRANSPOSE:
+        x_dbl = _column_slots_transposed(x_dbl, hw, hw)
+    return x, x_dbl, dtw, dtb, alog, ds, torch.randn_like(x), cfg
+
+
+def ablated_backward(flags: int, inputs: tuple) -> tuple:
+    """_scan_backward's gradients with the ablated kernel (the module's own kernel put back after)."""
+    kernel = triton_plane._plane_bwd_kernel
+    triton_plane._plane_bwd_kernel = Ablated(flags)
+    try:
+        return _scan_backward(*inputs)
+    finally:
+        triton_plane._plane_bwd_kernel = kernel
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("stages", nargs="?", default="1", help="comma-separated: 1-4, t")
+    parser.add_argument("--flags", default=",".join(map(str, NAMES)), help="comma-separated ABL masks")
+    parser.add_argument("--once", action="store_true", help="compile and run each mask once, untimed")
+    args = parser.parse_args()
+    flags = [int(f) for f in args.flags.split(",")]
+    if not args.once and DEV != "cuda":
+        sys.exit("needs a CUDA device (or --once)")
+    if not args.once:
+        print(f"GPU: {torch.cuda.get_device_name()}; bf16, batch 64; _plane_bwd_kernel's GPU ms a backward "
+              "(torch.profiler), median of 3 x 5 calls\n\n| stage | ABL | taken out | ms |\n|---|---:|---|---:|")
+    for stage in args.stages.split(","):
+        inputs = backward_inputs(stage)
         for f in flags:
-            triton_plane._plane_bwd_kernel = Ablated(f)
-            call = lambda: _scan_backward(x, x_dbl, dtw, dtb, alog, ds, gy, cfg)  # noqa: E731
-            call()
-            if once:
-                print("ran", s, f, flush=True)
+            ablated_backward(f, inputs)
+            if args.once:
+                print("ran", stage, f, flush=True)
                 continue
             torch.cuda.synchronize()
             times = []
             for _ in range(3):
                 with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
                     for _ in range(5):
-                        call()
+                        ablated_backward(f, inputs)
                     torch.cuda.synchronize()
-                tot = sum(e.device_time_total for e in prof.key_averages() if "_plane_bwd_kernel" in e.key)
-                times.append(tot / 5 / 1000)
-            print(f"| stage {s} | ABL {f:3d} | {NAMES.get(f, '?'):32s} | {statistics.median(times):.3f} ms |",
-                  flush=True)
+                total = sum(e.device_time_total for e in prof.key_averages() if "_plane_bwd_kernel" in e.key)
+                times.append(total / 5 / 1000)
+            print(f"| {stage} | {f} | {NAMES.get(f, '?')} | {statistics.median(times):.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -103,6 +103,11 @@ SMALL = [
     # over the channels in groups of 2 (16 + 4 channels, a partial block), padded and dense
     (2, 20, 3, 5, 3, {"block_d": 16, "bwd_block_d": 4, "plane_chunk": 8, "pos_group": 2}),
     (2, 6, 4, 8, 2, {"bwd_block_d": 4, "bwd_col_mode": "transpose", "plane_chunk": 4, "pos_group": 2}),
+    # Each direction with its reverse in two shared scans: all four in one launch (the column
+    # pair in column order), padded; on the transpose, dense; with tl.dot
+    (1, 3, 5, 7, 2, {"bwd_col_mode": "rows", "bwd_pair": True}),
+    (2, 5, 4, 8, 2, {"bwd_col_mode": "transpose", "bwd_pair": True}),
+    (2, 20, 3, 5, 3, {"block_d": 16, "bwd_block_d": 16, "bwd_pair": True, "bwd_col_mode": "rows"}),
 ]
 
 
