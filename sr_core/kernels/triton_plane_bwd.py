@@ -73,8 +73,10 @@ def add_over_plane(ptrs, t, dmask, BLOCK_D: tl.constexpr, LP: tl.constexpr, CHUN
     else:
         n: tl.constexpr = LP // CHUNK
         part = tl.sum(tl.reshape(t, (BLOCK_D, n, CHUNK)), axis=2)
-        tl.atomic_add(tl.broadcast_to(ptrs[:, None], (BLOCK_D, n)), part,
-                      mask=tl.broadcast_to(dmask[:, None], (BLOCK_D, n)), sem="relaxed")
+        # The addresses as a sum, not tl.broadcast_to: Triton 3.7's interpreter applies only one
+        # of the atomics of a broadcast single address (the GPU all of them; same code there).
+        at = ptrs[:, None] + tl.zeros((BLOCK_D, n), dtype=tl.int32)
+        tl.atomic_add(at, part, mask=dmask[:, None] & (tl.zeros((BLOCK_D, n), dtype=tl.int32) == 0), sem="relaxed")
 
 
 @triton.jit
@@ -89,8 +91,8 @@ def add_over_channels(ptrs, t, valid, BLOCK_D: tl.constexpr, LP: tl.constexpr, G
     else:
         n: tl.constexpr = BLOCK_D // GROUP
         part = tl.sum(tl.reshape(t, (n, GROUP, LP)), axis=1)
-        tl.atomic_add(tl.broadcast_to(ptrs[None, :], (n, LP)), part,
-                      mask=tl.broadcast_to(valid[None, :], (n, LP)), sem="relaxed")
+        at = ptrs[None, :] + tl.zeros((n, LP), dtype=tl.int32)  # as in `add_over_plane`
+        tl.atomic_add(at, part, mask=valid[None, :] & (tl.zeros((n, LP), dtype=tl.int32) == 0), sem="relaxed")
 
 
 @triton.jit
