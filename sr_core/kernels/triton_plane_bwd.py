@@ -73,10 +73,11 @@ def add_over_plane(ptrs, t, dmask, BLOCK_D: tl.constexpr, LP: tl.constexpr, CHUN
     else:
         n: tl.constexpr = LP // CHUNK
         part = tl.sum(tl.reshape(t, (BLOCK_D, n, CHUNK)), axis=2)
-        # The addresses as a sum, not tl.broadcast_to: Triton 3.7's interpreter applies only one
-        # of the atomics of a broadcast single address (the GPU all of them; same code there).
-        at = ptrs[:, None] + tl.zeros((BLOCK_D, n), dtype=tl.int32)
-        tl.atomic_add(at, part, mask=dmask[:, None] & (tl.zeros((BLOCK_D, n), dtype=tl.int32) == 0), sem="relaxed")
+        # Addresses and mask as full blocks, never broadcast: Triton 3.7's interpreter applies
+        # only one of the atomics that a broadcast one-element pointer or mask block stands for
+        # (the GPU all of them; the SASS is the same either way).
+        full = tl.zeros((BLOCK_D, n), dtype=tl.int32)
+        tl.atomic_add(ptrs[:, None] + full, part, mask=dmask[:, None] & (full == 0), sem="relaxed")
 
 
 @triton.jit
@@ -91,8 +92,8 @@ def add_over_channels(ptrs, t, valid, BLOCK_D: tl.constexpr, LP: tl.constexpr, G
     else:
         n: tl.constexpr = BLOCK_D // GROUP
         part = tl.sum(tl.reshape(t, (n, GROUP, LP)), axis=1)
-        at = ptrs[None, :] + tl.zeros((n, LP), dtype=tl.int32)  # as in `add_over_plane`
-        tl.atomic_add(at, part, mask=valid[None, :] & (tl.zeros((n, LP), dtype=tl.int32) == 0), sem="relaxed")
+        full = tl.zeros((n, LP), dtype=tl.int32)  # full blocks, as in `add_over_plane`
+        tl.atomic_add(ptrs[None, :] + full, part, mask=valid[None, :] & (full == 0), sem="relaxed")
 
 
 @triton.jit
