@@ -7,7 +7,7 @@ constant) to a temporary folder, each bit taking one part out of every direction
 dB/dC sums and atomics, the sums over the plane, the dz store, the adjoint scan's third
 operand, either scan, the dt projection's loads and multiply-adds), and prints the GPU time of
 `_plane_bwd_kernel`'s launches in `_scan_backward` (torch.profiler) for each mask: bf16, batch
-64, the stage shapes, the default configuration (the unpaired backward). With parts taken out
+64, the stage shapes, the default configuration. With parts taken out
 the results are wrong on purpose: it times, never checks; with none (ABL 0) they are the
 kernel's own (tests/benchmarks/test_bwd_ablation.py). The copy is made by exact text
 substitutions on the kernel's source, kept in step with the kernel (the figures in
@@ -16,8 +16,10 @@ with the text they did not find. --once: compile and run each mask once, untimed
 needed with TRITON_INTERPRET=1, on the "t" shape).
 """
 import argparse
+import atexit
 import importlib.util
 import pathlib
+import shutil
 import statistics
 import sys
 import tempfile
@@ -51,8 +53,8 @@ sub("""\
                                    to_scan_order(Ck * gyk, TRANS, BLOCK_D, HP, WP)), 1, adjoint_combine,
                                   reverse=k < 2)
 """, """    if ABL & 64:
-        Bk = xdbl_row(xdbl_ptr, b, k, R, sp, valid, L, R + 2)
-        Ck = xdbl_row(xdbl_ptr, b, k, R + 1, sp, valid, L, R + 2)
+        Bk = xdbl_row(xdbl_ptr, b, k, R, sp, valid, L, C)
+        Ck = xdbl_row(xdbl_ptr, b, k, R + 1, sp, valid, L, C)
         z = tl.load(dtb_ptr + k * D + offs_d, mask=dmask, other=0.0)[:, None] + Bk * 0.01
         delta = tl.where(dmask[:, None] & valid[None, :], softplus(z), 0.0)
         A = -tl.exp(tl.load(alog_ptr + k * D + offs_d, mask=dmask, other=0.0).to(tl.float32))
@@ -89,26 +91,15 @@ sub("""    add_over_channels(dxdbl_ptr + (xrow + R) * L + sp, gd * uk, valid, BL
         gd += dz * 1e-30
     else:
       dt_grads(""")
-sub("                      PLANE_CHUNK: tl.constexpr = 0, POS_GROUP: tl.constexpr = 0, PAIR: tl.constexpr = False):",
-    "                      PLANE_CHUNK: tl.constexpr = 0, POS_GROUP: tl.constexpr = 0, PAIR: tl.constexpr = False,\n"
-    "                      ABL: tl.constexpr = 0):")
-sub("                    PLANE_CHUNK: tl.constexpr, POS_GROUP: tl.constexpr):\n    \"\"\"Direction k's gradients from",
-    "                    PLANE_CHUNK: tl.constexpr, POS_GROUP: tl.constexpr, ABL: tl.constexpr = 0):\n"
-    "    \"\"\"Direction k's gradients from")
-sub("""                           USE_DOT, DOT_LOWP, DT_GEMM, DENSE, PLANE_CHUNK, POS_GROUP)
-
-
-@triton.jit
-def bwd_pair(""", """                           USE_DOT, DOT_LOWP, DT_GEMM, DENSE, PLANE_CHUNK, POS_GROUP, ABL)
-
-
-@triton.jit
-def bwd_pair(""")
+sub("                      PLANE_CHUNK: tl.constexpr = 0, POS_GROUP: tl.constexpr = 0):",
+    "                      PLANE_CHUNK: tl.constexpr = 0, POS_GROUP: tl.constexpr = 0, ABL: tl.constexpr = 0):")
 sub("DOT_LOWP, DT_GEMM, k % 2, DENSE, PLANE_CHUNK, POS_GROUP)",
     "DOT_LOWP, DT_GEMM, k % 2, DENSE, PLANE_CHUNK, POS_GROUP, ABL)")
 sub("DOT_LOWP, DT_GEMM, 0, DENSE, PLANE_CHUNK, POS_GROUP)",
     "DOT_LOWP, DT_GEMM, 0, DENSE, PLANE_CHUNK, POS_GROUP, ABL)")
-out = pathlib.Path(tempfile.mkdtemp(prefix="sr_bwd_ablation_")) / "abl_kernel.py"
+folder = tempfile.mkdtemp(prefix="sr_bwd_ablation_")
+atexit.register(shutil.rmtree, folder, True)
+out = pathlib.Path(folder) / "abl_kernel.py"
 out.write_text(src)
 spec = importlib.util.spec_from_file_location("abl_kernel", out)
 abl = importlib.util.module_from_spec(spec)

@@ -83,7 +83,6 @@ class _Config:
     mirror: bool = True  # dense planes: each forward direction and its reverse in one scan
     plane_chunk: int = 0  # backward: positions a partial sum over the plane (0: the plane)
     pos_group: int = 0  # backward: channels a partial sum over the channels (0: the block)
-    bwd_pair: bool = False  # backward: each direction with its reverse in two shared scans
 
 
 def _pow2(n: int) -> int:
@@ -108,7 +107,7 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
             bwd_tile_elems: int | None = None, dense: bool = True, maxnreg: int | None = None,
             bwd_maxnreg: int | None = None, copy_t: bool = False, mirror: bool = True,
             bwd_col_mode: str | None = None, plane_chunk: int | None = None,
-            pos_group: int | None = None, bwd_pair: bool = False) -> _Config:
+            pos_group: int | None = None) -> _Config:
     """About tile_elems (default _ELEMS; for a 64 x 64 plane's forward twice that, in
     "transpose" mode otherwise a quarter, i.e. one channel of a 32 x 32 plane)
     tile elements a program: 64 channels of an 8 x 8 plane; the backward _ELEMS, or a quarter
@@ -195,7 +194,7 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     return _Config(hp, wp, bd, num_warps or _warps(bd * lp), bwd_bd, bwd_warps,
                    _COL_MODES.index(col_mode), _COL_MODES.index(bwd_col_mode), bool(dense), _DT_GRADS.index(dt_grad),
                    max(16, _pow2(r)), maxnreg or 0, bwd_maxnreg or 0, bool(copy_t), bool(mirror),
-                   plane_chunk, pos_group, bool(bwd_pair))
+                   plane_chunk, pos_group)
 
 
 def dot_lowp(dtype: torch.dtype) -> bool:
@@ -252,7 +251,6 @@ class _Launch:
             self.meta["DT_GEMM"] = cfg.dt_grad != _DT_GRADS.index("atomic")
             self.meta["PLANE_CHUNK"] = min(cfg.plane_chunk, lp)
             self.meta["POS_GROUP"] = min(cfg.pos_group, self.block_d)
-            self.meta["PAIR"] = cfg.bwd_pair
         else:
             # Mirrored pairs (triton_plane_fwd.fwd_pair_mirrored) on dense planes, in runs of the
             # positions a thread loads at once (16 bytes); 1: a forward and a reverse scan.
@@ -482,7 +480,6 @@ def ss2d_scan_triton_plane(
     bwd_col_mode: str | None = None,
     plane_chunk: int | None = None,
     pos_group: int | None = None,
-    bwd_pair: bool = False,
 ) -> torch.Tensor:
     """SS2D core on the plane kernels; same arguments and result as `reference.ss2d_scan`.
 
@@ -509,10 +506,6 @@ def ss2d_scan_triton_plane(
             atomic add each (None: see `_config`).
         pos_group: the same for the sums over a block's channels (dB, dC a position): 0 one
             sum over the block, else one a group of pos_group channels (None: see `_config`).
-        bwd_pair: the backward takes each direction with its reverse (triton_plane_bwd.bwd_pair):
-            direction k's h scan and its reverse's adjoint share one forward scan, the other
-            two one reverse scan, so two scans a pair of directions instead of four. Off by
-            default: it spills, and on an H200 (session 22) it was 0.7-3.7% slower at every stage.
         dt_grad: "atomic", "gemm" or "fused" (None: "fused"), how the backward reduces the dt
             projection's gradients (see `_config`).
         tile_elems: the tile size a program aims for when block_d is not given (channels x
@@ -559,8 +552,7 @@ def ss2d_scan_triton_plane(
         return triton_ss2d.ss2d_scan_triton(x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds)
     r = dt_projs_weight.shape[2]
     cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_mode, dt_grad, tile_elems,
-                  bwd_tile_elems, dense, maxnreg, bwd_maxnreg, copy_t, mirror, bwd_col_mode, plane_chunk, pos_group,
-                  bwd_pair)
+                  bwd_tile_elems, dense, maxnreg, bwd_maxnreg, copy_t, mirror, bwd_col_mode, plane_chunk, pos_group)
     transposed_io = channels_last_io and is_channels_last(x)
     x = to_planes(x) if transposed_io else x.contiguous()
     x_dbl = project_positions(x_proj_weight, x, x.dtype)

@@ -136,24 +136,30 @@ def dt_grads(xdbl_ptr, dtw_ptr, dxdbl_ptr, pdw_ptr, dz_ptr, dz, b, k: tl.constex
 
 
 @triton.jit
-def pair_combine(a1, b1, x1, p1, g1, a2, b2, x2, p2, g2):
-    """`lin_combine` on (a, b) beside `adjoint_combine` on (x, p, g): two recurrences, one scan."""
-    a, b = lin_combine(a1, b1, a2, b2)
-    x, p, g = adjoint_combine(x1, p1, g1, x2, p2, g2)
-    return a, b, x, p, g
-
-
-@triton.jit
-def direction_grads(dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr, xdbl_ptr, dtw_ptr, h, g, z, delta, A, Bk, uk, gyk,
-                    b, k: tl.constexpr, prow, offs_d, dmask, sp, valid, H, W, D,
-                    R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
-                    USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, DT_GEMM: tl.constexpr, DENSE: tl.constexpr,
-                    PLANE_CHUNK: tl.constexpr, POS_GROUP: tl.constexpr):
-    """Direction k's gradients from its h and g (row-major like uk and gyk): the sums reduced
-    and added, dz stored or its dt gradients added; returns its part of du."""
+def bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr, uk, gyk,
+                  b, k: tl.constexpr, prow, offs_d, dmask, H, W, D,
+                  R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
+                  USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, DT_GEMM: tl.constexpr,
+                  TRANS: tl.constexpr, DENSE: tl.constexpr, PLANE_CHUNK: tl.constexpr, POS_GROUP: tl.constexpr):
+    """Direction k's gradients; returns its part of du, row-major like uk and gyk. TRANS as
+    in the forward's `fwd_direction`: only the scans run in column order (their operands
+    transposed in, h and g back), so every read, store and atomic stays in row-major order,
+    coalesced. DENSE as in `plane_order`; PLANE_CHUNK and POS_GROUP: how the sums over the plane
+    and over the channels are split (`add_over_plane`, `add_over_channels`)."""
     C: tl.constexpr = R + 2
     L = H * W
-    ah = h - delta * Bk * uk  # a_t h_{t-1}
+    _i, _j, sp, valid = plane_order(H, W, HP, WP, DENSE)
+    z, delta, A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
+                                              L, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP)
+    bb = delta * Bk * uk
+    a_s = to_scan_order(a, TRANS, BLOCK_D, HP, WP)
+    _, h = tl.associative_scan((a_s, to_scan_order(bb, TRANS, BLOCK_D, HP, WP)), 1, lin_combine, reverse=k >= 2)
+    _, _, g = tl.associative_scan((a_s, tl.full(a.shape, 1.0, tl.float32),
+                                   to_scan_order(Ck * gyk, TRANS, BLOCK_D, HP, WP)), 1, adjoint_combine,
+                                  reverse=k < 2)
+    h = to_scan_order(h, TRANS, BLOCK_D, HP, WP, True)
+    g = to_scan_order(g, TRANS, BLOCK_D, HP, WP, True)
+    ah = h - bb  # a_t h_{t-1}
     gd = g * delta
     kd = k * D + offs_d
     dz = tl.where(dmask[:, None] & valid[None, :], g * (ah * A[:, None] + Bk * uk) * exp_fast(z - delta), 0.0)
@@ -176,87 +182,6 @@ def direction_grads(dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr, xdbl_ptr, dtw_
 
 
 @triton.jit
-def bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr, uk, gyk,
-                  b, k: tl.constexpr, prow, offs_d, dmask, H, W, D,
-                  R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
-                  USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, DT_GEMM: tl.constexpr,
-                  TRANS: tl.constexpr, DENSE: tl.constexpr, PLANE_CHUNK: tl.constexpr, POS_GROUP: tl.constexpr):
-    """Direction k's gradients; returns its part of du, row-major like uk and gyk. TRANS as
-    in the forward's `fwd_direction`: only the scans run in column order (their operands
-    transposed in, h and g back), so every read, store and atomic stays in row-major order,
-    coalesced. DENSE as in `plane_order`; PLANE_CHUNK and POS_GROUP: how the sums over the plane
-    and over the channels are split (`add_over_plane`, `add_over_channels`)."""
-    L = H * W
-    _i, _j, sp, valid = plane_order(H, W, HP, WP, DENSE)
-    z, delta, A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
-                                              L, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP)
-    bb = delta * Bk * uk
-    a_s = to_scan_order(a, TRANS, BLOCK_D, HP, WP)
-    _, h = tl.associative_scan((a_s, to_scan_order(bb, TRANS, BLOCK_D, HP, WP)), 1, lin_combine, reverse=k >= 2)
-    _, _, g = tl.associative_scan((a_s, tl.full(a.shape, 1.0, tl.float32),
-                                   to_scan_order(Ck * gyk, TRANS, BLOCK_D, HP, WP)), 1, adjoint_combine,
-                                  reverse=k < 2)
-    h = to_scan_order(h, TRANS, BLOCK_D, HP, WP, True)
-    g = to_scan_order(g, TRANS, BLOCK_D, HP, WP, True)
-    return direction_grads(dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr, xdbl_ptr, dtw_ptr, h, g, z, delta, A, Bk,
-                           uk, gyk, b, k, prow, offs_d, dmask, sp, valid, H, W, D, R, R_PAD, BLOCK_D, HP, WP,
-                           USE_DOT, DOT_LOWP, DT_GEMM, DENSE, PLANE_CHUNK, POS_GROUP)
-
-
-@triton.jit
-def bwd_pair(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr, uk, gyk,
-             b, k: tl.constexpr, prow, offs_d, dmask, H, W, D,
-             R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
-             USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, DT_GEMM: tl.constexpr,
-             TRANS: tl.constexpr, DENSE: tl.constexpr, PLANE_CHUNK: tl.constexpr, POS_GROUP: tl.constexpr):
-    """Directions k and k + 2 (k < 2: a direction and its reverse) as `bwd_direction` does each,
-    in two scans instead of four: direction k's h and direction k + 2's adjoint both run
-    forward, direction k's adjoint and direction k + 2's h both backward, so each pair shares
-    one scan (`pair_combine`: one pass across lanes and warps for both), as the forward's
-    mirrored pairs do. Both directions' delta and z are live across the two scans.
-
-    Compiled for sm_90 (Triton 3.7) at stage 1 its launches take 2,344 and 2,528 instructions a
-    thread against 2,304 and 2,416 unpaired, and spill 108 and 128 bytes against none. On an
-    H200 (session 22, `kernels.py --graph`, bf16) it was slower at every stage: forward+backward
-    3.157 against 3.136 ms at stage 1, 1.603 / 1.546 at stage 2, 1.491 / 1.452 at stage 3,
-    0.789 / 0.780 at stage 4; so it is off by default, kept for a form that holds fewer tiles.
-    """
-    C: tl.constexpr = R + 2
-    L = H * W
-    _i, _j, sp, valid = plane_order(H, W, HP, WP, DENSE)
-    z, delta, A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
-                                              L, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP)
-    z_r, delta_r, A_r, a_r, B_r, C_r = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k + 2, offs_d, dmask,
-                                                        sp, valid, L, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT,
-                                                        DOT_LOWP)
-    a_s = to_scan_order(a, TRANS, BLOCK_D, HP, WP)
-    a_rs = to_scan_order(a_r, TRANS, BLOCK_D, HP, WP)
-    ones = tl.full(a.shape, 1.0, tl.float32)
-    _, h, _, _, g_r = tl.associative_scan(
-        (a_s, to_scan_order(delta * Bk * uk, TRANS, BLOCK_D, HP, WP), a_rs, ones,
-         to_scan_order(C_r * gyk, TRANS, BLOCK_D, HP, WP)), 1, pair_combine)
-    # B and C rows loaded again where next used (from L1 or L2) rather than held across a scan:
-    # compiled for sm_90 (Triton 3.7) that took stage 1's spills from 108 and 184 bytes a
-    # thread to 108 and 128.
-    B_r = xdbl_row(xdbl_ptr, b, k + 2, R, sp, valid, L, C)
-    Ck = xdbl_row(xdbl_ptr, b, k, R + 1, sp, valid, L, C)
-    _, h_r, _, _, g = tl.associative_scan(
-        (a_rs, to_scan_order(delta_r * B_r * uk, TRANS, BLOCK_D, HP, WP), a_s, ones,
-         to_scan_order(Ck * gyk, TRANS, BLOCK_D, HP, WP)), 1, pair_combine, reverse=True)
-    Bk = xdbl_row(xdbl_ptr, b, k, R, sp, valid, L, C)
-    du = direction_grads(dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr, xdbl_ptr, dtw_ptr,
-                         to_scan_order(h, TRANS, BLOCK_D, HP, WP, True), to_scan_order(g, TRANS, BLOCK_D, HP, WP, True),
-                         z, delta, A, Bk, uk, gyk, b, k, prow, offs_d, dmask, sp, valid, H, W, D, R, R_PAD,
-                         BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, DT_GEMM, DENSE, PLANE_CHUNK, POS_GROUP)
-    du += direction_grads(dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr, xdbl_ptr, dtw_ptr,
-                          to_scan_order(h_r, TRANS, BLOCK_D, HP, WP, True),
-                          to_scan_order(g_r, TRANS, BLOCK_D, HP, WP, True), z_r, delta_r, A_r, B_r, uk, gyk, b, k + 2,
-                          prow, offs_d, dmask, sp, valid, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP,
-                          DT_GEMM, DENSE, PLANE_CHUNK, POS_GROUP)
-    return du
-
-
-@triton.jit
 def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_ptr,
                       dx_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, pdd_ptr, dz_ptr,
                       H, W, D, n_dblk, n_part,
@@ -265,7 +190,7 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
                       HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
                       DT_GEMM: tl.constexpr, DENSE: tl.constexpr, PART: tl.constexpr = 0,
                       XT: tl.constexpr = False, ACCUM: tl.constexpr = False,
-                      PLANE_CHUNK: tl.constexpr = 0, POS_GROUP: tl.constexpr = 0, PAIR: tl.constexpr = False):
+                      PLANE_CHUNK: tl.constexpr = 0, POS_GROUP: tl.constexpr = 0):
     """Every gradient of one (batch, channel block): dx stored, the rest reduced (see the module).
 
     PART as in the forward: 0 all four directions (the column scans on transposed operands),
@@ -273,7 +198,7 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
     transposed x, dy and x_dbl the caller passes (no D terms). DENSE (`plane_order`; x, dy
     and dx contiguous): the planes are addressed as runs of WP. XT and ACCUM as in the
     forward: x, dy and dx transposed views, and dx added to. PLANE_CHUNK, POS_GROUP: as in
-    `bwd_direction`. PAIR: each direction with its reverse in two shared scans (`bwd_pair`).
+    `bwd_direction`.
     """
     b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
     ir, jr, _sp, vr = map_order(H, W, HP, WP, DENSE, XT)
@@ -287,13 +212,7 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
         du = tl.zeros((BLOCK_D, HP * WP), dtype=tl.float32)
     else:
         du = skip_weight(ds_ptr, offs_d, dmask, D)[:, None] * gy
-    if PAIR:
-        # PART 0: the pairs (0, 2) and (1, 3), the second in column order; 1 and 2: one pair.
-        for k in tl.static_range(0 if PART == 0 else PART - 1, 2 if PART == 0 else PART):
-            du += bwd_pair(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
-                           u, gy, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
-                           DOT_LOWP, DT_GEMM, k % 2 if PART == 0 else 0, DENSE, PLANE_CHUNK, POS_GROUP)
-    elif PART == 0:
+    if PART == 0:
         for k in tl.static_range(4):
             du += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
                                 u, gy, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,

@@ -105,11 +105,6 @@ SMALL = [
     (2, 6, 4, 8, 2, {"bwd_block_d": 4, "bwd_col_mode": "transpose", "plane_chunk": 4, "pos_group": 2}),
     (1, 3, 37, 23, 2, {}),  # 64 x 32 padded, one channel a backward program: the default runs of 256 a warp
     (1, 3, 1, 5, 2, {"bwd_block_d": 1, "plane_chunk": 4}),  # one channel, one partial sum a run (one address)
-    # Each direction with its reverse in two shared scans: all four in one launch (the column
-    # pair in column order), padded; on the transpose, dense; with tl.dot
-    (1, 3, 5, 7, 2, {"bwd_col_mode": "rows", "bwd_pair": True}),
-    (2, 5, 4, 8, 2, {"bwd_col_mode": "transpose", "bwd_pair": True}),
-    (2, 20, 3, 5, 3, {"block_d": 16, "bwd_block_d": 16, "bwd_pair": True, "bwd_col_mode": "rows"}),
 ]
 
 
