@@ -61,6 +61,7 @@ _DT_PARTIAL_FLOATS = 1 << 22  # "fused": the most fp32 values its partial rows o
 _DT_PROGRAMS = 2048  # "fused": programs it aims for (the channels split over programs below that)
 _TRANSPOSE_FROM = 1024  # padded plane positions from which "transpose" is the default col_mode
 _BWD_TRANSPOSE_FROM = 64  # the same for the backward's (bwd_col_mode)
+_WIDE_BWD_PLANE = 256  # padded plane positions (16 x 16) whose backward takes 2 * _ELEMS a program
 _TRANSPOSE_FWD_MAXNREG = 64  # the forward launches' default register cap a channel in the "transpose" mode
 
 
@@ -110,8 +111,9 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
             pos_group: int | None = None) -> _Config:
     """About tile_elems (default _ELEMS; for a 64 x 64 plane's forward twice that, in
     "transpose" mode otherwise a quarter, i.e. one channel of a 32 x 32 plane)
-    tile elements a program: 64 channels of an 8 x 8 plane; the backward _ELEMS, or a quarter
-    of it from 32 x 32 up (one channel a program), unless bwd_tile_elems says otherwise.
+    tile elements a program: 64 channels of an 8 x 8 plane; the backward _ELEMS, twice that at
+    16 x 16 (32 channels), a quarter from 32 x 32 up (one channel a program), unless
+    bwd_tile_elems says otherwise.
 
     A whole tile of every live operand sits in registers, so the block shrinks as the plane
     grows; the warps grow with the tile. dt_grad "atomic" reduces d(dt_lowrank) over the
@@ -155,8 +157,10 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     bd = block_d or max(1, min(cap, fwd_elems // lp))
     # The backward takes one channel a program from 32 x 32 up: at stage 2 on an H200 (session 9)
     # that was 3.63 -> 3.05 ms forward+backward against four channels; at stages 3-4 (16 and
-    # 64 channels a program) one channel was 1.15x and 2.6x slower.
-    bwd_elems = bwd_tile_elems or tile_elems or (_ELEMS // 4 if lp >= _TRANSPOSE_FROM else _ELEMS)
+    # 64 channels a program) one channel was 1.15x and 2.6x slower. A 16 x 16 plane takes 32
+    # channels (twice _ELEMS; with the partial sums below, session 23).
+    bwd_elems = bwd_tile_elems or tile_elems or (
+        _ELEMS // 4 if lp >= _TRANSPOSE_FROM else 2 * _ELEMS if lp == _WIDE_BWD_PLANE else _ELEMS)
     bwd_bd = bwd_block_d or max(1, min(cap, bwd_elems // lp))
     for name, v in (("block_d", bd), ("bwd_block_d", bwd_bd)):
         if v & (v - 1):
@@ -183,11 +187,14 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     # to 1.557 at stage 2 (runs of 32, 128 atomics to each channel's address: 4.060 and 1.682);
     # wider blocks, a partial sum over the channels a group of BLOCK_D / 16 (16 atomics a
     # position) from 1.547 to 1.468 ms at stage 3 (16 channels) and, with runs of 32 positions
-    # over the plane, from 0.813 to 0.786 at stage 4 (64; a group of 1 there: 0.950).
+    # over the plane, from 0.813 to 0.786 at stage 4 (64; a group of 1 there: 0.950). 32 channels
+    # (stage 3's default since session 23): runs of 32 positions over the plane and the single
+    # sum over the channels, 1.416 ms against 1.452 for 16 channels with groups of 1 (session 22,
+    # call 5; groups of 1 or 2 channels at 32: 1.506-1.565 in call 4).
     if plane_chunk is None:
-        plane_chunk = lp // bwd_warps if bwd_bd == 1 and lp >= _TRANSPOSE_FROM else 32 if bwd_bd >= 64 else 0
+        plane_chunk = lp // bwd_warps if bwd_bd == 1 and lp >= _TRANSPOSE_FROM else 32 if bwd_bd >= 32 else 0
     if pos_group is None:
-        pos_group = max(1, bwd_bd // 16) if bwd_bd >= 16 else 0
+        pos_group = max(1, bwd_bd // 16) if bwd_bd >= 16 and bwd_bd != 32 else 0
     for name, v in (("plane_chunk", plane_chunk), ("pos_group", pos_group)):
         if v < 0 or v & (v - 1):
             raise ValueError(f"{name} must be 0 or a power of two, got {v}")

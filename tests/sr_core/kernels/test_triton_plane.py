@@ -214,7 +214,8 @@ def test_plane_config_fills_a_tile_and_rejects_bad_options():
     transpose, rows = (triton_plane._COL_MODES.index(m) for m in ("transpose", "rows"))
     # 32 x 32 planes and up: the column directions on x's transpose, one channel a program
     # backward and forward, but two forward on 64 x 64; smaller ones "rows", 16 channels a
-    # program at 16 x 16. The forward's default cap in this mode is 64 registers a channel.
+    # forward program at 16 x 16 and 32 backward. The forward's default cap in this mode is 64
+    # registers a channel.
     for (h, w), block_d in (((64, 64), 2), ((32, 32), 1), ((64, 128), 1)):
         cfg = triton_plane._config(h, w, 192, 6)
         warps = 16 if h == 64 else 4
@@ -223,7 +224,14 @@ def test_plane_config_fills_a_tile_and_rejects_bad_options():
     assert triton_plane._config(64, 64, 192, 6, block_d=1).maxnreg == 64
     assert triton_plane._config(64, 64, 192, 6, maxnreg=0).maxnreg == 0  # 0: no cap
     stage3 = triton_plane._config(16, 16, 768, 24)
-    assert (stage3.col_mode, stage3.block_d, stage3.bwd_block_d, stage3.maxnreg) == (rows, 16, 16, 0)
+    assert (stage3.col_mode, stage3.block_d, stage3.bwd_block_d, stage3.maxnreg) == (rows, 16, 32, 0)
+    # The backward's partial sums: a warp's run of the plane at one channel a program (32 x 32 and
+    # up), runs of 32 positions from 32 channels, groups of BLOCK_D / 16 channels at 16 and 64.
+    sums = [triton_plane._config(hw, hw, d, r) for d, hw, r in STAGES]
+    assert [(c.bwd_block_d, c.bwd_num_warps, c.plane_chunk, c.pos_group) for c in sums] == [
+        (1, 16, 256, 0), (1, 4, 256, 0), (32, 16, 32, 0), (64, 16, 32, 4)]
+    assert (lambda c: (c.bwd_block_d, c.plane_chunk, c.pos_group))(
+        triton_plane._config(16, 16, 768, 24, bwd_tile_elems=4096)) == (16, 0, 1)
     # The backward on the transpose from 8 x 8 up, smaller planes the forward's way.
     assert [triton_plane._config(hw, hw, 768, 24).bwd_col_mode for hw in (16, 8, 4)] == [transpose, transpose, rows]
     assert triton_plane._config(16, 16, 768, 24, bwd_col_mode="rows").bwd_col_mode == rows
