@@ -40,12 +40,11 @@ def sub(old, new, count=1):
 
 sub("from sr_core.kernels.triton_ss2d_fwd import exp_fast, lin_combine, widen",
     "from sr_core.kernels.triton_ss2d_fwd import exp_fast, lin_combine, widen, softplus")
-sub("                  TRANS: tl.constexpr, DENSE: tl.constexpr, PLANE_CHUNK: tl.constexpr, POS_GROUP: tl.constexpr):",
-    "                  TRANS: tl.constexpr, DENSE: tl.constexpr, PLANE_CHUNK: tl.constexpr, POS_GROUP: tl.constexpr,\n"
-    "                  ABL: tl.constexpr):")
+sub("                  SP_LG2: tl.constexpr = False):",
+    "                  SP_LG2: tl.constexpr = False, ABL: tl.constexpr = 0):")
 sub("""\
     z, delta, A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
-                                              L, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP)
+                                              L, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP, SP_LG2)
     bb = delta * Bk * uk
     a_s = to_scan_order(a, TRANS, BLOCK_D, HP, WP)
     _, h = tl.associative_scan((a_s, to_scan_order(bb, TRANS, BLOCK_D, HP, WP)), 1, lin_combine, reverse=k >= 2)
@@ -61,7 +60,8 @@ sub("""\
         a = tl.exp(A[:, None] * delta)
     else:
         z, delta, A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp,
-                                                  valid, L, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP)
+                                                  valid, L, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP,
+                                                  SP_LG2)
     bb = delta * Bk * uk
     a_s = to_scan_order(a, TRANS, BLOCK_D, HP, WP)
     if ABL & 16:
@@ -91,12 +91,11 @@ sub("""    add_over_channels(dxdbl_ptr + (xrow + R) * L + sp, gd * uk, valid, BL
         gd += dz * 1e-30
     else:
       dt_grads(""")
-sub("                      PLANE_CHUNK: tl.constexpr = 0, POS_GROUP: tl.constexpr = 0):",
-    "                      PLANE_CHUNK: tl.constexpr = 0, POS_GROUP: tl.constexpr = 0, ABL: tl.constexpr = 0):")
-sub("DOT_LOWP, DT_GEMM, k % 2, DENSE, PLANE_CHUNK, POS_GROUP)",
-    "DOT_LOWP, DT_GEMM, k % 2, DENSE, PLANE_CHUNK, POS_GROUP, ABL)")
-sub("DOT_LOWP, DT_GEMM, 0, DENSE, PLANE_CHUNK, POS_GROUP)",
-    "DOT_LOWP, DT_GEMM, 0, DENSE, PLANE_CHUNK, POS_GROUP, ABL)")
+sub("SP_LG2: tl.constexpr = False):\n", "SP_LG2: tl.constexpr = False, ABL: tl.constexpr = 0):\n")
+sub("DOT_LOWP, DT_GEMM, k % 2, DENSE, PLANE_CHUNK, POS_GROUP, SP_LG2)",
+    "DOT_LOWP, DT_GEMM, k % 2, DENSE, PLANE_CHUNK, POS_GROUP, SP_LG2, ABL)")
+sub("DOT_LOWP, DT_GEMM, 0, DENSE, PLANE_CHUNK, POS_GROUP, SP_LG2)",
+    "DOT_LOWP, DT_GEMM, 0, DENSE, PLANE_CHUNK, POS_GROUP, SP_LG2, ABL)")
 folder = tempfile.mkdtemp(prefix="sr_bwd_ablation_")
 atexit.register(shutil.rmtree, folder, True)
 out = pathlib.Path(folder) / "abl_kernel.py"

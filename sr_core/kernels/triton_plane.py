@@ -84,6 +84,7 @@ class _Config:
     mirror: bool = True  # dense planes: each forward direction and its reverse in one scan
     plane_chunk: int = 0  # backward: positions a partial sum over the plane (0: the plane)
     pos_group: int = 0  # backward: channels a partial sum over the channels (0: the block)
+    lg2_softplus: bool = True  # half-precision operands: the softplus by MUFU.LG2 (`softplus_lg2`)
 
 
 def _pow2(n: int) -> int:
@@ -108,7 +109,7 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
             bwd_tile_elems: int | None = None, dense: bool = True, maxnreg: int | None = None,
             bwd_maxnreg: int | None = None, copy_t: bool = False, mirror: bool = True,
             bwd_col_mode: str | None = None, plane_chunk: int | None = None,
-            pos_group: int | None = None) -> _Config:
+            pos_group: int | None = None, lg2_softplus: bool = True) -> _Config:
     """About tile_elems (default _ELEMS; for a 64 x 64 plane's forward twice that, in
     "transpose" mode otherwise a quarter, i.e. one channel of a 32 x 32 plane)
     tile elements a program: 64 channels of an 8 x 8 plane; the backward _ELEMS, twice that at
@@ -201,7 +202,7 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     return _Config(hp, wp, bd, num_warps or _warps(bd * lp), bwd_bd, bwd_warps,
                    _COL_MODES.index(col_mode), _COL_MODES.index(bwd_col_mode), bool(dense), _DT_GRADS.index(dt_grad),
                    max(16, _pow2(r)), maxnreg or 0, bwd_maxnreg or 0, bool(copy_t), bool(mirror),
-                   plane_chunk, pos_group)
+                   plane_chunk, pos_group, bool(lg2_softplus))
 
 
 def dot_lowp(dtype: torch.dtype) -> bool:
@@ -250,6 +251,7 @@ class _Launch:
         use_dot = self.block_d >= 16 and lp >= 16
         self.meta = dict(R=r, R_PAD=cfg.r_pad, BLOCK_D=self.block_d, HP=cfg.hp, WP=cfg.wp, USE_DOT=use_dot,
                          DOT_LOWP=dot_lowp(x_dbl.dtype), DENSE=cfg.dense and (self.h, self.w) == (cfg.hp, cfg.wp),
+                         SP_LG2=cfg.lg2_softplus and x_dbl.dtype in (torch.bfloat16, torch.float16),
                          num_warps=cfg.bwd_num_warps if backward else cfg.num_warps)
         cap = cfg.bwd_maxnreg if backward else cfg.maxnreg
         if cap:  # a launch option of Triton's: ptxas' .maxnreg (more programs a multiprocessor)
@@ -487,6 +489,7 @@ def ss2d_scan_triton_plane(
     bwd_col_mode: str | None = None,
     plane_chunk: int | None = None,
     pos_group: int | None = None,
+    lg2_softplus: bool = True,
 ) -> torch.Tensor:
     """SS2D core on the plane kernels; same arguments and result as `reference.ss2d_scan`.
 
@@ -513,6 +516,9 @@ def ss2d_scan_triton_plane(
             atomic add each (None: see `_config`).
         pos_group: the same for the sums over a block's channels (dB, dC a position): 0 one
             sum over the block, else one a group of pos_group channels (None: see `_config`).
+        lg2_softplus: where x is bf16 or fp16, delta's softplus by the GPU's log2 unit
+            (triton_ss2d_fwd.softplus_lg2: 6 instructions, absolute error about 2e-7); False,
+            and always for fp32, the polynomial `softplus` (12, accurate in relative terms).
         dt_grad: "atomic", "gemm" or "fused" (None: "fused"), how the backward reduces the dt
             projection's gradients (see `_config`).
         tile_elems: the tile size a program aims for when block_d is not given (channels x
@@ -559,7 +565,8 @@ def ss2d_scan_triton_plane(
         return triton_ss2d.ss2d_scan_triton(x, x_proj_weight, dt_projs_weight, dt_projs_bias, A_logs, Ds)
     r = dt_projs_weight.shape[2]
     cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_mode, dt_grad, tile_elems,
-                  bwd_tile_elems, dense, maxnreg, bwd_maxnreg, copy_t, mirror, bwd_col_mode, plane_chunk, pos_group)
+                  bwd_tile_elems, dense, maxnreg, bwd_maxnreg, copy_t, mirror, bwd_col_mode, plane_chunk, pos_group,
+                  lg2_softplus)
     transposed_io = channels_last_io and is_channels_last(x)
     x = to_planes(x) if transposed_io else x.contiguous()
     x_dbl = project_positions(x_proj_weight, x, x.dtype)

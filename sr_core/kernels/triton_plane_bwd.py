@@ -140,17 +140,19 @@ def bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_
                   b, k: tl.constexpr, prow, offs_d, dmask, H, W, D,
                   R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
                   USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, DT_GEMM: tl.constexpr,
-                  TRANS: tl.constexpr, DENSE: tl.constexpr, PLANE_CHUNK: tl.constexpr, POS_GROUP: tl.constexpr):
+                  TRANS: tl.constexpr, DENSE: tl.constexpr, PLANE_CHUNK: tl.constexpr, POS_GROUP: tl.constexpr,
+                  SP_LG2: tl.constexpr = False):
     """Direction k's gradients; returns its part of du, row-major like uk and gyk. TRANS as
     in the forward's `fwd_direction`: only the scans run in column order (their operands
     transposed in, h and g back), so every read, store and atomic stays in row-major order,
     coalesced. DENSE as in `plane_order`; PLANE_CHUNK and POS_GROUP: how the sums over the plane
-    and over the channels are split (`add_over_plane`, `add_over_channels`)."""
+    and over the channels are split (`add_over_plane`, `add_over_channels`); SP_LG2 as in
+    `direction_coeffs` (the forward's softplus, recomputed the same way)."""
     C: tl.constexpr = R + 2
     L = H * W
     _i, _j, sp, valid = plane_order(H, W, HP, WP, DENSE)
     z, delta, A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
-                                              L, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP)
+                                              L, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP, SP_LG2)
     bb = delta * Bk * uk
     a_s = to_scan_order(a, TRANS, BLOCK_D, HP, WP)
     _, h = tl.associative_scan((a_s, to_scan_order(bb, TRANS, BLOCK_D, HP, WP)), 1, lin_combine, reverse=k >= 2)
@@ -190,14 +192,14 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
                       HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
                       DT_GEMM: tl.constexpr, DENSE: tl.constexpr, PART: tl.constexpr = 0,
                       XT: tl.constexpr = False, ACCUM: tl.constexpr = False,
-                      PLANE_CHUNK: tl.constexpr = 0, POS_GROUP: tl.constexpr = 0):
+                      PLANE_CHUNK: tl.constexpr = 0, POS_GROUP: tl.constexpr = 0, SP_LG2: tl.constexpr = False):
     """Every gradient of one (batch, channel block): dx stored, the rest reduced (see the module).
 
     PART as in the forward: 0 all four directions (the column scans on transposed operands),
     1 the row directions with the D terms, 2 directions 1 and 3 as the row directions of the
     transposed x, dy and x_dbl the caller passes (no D terms). DENSE (`plane_order`; x, dy
     and dx contiguous): the planes are addressed as runs of WP. XT and ACCUM as in the
-    forward: x, dy and dx transposed views, and dx added to. PLANE_CHUNK, POS_GROUP: as in
+    forward: x, dy and dx transposed views, and dx added to. PLANE_CHUNK, POS_GROUP, SP_LG2: as in
     `bwd_direction`.
     """
     b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
@@ -216,12 +218,12 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
         for k in tl.static_range(4):
             du += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
                                 u, gy, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
-                                DOT_LOWP, DT_GEMM, k % 2, DENSE, PLANE_CHUNK, POS_GROUP)
+                                DOT_LOWP, DT_GEMM, k % 2, DENSE, PLANE_CHUNK, POS_GROUP, SP_LG2)
     else:
         for k in tl.static_range(PART - 1, 4, 2):
             du += bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_ptr, pda_ptr, dz_ptr,
                                 u, gy, b, k, prow, offs_d, dmask, H, W, D, R, R_PAD, BLOCK_D, HP, WP, USE_DOT,
-                                DOT_LOWP, DT_GEMM, 0, DENSE, PLANE_CHUNK, POS_GROUP)
+                                DOT_LOWP, DT_GEMM, 0, DENSE, PLANE_CHUNK, POS_GROUP, SP_LG2)
     if PART != 2:
         # y = ... + (sum_k D_k) u: every D_k has the same gradient, stored once per channel. After
         # the directions, so that the first direction's loads are not held up by its reduction.

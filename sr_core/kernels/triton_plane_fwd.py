@@ -39,7 +39,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from sr_core.kernels.triton_ss2d_fwd import LOG2E, exp2_fast, lin_combine, softplus, widen
+from sr_core.kernels.triton_ss2d_fwd import LOG2E, exp2_fast, lin_combine, softplus, softplus_lg2, widen
 
 
 @triton.jit
@@ -200,13 +200,14 @@ def dt_plane(xdbl_ptr, dtw_ptr, dtb_ptr, b, k: tl.constexpr, offs_d, dmask, sp, 
 @triton.jit
 def direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k: tl.constexpr, offs_d, dmask, sp, valid, L, D,
                      R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, LP: tl.constexpr,
-                     USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr):
+                     USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, SP_LG2: tl.constexpr = False):
     """Direction k's recurrence coefficients in its order: z, delta, A (BLOCK_D,), a = exp(delta A),
-    and the position rows B and C (1, LP). delta is 0 off the map and for absent channels."""
+    and the position rows B and C (1, LP). delta is 0 off the map and for absent channels.
+    SP_LG2: the softplus as `softplus_lg2` (half-precision operands), else `softplus`."""
     C: tl.constexpr = R + 2
     z = dt_plane(xdbl_ptr, dtw_ptr, dtb_ptr, b, k, offs_d, dmask, sp, valid, L, D, R, C, R_PAD, BLOCK_D, LP,
                  USE_DOT, DOT_LOWP)
-    delta = tl.where(dmask[:, None] & valid[None, :], softplus(z), 0.0)
+    delta = tl.where(dmask[:, None] & valid[None, :], softplus_lg2(z) if SP_LG2 else softplus(z), 0.0)
     A = -tl.exp(tl.load(alog_ptr + k * D + offs_d, mask=dmask, other=0.0).to(tl.float32))
     a = exp2_fast((A * LOG2E)[:, None] * delta)
     Bk = xdbl_row(xdbl_ptr, b, k, R, sp, valid, L, C)
@@ -238,7 +239,8 @@ def to_scan_order(t, TRANS: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexp
 @triton.jit
 def fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, uk, b, k: tl.constexpr, offs_d, dmask, H, W, D,
                   R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr, WP: tl.constexpr,
-                  USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, TRANS: tl.constexpr, DENSE: tl.constexpr):
+                  USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, TRANS: tl.constexpr, DENSE: tl.constexpr,
+                  SP_LG2: tl.constexpr = False):
     """Direction k's C h over the plane, row-major like uk and the coefficients.
 
     TRANS (a column direction): only the scan's two operands are transposed to column order,
@@ -252,7 +254,7 @@ def fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, uk, b, k: tl.constexpr, 
     """
     _i, _j, sp, valid = plane_order(H, W, HP, WP, DENSE)
     _z, delta, _A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
-                                                H * W, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP)
+                                                H * W, D, R, R_PAD, BLOCK_D, HP * WP, USE_DOT, DOT_LOWP, SP_LG2)
     a_s = to_scan_order(a, TRANS, BLOCK_D, HP, WP)
     b_s = to_scan_order(delta * Bk * uk, TRANS, BLOCK_D, HP, WP)
     _, h = tl.associative_scan((a_s, b_s), 1, lin_combine, reverse=k >= 2)
@@ -315,7 +317,7 @@ def mirrored_plane(x_ptr, b, offs_d, dmask, sxb, sxd, BLOCK_D: tl.constexpr, HP:
 def fwd_pair_mirrored(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, u_m, b, k: tl.constexpr, offs_d, dmask, H, W, D,
                       R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr, HP: tl.constexpr,
                       WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr, TRANS: tl.constexpr,
-                      RUN: tl.constexpr):
+                      RUN: tl.constexpr, SP_LG2: tl.constexpr = False):
     """Directions k and k + 2 (its reverse) of a dense plane in one forward scan; u_m is u in
     mirrored runs (`mirrored_plane`).
 
@@ -343,10 +345,10 @@ def fwd_pair_mirrored(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, u_m, b, k: tl.con
     LP: tl.constexpr = HP * WP
     _i, _j, sp, valid = plane_order(H, W, HP, WP, True)
     _z, delta, _A, a, Bk, Ck = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k, offs_d, dmask, sp, valid,
-                                                H * W, D, R, R_PAD, BLOCK_D, LP, USE_DOT, DOT_LOWP)
+                                                H * W, D, R, R_PAD, BLOCK_D, LP, USE_DOT, DOT_LOWP, SP_LG2)
     _zm, delta_m, _Am, a_m, B_m, C_m = direction_coeffs(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, b, k + 2, offs_d, dmask,
                                                         mirror_runs(LP, RUN), valid, H * W, D, R, R_PAD, BLOCK_D, LP,
-                                                        USE_DOT, DOT_LOWP)
+                                                        USE_DOT, DOT_LOWP, SP_LG2)
     _, h, _, h_m = tl.associative_scan(
         (to_scan_order(a, TRANS, BLOCK_D, HP, WP), to_scan_order(delta * Bk * u, TRANS, BLOCK_D, HP, WP),
          to_scan_order(flip_runs(a_m, BLOCK_D, LP, RUN), TRANS, BLOCK_D, HP, WP),
@@ -364,7 +366,7 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
                       R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
                       HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
                       DENSE: tl.constexpr, PART: tl.constexpr = 0, XT: tl.constexpr = False,
-                      ACCUM: tl.constexpr = False, RUN: tl.constexpr = 1):
+                      ACCUM: tl.constexpr = False, RUN: tl.constexpr = 1, SP_LG2: tl.constexpr = False):
     """y = sum over the four directions of C h + D u for one (batch, channel block), stored once.
 
     PART 0: all four, the column directions on transposed operands (`fwd_direction`). PART 1
@@ -378,7 +380,7 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
     (DENSE planes; RUN the positions of one vector load): each direction and its reverse in
     one forward scan (`fwd_pair_mirrored`), the reversed ones' results added to y after y is
     stored: a barrier, then a read-add-write of y in mirrored runs by the same program (one
-    more rounding of y to its dtype, as ACCUM's).
+    more rounding of y to its dtype, as ACCUM's). SP_LG2: as in `direction_coeffs`.
     """
     b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
     ir, jr, _sp, vr = map_order(H, W, HP, WP, DENSE, XT)
@@ -395,17 +397,18 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
         # PART 0: the row pair (0, 2), then the column pair (1, 3); PART 1 / 2: its pair.
         for k in tl.static_range(0 if PART == 0 else PART - 1, 2 if PART == 0 else PART):
             yk, ymk = fwd_pair_mirrored(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, u_m, b, k, offs_d, dmask, H, W, D,
-                                        R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, PART == 0 and k == 1, RUN)
+                                        R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, PART == 0 and k == 1, RUN,
+                                        SP_LG2)
             y += yk
             y_m += ymk
     elif PART == 0:
         for k in tl.static_range(4):
             y += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, b, k, offs_d, dmask, H, W, D,
-                               R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, k % 2, DENSE)
+                               R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, k % 2, DENSE, SP_LG2)
     else:
         for k in tl.static_range(PART - 1, 4, 2):
             y += fwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, u, b, k, offs_d, dmask, H, W, D,
-                               R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, 0, DENSE)
+                               R, R_PAD, BLOCK_D, HP, WP, USE_DOT, DOT_LOWP, 0, DENSE, SP_LG2)
     y = to_map(y, BLOCK_D, HP, WP, XT)
     y_ptrs = map_ptrs(y_ptr, b, offs_d, ir, jr, syb, syd, syh, syw, HP, WP, DENSE, XT)
     if ACCUM:

@@ -1,7 +1,7 @@
 """The scalar helpers every Triton SS2D kernel uses (triton_ss2d_fwd.py), against PyTorch.
 
-Under the interpreter (CI) `exp2_fast` is tl.exp2; on a GPU it is PTX ex2.approx.ftz, which
-these tests bound the same way, so one test checks both.
+Under the interpreter (CI) `exp2_fast` is tl.exp2 and `log2_fast` tl.log2; on a GPU they are
+PTX ex2.approx.ftz and lg2.approx.ftz, which these tests bound the same way, so one test checks both.
 """
 
 import pytest
@@ -26,6 +26,14 @@ def _exp_kernel(x_ptr, out2_ptr, oute_ptr, N: tl.constexpr):
     x = tl.load(x_ptr + p)
     tl.store(out2_ptr + p, triton_ss2d_fwd.exp2_fast(x))
     tl.store(oute_ptr + p, triton_ss2d_fwd.exp_fast(x))
+
+
+@triton.jit
+def _softplus_kernel(z_ptr, poly_ptr, lg2_ptr, N: tl.constexpr):
+    p = tl.arange(0, N)
+    z = tl.load(z_ptr + p)
+    tl.store(poly_ptr + p, triton_ss2d_fwd.softplus(z))
+    tl.store(lg2_ptr + p, triton_ss2d_fwd.softplus_lg2(z))
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
@@ -62,3 +70,20 @@ def test_exp2_fast_and_exp_fast():
         err = (got.double() - want).abs()
         assert bool((err <= rtol * want + 2.0 ** -126).all())
     assert float(out2[x == 0].min()) == 1.0
+
+
+def test_softplus_forms():
+    """`softplus` (the polynomial, for fp32 operands) within a few fp32 ulps of log(1 + e^z) in
+    relative terms plus, as for e^x, the rounding of z log2(e), also far below 0 where it is
+    tiny; `softplus_lg2` (half-precision operands)
+    within 4e-7 absolute plus the rounding of z (its documented bound), and never negative."""
+    z = torch.cat([torch.linspace(-30.0, 30.0, 4093), torch.tensor([0.0, -6.9, -100.0])])
+    n = 1 << (len(z) - 1).bit_length()
+    z = torch.cat([z, torch.zeros(n - len(z))]).to(DEVICE)
+    poly, lg2 = torch.empty_like(z), torch.empty_like(z)
+    _softplus_kernel[(1,)](z, poly, lg2, N=n)
+    want = torch.nn.functional.softplus(z.double())
+    zd = z.double()
+    assert bool(((poly.double() - want).abs() <= (1e-6 + 2.0 ** -23 * zd.abs()) * want + 2.0 ** -126).all())
+    assert bool(((lg2.double() - want).abs() <= 4e-7 + 2.0 ** -23 * want).all())
+    assert float(lg2.min()) >= 0.0
