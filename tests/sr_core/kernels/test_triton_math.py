@@ -21,19 +21,16 @@ def _widen_kernel(v_ptr, out_ptr, N: tl.constexpr):
 
 
 @triton.jit
-def _exp_kernel(x_ptr, out2_ptr, oute_ptr, N: tl.constexpr):
+def _pair_kernel(x_ptr, out1_ptr, out2_ptr, N: tl.constexpr, SOFTPLUS: tl.constexpr):
+    """Two forms of one function at x: exp2_fast and exp_fast, or (SOFTPLUS) softplus and softplus_lg2."""
     p = tl.arange(0, N)
     x = tl.load(x_ptr + p)
-    tl.store(out2_ptr + p, triton_ss2d_fwd.exp2_fast(x))
-    tl.store(oute_ptr + p, triton_ss2d_fwd.exp_fast(x))
-
-
-@triton.jit
-def _softplus_kernel(z_ptr, poly_ptr, lg2_ptr, N: tl.constexpr):
-    p = tl.arange(0, N)
-    z = tl.load(z_ptr + p)
-    tl.store(poly_ptr + p, triton_ss2d_fwd.softplus(z))
-    tl.store(lg2_ptr + p, triton_ss2d_fwd.softplus_lg2(z))
+    if SOFTPLUS:
+        tl.store(out1_ptr + p, triton_ss2d_fwd.softplus(x))
+        tl.store(out2_ptr + p, triton_ss2d_fwd.softplus_lg2(x))
+    else:
+        tl.store(out1_ptr + p, triton_ss2d_fwd.exp2_fast(x))
+        tl.store(out2_ptr + p, triton_ss2d_fwd.exp_fast(x))
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16, torch.float32])
@@ -64,7 +61,7 @@ def test_exp2_fast_and_exp_fast():
     n = 1 << (len(x) - 1).bit_length()
     x = torch.cat([x, torch.zeros(n - len(x))]).to(DEVICE)
     out2, oute = torch.empty_like(x), torch.empty_like(x)
-    _exp_kernel[(1,)](x, out2, oute, N=n)
+    _pair_kernel[(1,)](x, out2, oute, N=n, SOFTPLUS=False)
     xd = x.double()
     for got, want, rtol in ((out2, torch.exp2(xd), 4e-7), (oute, torch.exp(xd), 4e-7 + 2.0 ** -23 * xd.abs())):
         err = (got.double() - want).abs()
@@ -81,7 +78,7 @@ def test_softplus_forms():
     n = 1 << (len(z) - 1).bit_length()
     z = torch.cat([z, torch.zeros(n - len(z))]).to(DEVICE)
     poly, lg2 = torch.empty_like(z), torch.empty_like(z)
-    _softplus_kernel[(1,)](z, poly, lg2, N=n)
+    _pair_kernel[(1,)](z, poly, lg2, N=n, SOFTPLUS=True)
     want = torch.nn.functional.softplus(z.double())
     zd = z.double()
     assert bool(((poly.double() - want).abs() <= (1e-6 + 2.0 ** -23 * zd.abs()) * want + 2.0 ** -126).all())
