@@ -63,6 +63,7 @@ _TRANSPOSE_FROM = 1024  # padded plane positions from which "transpose" is the d
 _BWD_TRANSPOSE_FROM = 64  # the same for the backward's (bwd_col_mode)
 _WIDE_BWD_PLANE = 256  # padded plane positions (16 x 16) whose backward takes 2 * _ELEMS a program
 _TRANSPOSE_FWD_MAXNREG = 64  # the forward launches' default register cap a channel in the "transpose" mode
+_BWD_MAXNREG = 128  # the backward launches' default register cap under 16 warps
 
 
 @dataclass(frozen=True)
@@ -177,10 +178,16 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
         # planes) take twice the cap: still one 16-warp program a multiprocessor (40 spill bytes in
         # the first launch, compiled here by Triton 3.7).
         maxnreg = min(255, _TRANSPOSE_FWD_MAXNREG * bd)
+    bwd_warps = bwd_num_warps or _warps(bwd_bd * lp)
+    if bwd_maxnreg is None and bwd_warps < 16:
+        # Backward programs under 16 warps (whose 512 threads cap them at 128 anyway): stage 2's
+        # one-channel 4-warp launches took 155 registers (Triton 3.6), three programs a
+        # multiprocessor; capped at 128 (4 spill bytes in one launch) four fit, and on an H200
+        # (session 23, `kernels.py --graph`, bf16) forward+backward went from 1.532 to 1.489 ms.
+        bwd_maxnreg = _BWD_MAXNREG
     for name, v in (("maxnreg", maxnreg), ("bwd_maxnreg", bwd_maxnreg)):
         if v and not 24 <= v <= 255:
             raise ValueError(f"{name} must be between 24 and 255 registers, got {v}")
-    bwd_warps = bwd_num_warps or _warps(bwd_bd * lp)
     # The backward's sums across warps (through shared memory, behind a barrier) split into
     # partial sums each added atomically. On an H200 (session 22, `kernels.py --graph`, bf16):
     # one channel a program (32 x 32 and up), a partial sum a warp's run of positions over the
@@ -527,11 +534,12 @@ def ss2d_scan_triton_plane(
             of its batch for one plane of x, 32 values a position from L2 (3.2 GB at batch
             64): 8192 halves that, at the price of spills (see benchmarks/RESULTS.md).
         bwd_tile_elems: the same for the backward when bwd_block_d is not given (default:
-            tile_elems if given, else 4096, or 1024 from 32 x 32 padded positions up: one
-            channel a program there).
+            tile_elems if given, else 4096, 8192 on 16 x 16 padded planes, or 1024 from 32 x 32
+            padded positions up: one channel a program there).
         maxnreg, bwd_maxnreg: ptxas register caps of the forward / backward launches (0: the
-            compiler's choice; None: the default, which is 64 for the forward in the
-            "transpose" mode and none otherwise, see `_config`). On an H200 (session 9) a
+            compiler's choice; None: the default, which is 64 a channel for the forward in the
+            "transpose" mode and none otherwise, and 128 for backward launches under 16 warps,
+            see `_config`). On an H200 (session 9) a
             forward cap of 64 was no faster at stage 1 (session 12's kernels took 62-63
             registers there anyway, session 13); at stages 3-4 ("rows" mode) it was 1.1x faster in one call and
             level in the next (session 13: level), so no cap there.

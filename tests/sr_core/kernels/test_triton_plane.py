@@ -220,7 +220,7 @@ def test_plane_config_fills_a_tile_and_rejects_bad_options():
         cfg = triton_plane._config(h, w, 192, 6)
         warps = 16 if h == 64 else 4
         assert (cfg.col_mode, cfg.block_d, cfg.bwd_block_d, cfg.num_warps) == (transpose, block_d, 1, warps)
-        assert (cfg.maxnreg, cfg.bwd_maxnreg) == (64 * block_d, 0)
+        assert (cfg.maxnreg, cfg.bwd_maxnreg) == (64 * block_d, 128 if cfg.bwd_num_warps < 16 else 0)
     assert triton_plane._config(64, 64, 192, 6, block_d=1).maxnreg == 64
     assert triton_plane._config(64, 64, 192, 6, maxnreg=0).maxnreg == 0  # 0: no cap
     stage3 = triton_plane._config(16, 16, 768, 24)
@@ -259,6 +259,8 @@ def test_plane_config_fills_a_tile_and_rejects_bad_options():
         triton_plane._config(8, 8, 16, 2, dt_grad="atomics")
     capped = triton_plane._config(64, 64, 192, 6, maxnreg=64)
     assert (capped.maxnreg, capped.bwd_maxnreg) == (64, 0)
+    # Backward launches under 16 warps (one channel of a 32 x 32 plane: 4) are capped at 128.
+    assert [triton_plane._config(32, 32, 384, 12, **o).bwd_maxnreg for o in ({}, {"bwd_maxnreg": 0})] == [128, 0]
     with pytest.raises(ValueError, match="maxnreg"):
         triton_plane._config(8, 8, 16, 2, bwd_maxnreg=8)
 
