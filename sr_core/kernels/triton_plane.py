@@ -180,7 +180,7 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
         maxnreg = min(255, _TRANSPOSE_FWD_MAXNREG * bd)
     bwd_warps = bwd_num_warps or _warps(bwd_bd * lp)
     if bwd_maxnreg is None and bwd_warps < 16:
-        # Backward programs under 16 warps (whose 512 threads cap them at 128 anyway): stage 2's
+        # Backward programs under 16 warps (a 16-warp program's 512 threads cap it at 128 anyway): stage 2's
         # one-channel 4-warp launches took 155 registers (Triton 3.6), three programs a
         # multiprocessor; capped at 128 (4 spill bytes in one launch) four fit, and on an H200
         # (session 23, `kernels.py --graph`, bf16) forward+backward went from 1.532 to 1.489 ms.
