@@ -27,7 +27,8 @@ dtypes=${SCAN_GPU_DTYPES:-bf16}
 # 1. Compile: one process per stage runs each path once (kernels.py --once), beside the GPU
 #    tests (which compile the fp32 and bf16 stage shapes for themselves).
 #    The plane kernels' tests take over 270 s in one process: three, by name (session 21; in
-#    session 22 the third, then with the odd maps, ran past 255 s: they moved to the first).
+#    session 22 the third, then with the odd maps, ran past 255 s: they moved to the first; session
+#    23's 16 x 16 backward cases went with them, its fp16 stage shapes to the second).
 tests=${SCAN_GPU_TESTS:-tests/sr_core/kernels/test_triton_plane.py}
 i=0
 for k in "test_plane_stage_shapes_cuda or odd_map" "stage_shapes and not test_plane_stage_shapes_cuda" \

@@ -72,8 +72,8 @@ def test_exp2_fast_and_exp_fast():
 def test_softplus_forms():
     """`softplus` (the polynomial, for fp32 operands) within a few fp32 ulps of log(1 + e^z) in
     relative terms plus, as for e^x, the rounding of z log2(e), also far below 0 where it is
-    tiny; `softplus_lg2` (half-precision operands)
-    within 4e-7 absolute plus the rounding of z (its documented bound), and never negative."""
+    tiny; `softplus_lg2` (half-precision operands) within 4e-7 absolute plus the rounding of
+    z (its documented bound), and never negative."""
     z = torch.cat([torch.linspace(-30.0, 30.0, 4093), torch.tensor([0.0, -6.9, -100.0])])
     n = 1 << (len(z) - 1).bit_length()
     z = torch.cat([z, torch.zeros(n - len(z))]).to(DEVICE)

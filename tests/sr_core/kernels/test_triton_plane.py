@@ -230,8 +230,8 @@ def test_plane_config_fills_a_tile_and_rejects_bad_options():
     sums = [triton_plane._config(hw, hw, d, r) for d, hw, r in STAGES]
     assert [(c.bwd_block_d, c.bwd_num_warps, c.plane_chunk, c.pos_group) for c in sums] == [
         (1, 16, 256, 0), (1, 4, 256, 0), (32, 16, 32, 0), (64, 16, 32, 4)]
-    assert (lambda c: (c.bwd_block_d, c.plane_chunk, c.pos_group))(
-        triton_plane._config(16, 16, 768, 24, bwd_tile_elems=4096)) == (16, 0, 1)
+    narrow = triton_plane._config(16, 16, 768, 24, bwd_tile_elems=4096)
+    assert (narrow.bwd_block_d, narrow.plane_chunk, narrow.pos_group) == (16, 0, 1)
     # The backward on the transpose from 8 x 8 up, smaller planes the forward's way.
     assert [triton_plane._config(hw, hw, 768, 24).bwd_col_mode for hw in (16, 8, 4)] == [transpose, transpose, rows]
     assert triton_plane._config(16, 16, 768, 24, bwd_col_mode="rows").bwd_col_mode == rows
@@ -340,6 +340,28 @@ def test_plane_transposes_as_copies_stage_shapes_cuda(d, hw, r):
     # Stages 1-2 take the "transpose" mode; copy_t is its form before session 12.
     params, seed = make_inputs(64, d, hw, hw, 1, r)
     assert_matches_reference(params, seed, dtype=torch.bfloat16, copy_t=True)
+
+
+@needs_cuda
+@pytest.mark.parametrize("options", [{}, {"bwd_tile_elems": 4096, "plane_chunk": 0, "pos_group": 1}],
+                         ids=["default", "16ch"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("b,d,h,w,r", [(3, 768, 13, 11, 24), (2, 1536, 16, 16, 48), (5, 40, 15, 16, 3)])
+def test_plane_16x16_backward_odd_map_cuda(b, d, h, w, r, dtype, options):
+    # 16 x 16 padded planes: the backward's 32 channels a program (the default since session 23)
+    # and its 16 before, on an odd map, stage 4's channels and a partial block.
+    params, seed = make_inputs(b, d, h, w, 1, r)
+    assert_matches_reference(params, seed, dtype=dtype, **options)
+
+
+@needs_cuda
+@pytest.mark.parametrize("lg2", [True, False])
+@pytest.mark.parametrize("b,d,h,w,r", [(64, d, hw, hw, r) for d, hw, r in STAGES] + [(3, 768, 13, 11, 24),
+                                                                                     (2, 192, 37, 23, 6)])
+def test_plane_float16_stage_shapes_cuda(b, d, h, w, r, lg2):
+    # fp16 (a bound 6x tighter than bf16's) with the softplus on the log2 unit and as the polynomial.
+    params, seed = make_inputs(b, d, h, w, 1, r)
+    assert_matches_reference(params, seed, dtype=torch.float16, lg2_softplus=lg2)
 
 
 @needs_cuda
