@@ -91,7 +91,7 @@ sub("""    add_over_channels(dxdbl_ptr + (xrow + R) * L + sp, gd * uk, valid, BL
         gd += dz * 1e-30
     else:
       dt_grads(""")
-sub("SP_LG2: tl.constexpr = False):\n", "SP_LG2: tl.constexpr = False, ABL: tl.constexpr = 0):\n")
+sub("EVEN_D: tl.constexpr = False):\n", "EVEN_D: tl.constexpr = False, ABL: tl.constexpr = 0):\n")
 sub("DOT_LOWP, DT_GEMM, k % 2, DENSE, PLANE_CHUNK, POS_GROUP, SP_LG2)",
     "DOT_LOWP, DT_GEMM, k % 2, DENSE, PLANE_CHUNK, POS_GROUP, SP_LG2, ABL)")
 sub("DOT_LOWP, DT_GEMM, 0, DENSE, PLANE_CHUNK, POS_GROUP, SP_LG2)",

@@ -259,6 +259,7 @@ class _Launch:
         self.meta = dict(R=r, R_PAD=cfg.r_pad, BLOCK_D=self.block_d, HP=cfg.hp, WP=cfg.wp, USE_DOT=use_dot,
                          DOT_LOWP=dot_lowp(x_dbl.dtype), DENSE=cfg.dense and (self.h, self.w) == (cfg.hp, cfg.wp),
                          SP_LG2=cfg.lg2_softplus and x_dbl.dtype in (torch.bfloat16, torch.float16),
+                         EVEN_D=self.d % self.block_d == 0,
                          num_warps=cfg.bwd_num_warps if backward else cfg.num_warps)
         cap = cfg.bwd_maxnreg if backward else cfg.maxnreg
         if cap:  # a launch option of Triton's: ptxas' .maxnreg (more programs a multiprocessor)

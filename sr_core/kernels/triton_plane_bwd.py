@@ -192,7 +192,8 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
                       HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
                       DT_GEMM: tl.constexpr, DENSE: tl.constexpr, PART: tl.constexpr = 0,
                       XT: tl.constexpr = False, ACCUM: tl.constexpr = False,
-                      PLANE_CHUNK: tl.constexpr = 0, POS_GROUP: tl.constexpr = 0, SP_LG2: tl.constexpr = False):
+                      PLANE_CHUNK: tl.constexpr = 0, POS_GROUP: tl.constexpr = 0, SP_LG2: tl.constexpr = False,
+                      EVEN_D: tl.constexpr = False):
     """Every gradient of one (batch, channel block): dx stored, the rest reduced (see the module).
 
     PART as in the forward: 0 all four directions (the column scans on transposed operands),
@@ -202,7 +203,7 @@ def _plane_bwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, gy_pt
     forward: x, dy and dx transposed views, and dx added to. PLANE_CHUNK, POS_GROUP, SP_LG2: as in
     `bwd_direction`.
     """
-    b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
+    b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D, EVEN_D)
     ir, jr, _sp, vr = map_order(H, W, HP, WP, DENSE, XT)
     mr = dmask[:, None] & vr[None, :]
     u = tl.load(map_ptrs(x_ptr, b, offs_d, ir, jr, sxb, sxd, sxh, sxw, HP, WP, DENSE, XT), mask=mr, other=0.0)

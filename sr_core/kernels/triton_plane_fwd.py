@@ -43,13 +43,17 @@ from sr_core.kernels.triton_ss2d_fwd import LOG2E, exp2_fast, lin_combine, softp
 
 
 @triton.jit
-def plane_setup(n_dblk, D, BLOCK_D: tl.constexpr):
-    """This program's batch, its channels (BLOCK_D,) and their mask; the channel block varies fastest."""
+def plane_setup(n_dblk, D, BLOCK_D: tl.constexpr, EVEN_D: tl.constexpr = False):
+    """This program's batch, its channels (BLOCK_D,) and their mask; the channel block varies fastest.
+    EVEN_D (BLOCK_D divides D): the mask is a constant, so the compiler drops it."""
     pid = tl.program_id(0)
     dblk = pid % n_dblk
     b = pid // n_dblk
     offs_d = dblk * BLOCK_D + tl.arange(0, BLOCK_D)
-    return b, offs_d, offs_d < D
+    if EVEN_D:
+        return b, offs_d, tl.full((BLOCK_D,), 1, tl.int1)
+    else:
+        return b, offs_d, offs_d < D
 
 
 @triton.jit
@@ -65,7 +69,7 @@ def plane_order(H, W, HP: tl.constexpr, WP: tl.constexpr, DENSE: tl.constexpr = 
     """
     p = tl.arange(0, HP * WP)
     if DENSE:
-        return p // WP, p % WP, p, p < HP * WP
+        return p // WP, p % WP, p, tl.full((HP * WP,), 1, tl.int1)
     else:
         i = p // WP
         j = p % WP
@@ -366,7 +370,8 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
                       R: tl.constexpr, R_PAD: tl.constexpr, BLOCK_D: tl.constexpr,
                       HP: tl.constexpr, WP: tl.constexpr, USE_DOT: tl.constexpr, DOT_LOWP: tl.constexpr,
                       DENSE: tl.constexpr, PART: tl.constexpr = 0, XT: tl.constexpr = False,
-                      ACCUM: tl.constexpr = False, RUN: tl.constexpr = 1, SP_LG2: tl.constexpr = False):
+                      ACCUM: tl.constexpr = False, RUN: tl.constexpr = 1, SP_LG2: tl.constexpr = False,
+                      EVEN_D: tl.constexpr = False):
     """y = sum over the four directions of C h + D u for one (batch, channel block), stored once.
 
     PART 0: all four, the column directions on transposed operands (`fwd_direction`). PART 1
@@ -382,7 +387,7 @@ def _plane_fwd_kernel(x_ptr, xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, ds_ptr, y_ptr
     stored: a barrier, then a read-add-write of y in mirrored runs by the same program (one
     more rounding of y to its dtype, as ACCUM's). SP_LG2: as in `direction_coeffs`.
     """
-    b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D)
+    b, offs_d, dmask = plane_setup(n_dblk, D, BLOCK_D, EVEN_D)
     ir, jr, _sp, vr = map_order(H, W, HP, WP, DENSE, XT)
     mr = dmask[:, None] & vr[None, :]
     u = tl.load(map_ptrs(x_ptr, b, offs_d, ir, jr, sxb, sxd, sxh, sxw, HP, WP, DENSE, XT), mask=mr, other=0.0)
