@@ -161,7 +161,7 @@ def bwd_direction(xdbl_ptr, dtw_ptr, dtb_ptr, alog_ptr, dxdbl_ptr, pdw_ptr, pdb_
                                   reverse=k < 2)
     h = to_scan_order(h, TRANS, BLOCK_D, HP, WP, True)
     g = to_scan_order(g, TRANS, BLOCK_D, HP, WP, True)
-    ah = h - bb  # a_t h_{t-1}
+    ah = h - (Bk * uk) * delta  # a_t h_{t-1}: bb again (another association, so not bb kept live across the scans)
     gd = g * delta
     kd = k * D + offs_d
     dz = tl.where(dmask[:, None] & valid[None, :], g * (ah * A[:, None] + Bk * uk) * exp_fast(z - delta), 0.0)
