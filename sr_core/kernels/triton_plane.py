@@ -61,8 +61,9 @@ _DT_PARTIAL_FLOATS = 1 << 22  # "fused": the most fp32 values its partial rows o
 _DT_PROGRAMS = 2048  # "fused": programs it aims for (the channels split over programs below that)
 _TRANSPOSE_FROM = 1024  # padded plane positions from which "transpose" is the default col_mode
 _BWD_TRANSPOSE_FROM = 64  # the same for the backward's (bwd_col_mode)
-_WIDE_BWD_PLANE = 256  # padded plane positions (16 x 16) whose backward takes 2 * _ELEMS a program
-_TRANSPOSE_FWD_MAXNREG = 64  # the forward launches' default register cap a channel in the "transpose" mode
+_WIDE_PLANE = 256  # padded plane positions (16 x 16) whose forward and backward take 2 * _ELEMS a program
+_TRANSPOSE_FWD_PER_THREAD = 16  # "transpose" mode: a forward tile's elements a thread (sets the warps)
+_TRANSPOSE_FWD_MAXNREG = 128  # the forward launches' default register cap in the "transpose" mode
 _BWD_MAXNREG = 128  # the backward launches' default register cap under 16 warps
 
 
@@ -98,7 +99,8 @@ def plane_supported(h: int, w: int, d_state: int) -> bool:
 
 
 def _warps(elems: int) -> int:
-    # About 8 fp32 elements of a tile per thread: a 4096-element tile on 16 warps. Compiled
+    # About 8 fp32 elements of a tile per thread: a 4096-element tile on 16 warps (the "rows"
+    # forward and every backward; the "transpose" forward takes 16 a thread). Compiled
     # for sm_90 (ptxas), 8 warps took 200-224 registers a thread forward (one program per
     # multiprocessor), 16 warps 110-128 with no or few spills.
     return max(4, min(16, elems // 256))
@@ -111,11 +113,10 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
             bwd_maxnreg: int | None = None, copy_t: bool = False, mirror: bool = True,
             bwd_col_mode: str | None = None, plane_chunk: int | None = None,
             pos_group: int | None = None, lg2_softplus: bool = True) -> _Config:
-    """About tile_elems (default _ELEMS; for a 64 x 64 plane's forward twice that, in
-    "transpose" mode otherwise a quarter, i.e. one channel of a 32 x 32 plane)
-    tile elements a program: 64 channels of an 8 x 8 plane; the backward _ELEMS, twice that at
-    16 x 16 (32 channels), a quarter from 32 x 32 up (one channel a program), unless
-    bwd_tile_elems says otherwise.
+    """About tile_elems (default _ELEMS, twice that at 16 x 16 and 64 x 64; in "transpose" mode
+    one channel a program) tile elements a program: 64 channels of an 8 x 8 plane; the backward
+    _ELEMS, twice that at 16 x 16 (32 channels), a quarter from 32 x 32 up (one channel a
+    program), unless bwd_tile_elems says otherwise.
 
     A whole tile of every live operand sits in registers, so the block shrinks as the plane
     grows; the warps grow with the tile. dt_grad "atomic" reduces d(dt_lowrank) over the
@@ -149,20 +150,25 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
         if mode not in _COL_MODES:
             raise ValueError(f"{name} must be one of {', '.join(map(repr, _COL_MODES))}, got {mode!r}")
     if col_mode == "transpose":
-        # Two channels of a 64 x 64 plane: the x_dbl rows a position loads, widens and turns
-        # into coefficients then serve both (19-22% fewer instructions a channel, sm_90 SASS); on an
-        # H200 (session 20) stage 1's forward took 0.763 ms against 0.819 at one channel. One
-        # channel of a 32 x 32 plane: two took stage 2's from 0.416 to 0.776 ms.
-        fwd_elems = tile_elems or (2 * _ELEMS if lp == _ELEMS else _ELEMS // 4)
+        # One channel a program, on lp / 512 warps (16 tile elements a thread) under a cap of 128
+        # registers: two 8-warp programs a multiprocessor at 64 x 64, eight 2-warp ones at 32 x 32.
+        # On an H200 (session 24, `kernels.py --graph`, bf16) that took stage 1's forward from
+        # 0.715 ms (two channels on 16 warps, one program a multiprocessor) to 0.600, and stage
+        # 2's from 0.336 (4 warps capped at 64) to 0.323; one channel at 64 x 64 on 16 warps
+        # took 0.697, on 8 warps capped at 96 0.699, at 80 0.902, on 4 warps at 128 0.965.
+        fwd_elems = tile_elems or lp
     else:
-        fwd_elems = tile_elems or (2 * _ELEMS if lp == _ELEMS else _ELEMS)
+        # A 16 x 16 plane takes 32 channels (0.285 against 0.295 ms for 16 at stage 3, session 24).
+        fwd_elems = tile_elems or (2 * _ELEMS if lp in (_ELEMS, _WIDE_PLANE) else _ELEMS)
     bd = block_d or max(1, min(cap, fwd_elems // lp))
+    if num_warps is None and col_mode == "transpose":
+        num_warps = max(1, min(16, bd * lp // (32 * _TRANSPOSE_FWD_PER_THREAD)))
     # The backward takes one channel a program from 32 x 32 up: at stage 2 on an H200 (session 9)
     # that was 3.63 -> 3.05 ms forward+backward against four channels; at stages 3-4 (16 and
     # 64 channels a program) one channel was 1.15x and 2.6x slower. A 16 x 16 plane takes 32
     # channels (twice _ELEMS; with the partial sums below, session 23).
     bwd_elems = bwd_tile_elems or tile_elems or (
-        _ELEMS // 4 if lp >= _TRANSPOSE_FROM else 2 * _ELEMS if lp == _WIDE_BWD_PLANE else _ELEMS)
+        _ELEMS // 4 if lp >= _TRANSPOSE_FROM else 2 * _ELEMS if lp == _WIDE_PLANE else _ELEMS)
     bwd_bd = bwd_block_d or max(1, min(cap, bwd_elems // lp))
     for name, v in (("block_d", bd), ("bwd_block_d", bwd_bd)):
         if v & (v - 1):
@@ -171,13 +177,10 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     if dt_grad not in _DT_GRADS:
         raise ValueError(f"dt_grad must be one of {', '.join(map(repr, _DT_GRADS))}, got {dt_grad!r}")
     if maxnreg is None and col_mode == "transpose":
-        # Compiled by Triton 3.6 for an H200 (session 13), stage 1's first forward launch took 80
-        # registers a thread: one 16-warp program a multiprocessor. Capped at 64 (6 spill bytes)
-        # two fit, and the forward ran in 0.86-0.88 ms against 0.98-0.99 (4.33 against 4.46-4.48
-        # ms forward+backward); stage 2 was level either way. Two channels a program (64 x 64
-        # planes) take twice the cap: still one 16-warp program a multiprocessor (40 spill bytes in
-        # the first launch, compiled here by Triton 3.7).
-        maxnreg = min(255, _TRANSPOSE_FWD_MAXNREG * bd)
+        # Sixteen elements a thread (see above) fit 128 registers: 16 and 0 spill bytes in stage
+        # 1's two launches, 2 and 10 in stage 2's (Triton 3.6). Under 16 warps a program the
+        # cap is what lets more than one share a multiprocessor (at 16 the threads cap it).
+        maxnreg = _TRANSPOSE_FWD_MAXNREG
     bwd_warps = bwd_num_warps or _warps(bwd_bd * lp)
     if bwd_maxnreg is None and bwd_warps < 16:
         # Backward programs under 16 warps (a 16-warp program's 512 threads cap it at 128 anyway): stage 2's

@@ -213,18 +213,18 @@ def test_plane_supported_shapes():
 def test_plane_config_fills_a_tile_and_rejects_bad_options():
     transpose, rows = (triton_plane._COL_MODES.index(m) for m in ("transpose", "rows"))
     # 32 x 32 planes and up: the column directions on x's transpose, one channel a program
-    # backward and forward, but two forward on 64 x 64; smaller ones "rows", 16 channels a
-    # forward program at 16 x 16 and 32 backward. The forward's default cap in this mode is 64
-    # registers a channel.
-    for (h, w), block_d in (((64, 64), 2), ((32, 32), 1), ((64, 128), 1)):
+    # backward and forward, the forward on 16 elements a thread capped at 128 registers; smaller
+    # planes "rows", 32 channels a program at 16 x 16 both ways.
+    for (h, w), warps in (((64, 64), 8), ((32, 32), 2), ((64, 128), 16), ((32, 64), 4)):
         cfg = triton_plane._config(h, w, 192, 6)
-        warps = 16 if h == 64 else 4
-        assert (cfg.col_mode, cfg.block_d, cfg.bwd_block_d, cfg.num_warps) == (transpose, block_d, 1, warps)
-        assert (cfg.maxnreg, cfg.bwd_maxnreg) == (64 * block_d, 128 if cfg.bwd_num_warps < 16 else 0)
-    assert triton_plane._config(64, 64, 192, 6, block_d=1).maxnreg == 64
+        assert (cfg.col_mode, cfg.block_d, cfg.bwd_block_d, cfg.num_warps) == (transpose, 1, 1, warps)
+        assert (cfg.maxnreg, cfg.bwd_maxnreg) == (128, 128 if cfg.bwd_num_warps < 16 else 0)
+    two = triton_plane._config(64, 64, 192, 6, block_d=2)  # session 23's stage-1 forward
+    assert (two.block_d, two.num_warps, two.maxnreg) == (2, 16, 128)
     assert triton_plane._config(64, 64, 192, 6, maxnreg=0).maxnreg == 0  # 0: no cap
     stage3 = triton_plane._config(16, 16, 768, 24)
-    assert (stage3.col_mode, stage3.block_d, stage3.bwd_block_d, stage3.maxnreg) == (rows, 16, 32, 0)
+    assert (stage3.col_mode, stage3.block_d, stage3.num_warps, stage3.bwd_block_d, stage3.maxnreg) == (
+        rows, 32, 16, 32, 0)
     # The backward's partial sums: a warp's run of the plane at one channel a program (32 x 32 and
     # up), runs of 32 positions from 32 channels, groups of BLOCK_D / 16 channels at 16 and 64.
     sums = [triton_plane._config(hw, hw, d, r) for d, hw, r in STAGES]
