@@ -181,7 +181,11 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
         # 1's two launches, 2 and 10 in stage 2's (Triton 3.6). Under 16 warps a program the
         # cap is what lets more than one share a multiprocessor (at 16 the threads cap it).
         maxnreg = _TRANSPOSE_FWD_MAXNREG
-    bwd_warps = bwd_num_warps or _warps(bwd_bd * lp)
+    # One channel of a 64 x 64 plane backward on 8 warps (16 tile elements a thread, capped at 128
+    # registers below, two programs a multiprocessor): on an H200 (session 24, call 5) stage 1's
+    # forward+backward took 2.730 ms against 2.964 on 16 warps, though it spills 76 and 68 bytes
+    # a thread (Triton 3.6). Stage 2's one channel on 2 warps (16 a thread) took 1.573 against 1.447.
+    bwd_warps = bwd_num_warps or (8 if bwd_bd == 1 and lp == _ELEMS else _warps(bwd_bd * lp))
     if bwd_maxnreg is None and bwd_warps < 16:
         # Backward programs under 16 warps (a 16-warp program's 512 threads cap it at 128 anyway): stage 2's
         # one-channel 4-warp launches took 155 registers (Triton 3.6), three programs a

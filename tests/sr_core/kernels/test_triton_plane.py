@@ -229,7 +229,7 @@ def test_plane_config_fills_a_tile_and_rejects_bad_options():
     # up), runs of 32 positions from 32 channels, groups of BLOCK_D / 16 channels at 16 and 64.
     sums = [triton_plane._config(hw, hw, d, r) for d, hw, r in STAGES]
     assert [(c.bwd_block_d, c.bwd_num_warps, c.plane_chunk, c.pos_group) for c in sums] == [
-        (1, 16, 256, 0), (1, 4, 256, 0), (32, 16, 32, 0), (64, 16, 32, 4)]
+        (1, 8, 512, 0), (1, 4, 256, 0), (32, 16, 32, 0), (64, 16, 32, 4)]
     narrow = triton_plane._config(16, 16, 768, 24, bwd_tile_elems=4096)
     assert (narrow.bwd_block_d, narrow.plane_chunk, narrow.pos_group) == (16, 0, 1)
     # The backward on the transpose from 8 x 8 up, smaller planes the forward's way.
@@ -257,9 +257,9 @@ def test_plane_config_fills_a_tile_and_rejects_bad_options():
         triton_plane._config(8, 8, 16, 2, plane_chunk=12)
     with pytest.raises(ValueError, match="dt_grad"):
         triton_plane._config(8, 8, 16, 2, dt_grad="atomics")
-    capped = triton_plane._config(64, 64, 192, 6, maxnreg=64)
+    capped = triton_plane._config(64, 64, 192, 6, maxnreg=64, bwd_num_warps=16)
     assert (capped.maxnreg, capped.bwd_maxnreg) == (64, 0)
-    # Backward launches under 16 warps (one channel of a 32 x 32 plane: 4) are capped at 128.
+    # Backward launches under 16 warps (one channel of a 32 x 32 plane: 4, of 64 x 64: 8) are capped at 128.
     assert [triton_plane._config(32, 32, 384, 12, **o).bwd_maxnreg for o in ({}, {"bwd_maxnreg": 0})] == [128, 0]
     with pytest.raises(ValueError, match="maxnreg"):
         triton_plane._config(8, 8, 16, 2, bwd_maxnreg=8)
