@@ -545,12 +545,12 @@ def ss2d_scan_triton_plane(
             tile_elems if given, else 4096, 8192 on 16 x 16 padded planes, or 1024 from 32 x 32
             padded positions up: one channel a program there).
         maxnreg, bwd_maxnreg: ptxas register caps of the forward / backward launches (0: the
-            compiler's choice; None: the default, which is 64 a channel for the forward in the
-            "transpose" mode and none otherwise, and 128 for backward launches under 16 warps,
-            see `_config`). On an H200 (session 9) a
-            forward cap of 64 was no faster at stage 1 (session 12's kernels took 62-63
-            registers there anyway, session 13); at stages 3-4 ("rows" mode) it was 1.1x faster in one call and
-            level in the next (session 13: level), so no cap there.
+            compiler's choice; None: the default, which is 128 for the forward in the
+            "transpose" mode (one channel a program on 16 elements a thread: two 8-warp programs
+            a multiprocessor at stage 1, session 24) and none otherwise, and 128 for backward
+            launches under 16 warps, see `_config`). At stages 3-4 ("rows" mode, 16 warps) a
+            forward cap of 64 was 1.1x faster in one call and level in the next (session 13),
+            so no cap there.
         copy_t: in the "transpose" mode, make x's and dy's transposes and add the second
             launch's output as PyTorch copies (the form measured until session 12) instead of
             transposing tiles in the kernels' registers (`_parts`).
