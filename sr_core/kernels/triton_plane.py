@@ -87,6 +87,7 @@ class _Config:
     plane_chunk: int = 0  # backward: positions a partial sum over the plane (0: the plane)
     pos_group: int = 0  # backward: channels a partial sum over the channels (0: the block)
     lg2_softplus: bool = True  # half-precision operands: the softplus by MUFU.LG2 (`softplus_lg2`)
+    col_scan: bool = True  # "rows" forward: the column pair scanned down the rows, not on transposes
 
 
 def _pow2(n: int) -> int:
@@ -112,7 +113,8 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
             bwd_tile_elems: int | None = None, dense: bool = True, maxnreg: int | None = None,
             bwd_maxnreg: int | None = None, copy_t: bool = False, mirror: bool = True,
             bwd_col_mode: str | None = None, plane_chunk: int | None = None,
-            pos_group: int | None = None, lg2_softplus: bool = True) -> _Config:
+            pos_group: int | None = None, lg2_softplus: bool = True,
+            col_scan: bool = True) -> _Config:
     """About tile_elems (default _ELEMS, twice that at 16 x 16 and 64 x 64; in "transpose" mode
     one channel a program) tile elements a program: 64 channels of an 8 x 8 plane; the backward
     _ELEMS, twice that at 16 x 16 (32 channels), a quarter from 32 x 32 up (one channel a
@@ -216,7 +218,7 @@ def _config(h: int, w: int, d: int, r: int, block_d: int | None = None, num_warp
     return _Config(hp, wp, bd, num_warps or _warps(bd * lp), bwd_bd, bwd_warps,
                    _COL_MODES.index(col_mode), _COL_MODES.index(bwd_col_mode), bool(dense), _DT_GRADS.index(dt_grad),
                    max(16, _pow2(r)), maxnreg or 0, bwd_maxnreg or 0, bool(copy_t), bool(mirror),
-                   plane_chunk, pos_group, bool(lg2_softplus))
+                   plane_chunk, pos_group, bool(lg2_softplus), bool(col_scan))
 
 
 def dot_lowp(dtype: torch.dtype) -> bool:
@@ -279,6 +281,7 @@ class _Launch:
             # Mirrored pairs (triton_plane_fwd.fwd_pair_mirrored) on dense planes, in runs of the
             # positions a thread loads at once (16 bytes); 1: a forward and a reverse scan.
             self.meta["RUN"] = min(16 // x.element_size(), lp) if cfg.mirror and self.meta["DENSE"] else 1
+            self.meta["COL_SCAN"] = cfg.col_scan
 
 
 _TRANSPOSE = _COL_MODES.index("transpose")
@@ -505,6 +508,7 @@ def ss2d_scan_triton_plane(
     plane_chunk: int | None = None,
     pos_group: int | None = None,
     lg2_softplus: bool = True,
+    col_scan: bool = True,
 ) -> torch.Tensor:
     """SS2D core on the plane kernels; same arguments and result as `reference.ss2d_scan`.
 
@@ -557,6 +561,9 @@ def ss2d_scan_triton_plane(
         mirror: on power-of-two planes, scan each forward direction together with its reverse,
             the reversed one loaded backwards (triton_plane_fwd.fwd_pair_mirrored); False: a
             forward and a reverse scan each.
+        col_scan: in the "rows" forward on dense planes (mirror), the column pair scanned down
+            each column and across the columns' compositions (triton_plane_fwd.col_scan_pair) on
+            the row-major tiles; False: on tiles transposed through shared memory.
         channels_last_io: when x is channels last (as the model's depthwise conv makes it),
             make its planes contiguous, and hand y back in channels-last memory, by the tiled
             transposes of triton_layout.py (which also turn dy and dx) instead of PyTorch's
@@ -582,7 +589,7 @@ def ss2d_scan_triton_plane(
     r = dt_projs_weight.shape[2]
     cfg = _config(h, w, d, r, block_d, num_warps, bwd_block_d, bwd_num_warps, col_mode, dt_grad, tile_elems,
                   bwd_tile_elems, dense, maxnreg, bwd_maxnreg, copy_t, mirror, bwd_col_mode, plane_chunk, pos_group,
-                  lg2_softplus)
+                  lg2_softplus, col_scan)
     transposed_io = channels_last_io and is_channels_last(x)
     x = to_planes(x) if transposed_io else x.contiguous()
     x_dbl = project_positions(x_proj_weight, x, x.dtype)

@@ -82,6 +82,10 @@ SMALL = [
     (2, 5, 4, 8, 2, {}),  # powers of two: the dense addressing (no padding)
     (2, 5, 4, 8, 2, {"dense": False}),  # the same plane through the general addressing
     (2, 5, 4, 8, 2, {"mirror": False}),  # dense, each direction its own scan, the reversed ones reverse
+    (2, 5, 4, 8, 2, {"col_scan": False}),  # dense, the column pair on transposed tiles, not down the rows
+    (2, 4, 1, 8, 2, {}),  # a dense single row: column scans one position long, eight columns to cross
+    (2, 4, 8, 1, 2, {}),  # a dense single column: one column scan, nothing to cross
+    (1, 3, 2, 2, 2, {}),  # a plane smaller than one run of loads, scanned down its columns
     (2, 5, 7, 3, 3, {"dt_grad": "gemm"}),  # the dt gradients by two GEMMs over the stored dz
     (2, 70, 3, 5, 3, {"col_mode": "transpose"}),  # the default "fused": its channels split over programs, 64 + 6
     (1, 18, 8, 4, 3, {"block_d": 16}),  # dense, with tl.dot
@@ -314,6 +318,15 @@ def test_plane_unmirrored_stage_shapes_cuda(d, hw, r):
     # mirror=False: every reversed direction its own reverse scan (the form before session 20).
     params, seed = make_inputs(64, d, hw, hw, 1, r)
     assert_matches_reference(params, seed, dtype=torch.bfloat16, mirror=False)
+
+
+@needs_cuda
+@pytest.mark.parametrize("d,hw,r", STAGES[2:])
+def test_plane_column_transposes_stage_shapes_cuda(d, hw, r):
+    # col_scan=False: the "rows" forward's column pair on tiles transposed through shared memory
+    # (the form before session 25), at the stages whose forward takes "rows".
+    params, seed = make_inputs(64, d, hw, hw, 1, r)
+    assert_matches_reference(params, seed, dtype=torch.bfloat16, col_scan=False)
 
 
 @needs_cuda
