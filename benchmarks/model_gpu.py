@@ -12,7 +12,9 @@ Predictor.predict (preprocess, the model under bf16 autocast, maps back to the C
 top finding's map at image size (Prediction.fpm), wall time, median and p95 of --viewer-repeats
 after warm-up, with the three parts' medians. The model is sr_vmamba_tiny with random weights
 at 256 px (speed does not depend on training) unless --weights names a weights file, which
-then runs as shipped (its input size, its test-time flip).
+then runs as shipped (its input size, its test-time flip). Two rows a backend: the Predictor's
+eager forward, and its forward replayed as a CUDA graph (`cuda_graphs=True`, what the viewer
+uses), with the largest difference of the top map between the two.
 
 Run: python benchmarks/model_gpu.py [--batch 64] [--backends torch,triton] [--modes eager,compile,graphs] [--out FILE.md]
          [--inference-only]   (inference img/s only: half the compiling)
@@ -43,6 +45,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -182,26 +185,28 @@ def use_scan_backend(model: nn.Module, backend: str) -> None:
             module.backend = backend
 
 
-def viewer_predictor(backend: str, weights: str | None, device: str = "cuda"):
+def viewer_predictor(backend: str, weights: str | None, device: str = "cuda", cuda_graphs: bool = False):
     """A Predictor: the weights file as shipped, or random sr_vmamba_tiny at 256 px."""
     from sr_core.predict import Predictor
 
     if weights:
-        predictor = Predictor.from_weights(weights, device=device)
+        predictor = Predictor.from_weights(weights, device=device, cuda_graphs=cuda_graphs)
     else:
         torch.manual_seed(0)
         model = create_model("sr_vmamba_tiny", num_classes=8)
-        predictor = Predictor(model, {"class_names": [f"c{i}" for i in range(8)], "input_size": 256}, device=device)
+        predictor = Predictor(model, {"class_names": [f"c{i}" for i in range(8)], "input_size": 256}, device=device,
+                              cuda_graphs=cuda_graphs)
     use_scan_backend(predictor.model, backend)
     return predictor
 
 
 def viewer_case(backend: str, image_path: Path, weights: str | None, repeats: int, warmup: int,
-                device: str = "cuda") -> dict:
-    """File to heatmap, warm: read, predict, the top finding's map at image size (wall ms)."""
+                device: str = "cuda", cuda_graphs: bool = False) -> dict:
+    """File to heatmap, warm: read, predict, the top finding's map at image size (wall ms), and
+    that map (the last one made)."""
     from sr_core.io import read_image
 
-    predictor = viewer_predictor(backend, weights, device)
+    predictor = viewer_predictor(backend, weights, device, cuda_graphs)
     parts: dict[str, list[float]] = {"read": [], "predict": [], "fpm": []}
 
     def open_study():
@@ -219,30 +224,40 @@ def viewer_case(backend: str, image_path: Path, weights: str | None, repeats: in
     image, heatmap = open_study()
     assert heatmap.shape == (image.height, image.width), heatmap.shape
     total = time_call(open_study, repeats=repeats, warmup=warmup)
+    heatmap = open_study()[1]
     timed = {name: sorted(v[-repeats:])[repeats // 2] for name, v in parts.items()}
     model_name = Path(weights).name if weights else "sr_vmamba_tiny (random, 256 px)"
     del predictor
     torch.cuda.empty_cache()
     return {"backend": backend, "model": model_name, "image": f"{image_path.name} {image.width}x{image.height}",
-            **total, **{f"{k}_ms": v for k, v in timed.items()}}
+            "heatmap": heatmap, **total, **{f"{k}_ms": v for k, v in timed.items()}}
 
 
 def viewer_table(backends: list[str], image_path: Path, weights: str | None, repeats: int, warmup: int) -> list[str]:
     lines = ["", f"Viewer case: file to heatmap on the GPU, warm, wall-clock median and p95 of {repeats} "
              f"after {warmup} warm-up", "",
-             "| model | image | SS2D backend | median ms | p95 ms | read ms | predict ms | fpm ms |",
-             "|---|---|---|---:|---:|---:|---:|---:|"]
+             "| model | image | SS2D backend | forward | median ms | p95 ms | read ms | predict ms | fpm ms "
+             "| max map diff vs eager |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|"]
     print("\n".join(lines), flush=True)
     for backend in backends:
-        try:
-            r = viewer_case(backend, image_path, weights, repeats, warmup)
-            line = (f"| {r['model']} | {r['image']} | {backend} | {r['median_ms']:.1f} | {r['p95_ms']:.1f} | "
-                    f"{r['read_ms']:.1f} | {r['predict_ms']:.1f} | {r['fpm_ms']:.1f} |")
-        except Exception as exc:  # a backend that fails is a row, not a crash
-            torch.cuda.empty_cache()
-            line = f"| - | {image_path.name} | {backend} | failed: {' '.join(str(exc).split())[:120]} | - | - | - | - |"
-        print(line, flush=True)
-        lines.append(line)
+        eager_map = None
+        for graphs in (False, True):
+            mode = "CUDA graph" if graphs else "eager"
+            try:
+                r = viewer_case(backend, image_path, weights, repeats, warmup, cuda_graphs=graphs)
+                if not graphs:
+                    eager_map = r["heatmap"]
+                diff = "-" if eager_map is None else f"{float(np.abs(r['heatmap'] - eager_map).max()):.2e}"
+                line = (f"| {r['model']} | {r['image']} | {backend} | {mode} | {r['median_ms']:.1f} | "
+                        f"{r['p95_ms']:.1f} | {r['read_ms']:.1f} | {r['predict_ms']:.1f} | {r['fpm_ms']:.1f} | "
+                        f"{diff} |")
+            except Exception as exc:  # a backend that fails is a row, not a crash
+                torch.cuda.empty_cache()
+                line = (f"| - | {image_path.name} | {backend} | {mode} | failed: {' '.join(str(exc).split())[:120]} "
+                        "| - | - | - | - | - |")
+            print(line, flush=True)
+            lines.append(line)
     return lines
 
 

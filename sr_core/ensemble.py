@@ -90,8 +90,10 @@ class EnsemblePredictor:
         self._kept: dict[str, tuple[Prediction, ...]] = {}
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, device: str | torch.device = "auto", batch_size: int = 8) -> EnsemblePredictor:
-        """Load an ensemble file (raises checkpoint.WeightsError with a one-line message)."""
+    def from_file(cls, path: str | os.PathLike, device: str | torch.device = "auto", batch_size: int = 8,
+                  cuda_graphs: bool = False) -> EnsemblePredictor:
+        """Load an ensemble file (raises checkpoint.WeightsError with a one-line message);
+        cuda_graphs as for each member's Predictor."""
         path = Path(path)
         meta = read_metadata(path)
         if meta["format"] != ENSEMBLE_FORMAT:
@@ -100,7 +102,8 @@ class EnsemblePredictor:
         for i, member in enumerate(meta["members"]):
             model = load_model(path, member["model"], prefix=f"m{i}.")
             try:
-                members.append(Predictor(model, member, device=device, batch_size=batch_size, name=f"{path.name} [{i}]"))
+                members.append(Predictor(model, member, device=device, batch_size=batch_size, name=f"{path.name} [{i}]",
+                                         cuda_graphs=cuda_graphs))
             except ValueError as exc:
                 raise WeightsError(f"{path.name}: member {i}: {exc}") from None
         try:

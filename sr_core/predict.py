@@ -9,6 +9,9 @@
                                         # frontal chest film (sr_core.ood), else None
 
 The model runs once per image; every threshold afterwards is derived from the cached map.
+With cuda_graphs=True (the viewer's choice) a CUDA model runs as one recorded CUDA graph per
+batch shape, replayed for every later batch of that shape: an eager forward at one image is
+bound by the host's kernel launches, not the GPU (benchmarks/RESULTS.md, the viewer's case).
 The result types (Prediction) live in the torch-free sr_core.prediction and are re-exported
 here, so `from sr_core.predict import Prediction` keeps working.
 """
@@ -50,7 +53,11 @@ class Predictor:
     """Runs an SR model on X-ray images: preprocessing, device, batching, autocast."""
 
     def __init__(self, model: SRModel, metadata: dict[str, Any], device: str | torch.device = "auto",
-                 batch_size: int = 8, name: str = "model"):
+                 batch_size: int = 8, name: str = "model", cuda_graphs: bool = False):
+        """cuda_graphs: on a CUDA device, record the model's forward as a CUDA graph per batch
+        shape the first time it is seen (`_GraphedForward`) and replay it afterwards: the same
+        kernels on the same values, without the host's launch cost. For a model whose weights
+        stay where they are (the viewer's); a model being trained keeps its eager forward."""
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.metadata = metadata
@@ -69,19 +76,22 @@ class Predictor:
         self.ood_reference, self.ood_note = _ood_reference(model, metadata)
         self.refinement = MapRefinement.from_metadata(metadata)  # test-time flip, location prior
         self._lock = threading.Lock()  # one forward at a time per model (viewer workers)
+        self._graphs = _GraphedForward(self._outputs) if cuda_graphs and self.device.type == "cuda" else None
 
     @classmethod
-    def from_weights(cls, path: str | os.PathLike, device: str | torch.device = "auto", batch_size: int = 8) -> Predictor:
+    def from_weights(cls, path: str | os.PathLike, device: str | torch.device = "auto", batch_size: int = 8,
+                     cuda_graphs: bool = False) -> Predictor:
         """Load a weights file (raises checkpoint.WeightsError with a one-line message). An
         ensemble file gives an sr_core.ensemble.EnsemblePredictor, which predicts alike."""
         if read_metadata(path)["format"] == ENSEMBLE_FORMAT:
             from sr_core.ensemble import EnsemblePredictor  # noqa: PLC0415 (it imports this module)
 
-            return EnsemblePredictor.from_file(path, device=device, batch_size=batch_size)  # type: ignore[return-value]
+            return EnsemblePredictor.from_file(path, device=device, batch_size=batch_size,  # type: ignore[return-value]
+                                               cuda_graphs=cuda_graphs)
         model, metadata = load_weights(path)
         name = os.path.basename(str(path))
         try:
-            return cls(model, metadata, device=device, batch_size=batch_size, name=name)
+            return cls(model, metadata, device=device, batch_size=batch_size, name=name, cuda_graphs=cuda_graphs)
         except (ood.CalibrationError, ValueError) as exc:
             raise WeightsError(f"{name}: {exc}") from None
 
@@ -107,18 +117,26 @@ class Predictor:
     def _forward(self, images: Sequence[XrayImage]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Probabilities (N, C), maps (N, C, h, w) and OOD descriptors (N, D), numpy float32."""
         batch = torch.stack([self._transform(img.pixels) for img in images]).to(self.device)
-        use_autocast = self.device.type == "cuda"
-        with self._lock, torch.inference_mode(), torch.autocast(self.device.type, torch.bfloat16, enabled=use_autocast):
-            logits, maps, features = self.model.finding_maps(batch, return_features=True)
-            probs = torch.softmax(logits.float(), dim=1)
-            if self.refinement.flip:  # the mirrored image too; its maps mirrored back (OOD: unflipped only)
-                flipped_logits, flipped_maps = self.model.finding_maps(batch.flip(-1))
-                probs = (probs + torch.softmax(flipped_logits.float(), dim=1)) / 2
-                maps = (maps.float() + flipped_maps.float().flip(-1)) / 2
+        with self._lock, torch.inference_mode():
+            if self._graphs is not None:
+                probs, maps, features = self._graphs(batch)
+            else:
+                with torch.autocast(self.device.type, torch.bfloat16, enabled=self.device.type == "cuda"):
+                    probs, maps, features = self._outputs(batch)
         probs = probs.cpu().numpy()
         thumbnails = F.adaptive_avg_pool2d(batch[:, :1].float(), ood.THUMBNAIL_SIDE).cpu().numpy()
         maps = self.refinement.apply_prior(maps.float().cpu().numpy(), self.class_names)
         return probs, maps, ood.descriptors(features.float().cpu().numpy(), thumbnails)
+
+    def _outputs(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The model's probabilities, float32 maps and features on the device (autocast is the caller's)."""
+        logits, maps, features = self.model.finding_maps(batch, return_features=True)
+        probs = torch.softmax(logits.float(), dim=1)
+        if self.refinement.flip:  # the mirrored image too; its maps mirrored back (OOD: unflipped only)
+            flipped_logits, flipped_maps = self.model.finding_maps(batch.flip(-1))
+            probs = (probs + torch.softmax(flipped_logits.float(), dim=1)) / 2
+            maps = (maps.float() + flipped_maps.float().flip(-1)) / 2
+        return probs, maps.float(), features
 
     def _predict_chunk(self, images: Sequence[XrayImage]) -> list[Prediction]:
         probs, maps, features = self._forward(images)
@@ -141,6 +159,64 @@ class Predictor:
                 )
             )
         return results
+
+
+class _GraphedForward:
+    """`forward(batch)` under bf16 autocast as one CUDA graph per batch shape, recorded the first
+    time that shape comes (after two eager runs on a side stream, which also compile any Triton
+    kernel) and replayed after: the batch is copied into the graph's input and the outputs are
+    copied out of its memory, so a later replay never changes what an earlier call returned.
+
+    Autocast's cache of cast weights is off while recording (a cast made before the recording
+    would be freed under the graph). At most MAX_SHAPES graphs are kept (each holds its own
+    memory pool); the oldest goes. A shape whose recording fails is logged in one line and runs
+    eagerly from then on: the same kernels, so the same results.
+    """
+
+    MAX_SHAPES = 4
+
+    def __init__(self, forward: Callable[[torch.Tensor], tuple[torch.Tensor, ...]]):
+        self.forward = forward
+        self.graphs: dict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, torch.Tensor, tuple[torch.Tensor, ...]]] = {}
+        self.eager: set[tuple[int, ...]] = set()
+
+    def _run(self, batch: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        with torch.autocast("cuda", torch.bfloat16, cache_enabled=False):
+            return self.forward(batch)
+
+    def _record(self, batch: torch.Tensor):
+        static = batch.clone()
+        side = torch.cuda.Stream(batch.device)
+        side.wait_stream(torch.cuda.current_stream(batch.device))
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                self._run(static)
+        torch.cuda.current_stream(batch.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            outputs = self._run(static)
+        return graph, static, outputs
+
+    def __call__(self, batch: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        key = tuple(batch.shape)
+        if key in self.eager:
+            return self._run(batch)
+        entry = self.graphs.get(key)
+        if entry is None:
+            try:
+                entry = self._record(batch)
+            except RuntimeError as exc:
+                log.warning("CUDA graph for a batch of shape %s not recorded (%s); that shape runs eagerly",
+                            key, " ".join(str(exc).split())[:200])
+                self.eager.add(key)
+                return self._run(batch)
+            if len(self.graphs) >= self.MAX_SHAPES:
+                self.graphs.pop(next(iter(self.graphs)))
+            self.graphs[key] = entry
+        graph, static, outputs = entry
+        static.copy_(batch)
+        graph.replay()
+        return tuple(t.clone() for t in outputs)
 
 
 def _ood_reference(model: SRModel, metadata: dict[str, Any]) -> tuple[ood.FeatureReference | None, str]:

@@ -128,8 +128,11 @@ def load_model(weights: Path, device: str) -> LoadedModel:
     cuda = bool(torch.cuda.is_available())
     if device == "cuda" and not cuda:
         device = "cpu"
-    predictor = Predictor.from_weights(weights, device=device)
-    # One small forward so the first study does not pay for lazy initialisation.
+    # On a GPU the forward is replayed as a recorded CUDA graph (sr_core.predict): one image's
+    # eager forward is bound by the host's kernel launches.
+    predictor = Predictor.from_weights(weights, device=device, cuda_graphs=True)
+    # One small forward so the first study does not pay for lazy initialisation (and, on a GPU,
+    # records the one-image graph).
     with torch.inference_mode():
         size = predictor.input_size
         predictor.predict(XrayImage(np.zeros((size, size), np.float32)))

@@ -121,3 +121,47 @@ def test_bundled_weights_warn_on_non_chest_pictures_and_not_on_a_chest_film(shar
         assert other.ood_ratio > 1.15
         assert other.warning.startswith("not like the chest films this model was trained on (feature distance")
         assert len(other.probabilities) == 8  # results are still there
+
+
+def test_cuda_graphs_are_ignored_on_the_cpu(weights):
+    image = XrayImage(np.random.default_rng(3).random((300, 280), dtype=np.float32))
+    graphed = Predictor.from_weights(weights, device="cpu", cuda_graphs=True)
+    assert graphed._graphs is None
+    plain = Predictor.from_weights(weights, device="cpu").predict(image)
+    got = graphed.predict(image)
+    assert got.probabilities == plain.probabilities
+    np.testing.assert_array_equal(got.small_maps["Mass"], plain.small_maps["Mass"])
+
+
+def test_a_graph_that_cannot_be_recorded_leaves_its_shape_eager(monkeypatch, caplog):
+    from sr_core.predict import _GraphedForward
+
+    graphs = _GraphedForward(lambda batch: (batch * 2,))
+    tried = []
+
+    def refuse(batch):
+        tried.append(tuple(batch.shape))
+        raise RuntimeError("operation not permitted when stream is capturing")
+
+    monkeypatch.setattr(graphs, "_record", refuse)
+    with caplog.at_level("WARNING", logger="sr_core.predict"):
+        for _ in range(2):
+            (out,) = graphs(torch.ones(2, 3))
+            assert torch.equal(out, torch.full((2, 3), 2.0))
+    assert tried == [(2, 3)] and graphs.eager == {(2, 3)} and not graphs.graphs
+    assert "not recorded (operation not permitted when stream is capturing)" in caplog.text
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_graphs_give_the_eager_answer_cuda(weights):
+    rng = np.random.default_rng(4)
+    images = [XrayImage(rng.random((300 + 20 * i, 280), dtype=np.float32)) for i in range(3)]
+    eager = Predictor.from_weights(weights, device="cuda", batch_size=2)
+    graphed = Predictor.from_weights(weights, device="cuda", batch_size=2, cuda_graphs=True)
+    want = eager.predict_batch(images) + [eager.predict(images[2])]
+    got = graphed.predict_batch(images) + [graphed.predict(images[2])]  # shapes (2, ...), (1, ...), (1, ...)
+    assert len(graphed._graphs.graphs) == 2 and not graphed._graphs.eager  # batches of two and of one
+    for a, b in zip(got, want):  # earlier results are copies: later replays leave them as they were
+        assert a.probabilities == pytest.approx(b.probabilities, abs=1e-6)
+        for c in CLASSES:
+            np.testing.assert_allclose(a.small_maps[c], b.small_maps[c], atol=1e-6)
