@@ -193,7 +193,9 @@ class _GraphedForward:
                 self._run(static)
         torch.cuda.current_stream(batch.device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # thread_local: another thread's CUDA work (a second model in the viewer) neither fails
+        # nor breaks the recording; this thread's own forward is all that is recorded.
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             outputs = self._run(static)
         return graph, static, outputs
 

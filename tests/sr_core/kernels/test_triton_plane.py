@@ -54,7 +54,7 @@ def cancellation_scale(params, gy):
     The plane backward takes a_t h_{t-1} as h_t - delta_t B_t u_t (no shifted copy of h) in the
     gradient of A_logs, sum_t g_t delta_t A a_t h_{t-1}; where the decay is strong the two are
     nearly equal, so that gradient's rounding is a few fp32 ulps of this sum, not of its own
-    size (which can be 1e3 times smaller on a small plane: one in tens of random 2 x 2 cases).
+    size, which on a small plane with strong decay everywhere can be far smaller.
     """
     x, xw, dtw, dtb, alogs, _ds = (p.double() for p in params)
     b, d, h, w = x.shape
